@@ -1,0 +1,73 @@
+/// What starts a build.
+public enum BuildTrigger: String, Sendable, Codable, CaseIterable {
+    case push, rebuild, model, schedule
+}
+
+/// A request for a build, before it is stored and given an id.
+public struct BuildRequest: Sendable, Equatable {
+    public var repository: String
+    public var ref: String
+    public var sha: String
+    public var cloneURL: String?
+    public var trigger: BuildTrigger
+    public var deliveryID: String?
+
+    public init(repository: String, ref: String, sha: String, cloneURL: String?, trigger: BuildTrigger, deliveryID: String?) {
+        self.repository = repository
+        self.ref = ref
+        self.sha = sha
+        self.cloneURL = cloneURL
+        self.trigger = trigger
+        self.deliveryID = deliveryID
+    }
+
+    /// Builds with the same lane run one at a time, in order, and newer pushes supersede
+    /// older queued builds of the lane: repository plus ref.
+    public var lane: String { BuildLane.key(repository: repository, ref: ref) }
+}
+
+public enum BuildLane {
+    public static func key(repository: String, ref: String) -> String { "\(repository.lowercased()) \(ref)" }
+}
+
+/// A stored build.
+public struct Build: Sendable, Equatable, Identifiable {
+    public var id: Int64
+    public var repository: String
+    public var ref: String
+    public var sha: String
+    public var cloneURL: String?
+    public var trigger: BuildTrigger
+    public var deliveryID: String?
+    public var state: BuildState
+    /// Why the build ended as it did (error message, "superseded by #12", ...).
+    public var reason: String?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    /// How many times a worker has started this build (a crash re-queues once).
+    public var attempts: Int
+
+    public init(
+        id: Int64, repository: String, ref: String, sha: String, cloneURL: String?, trigger: BuildTrigger,
+        deliveryID: String?, state: BuildState, reason: String?, createdAt: Double, startedAt: Double?,
+        finishedAt: Double?, attempts: Int
+    ) {
+        self.id = id
+        self.repository = repository
+        self.ref = ref
+        self.sha = sha
+        self.cloneURL = cloneURL
+        self.trigger = trigger
+        self.deliveryID = deliveryID
+        self.state = state
+        self.reason = reason
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.attempts = attempts
+    }
+
+    public var lane: String { BuildLane.key(repository: repository, ref: ref) }
+    public var branch: String? { ref.hasPrefix("refs/heads/") ? String(ref.dropFirst(11)) : nil }
+}

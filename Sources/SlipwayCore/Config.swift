@@ -1,0 +1,140 @@
+/// The daemon's configuration, as validated from YAML (see ConfigParser). Plain values:
+/// secrets appear only as references, resolved separately by `ResolvedConfig`.
+public struct Config: Sendable, Equatable {
+    public var server: ServerConfig
+    public var stateDirectory: String
+    public var database: DatabaseLocation
+    public var queue: QueueConfig
+    public var api: APIConfig
+    public var github: GitHubConfig?
+    public var webhookSecrets: [SecretReference]
+    public var repositories: [RepositoryConfig]
+    public var logLevel: LogLevel
+
+    public func repository(named fullName: String) -> RepositoryConfig? {
+        // GitHub repository names are case-insensitive.
+        repositories.first { $0.name.lowercased() == fullName.lowercased() }
+    }
+}
+
+public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+}
+
+public struct ServerConfig: Sendable, Equatable {
+    public var listen: ListenAddress = .tcp(host: "127.0.0.1", port: 8080)
+    public var publicURL: String = "http://127.0.0.1:8080"
+    /// GitHub caps payloads at 25 MiB.
+    public var maxBodyBytes: Int = 25 * 1024 * 1024
+    public var publicPages: Bool = false
+}
+
+public enum DatabaseLocation: Sendable, Equatable {
+    /// The embedded default: `state_dir/slipway.sqlite`.
+    case sqlite
+    case postgres(url: String)
+}
+
+public struct QueueConfig: Sendable, Equatable {
+    public var workers: Int = 2
+    public var cancelSuperseded: Bool = true
+    /// How long SIGTERM waits for running builds before checkpointing them back to `queued`.
+    public var shutdownGrace: Duration = .seconds(60)
+    /// Finished workspaces kept per repository; older ones are removed.
+    public var keepWorkspaces: Int = 5
+}
+
+public struct APIToken: Sendable, Equatable {
+    public var name: String
+    public var token: SecretReference
+}
+
+public struct APIConfig: Sendable, Equatable {
+    public var tokens: [APIToken] = []
+}
+
+public struct GitHubConfig: Sendable, Equatable {
+    public enum Auth: Sendable, Equatable {
+        case token(SecretReference)
+        case app(id: Int, installationID: Int, privateKey: SecretReference)
+    }
+    public var apiURL: String = "https://api.github.com"
+    public var auth: Auth
+    public var statusContext: String = "slipway/build"
+}
+
+public struct RepositoryConfig: Sendable, Equatable {
+    public enum TagPolicy: Sendable, Equatable {
+        case none
+        case all
+        case matching([String])
+    }
+
+    /// `owner/name`, as `repository.full_name` in payloads.
+    public var name: String
+    public var webhookSecrets: [SecretReference] = []
+    public var cloneURL: String?
+    /// Glob patterns; nil means the repository's default branch only.
+    public var branches: [String]?
+    public var tags: TagPolicy = .none
+    public var test: [String]?
+    public var timeout: Duration = .seconds(30 * 60)
+    public var model: ModelConfig?
+    public var image: ImageConfig?
+    public var deploy: DeployConfig?
+}
+
+public struct ModelConfig: Sendable, Equatable {
+    public struct S3: Sendable, Equatable {
+        public var region: String = "us-east-1"
+        public var endpoint: String?
+        public var accessKeyID: SecretReference?
+        public var secretAccessKey: SecretReference?
+        public var sessionToken: SecretReference?
+        public var pathStyle: Bool = false
+    }
+    public struct Azure: Sendable, Equatable {
+        public var accountKey: SecretReference?
+        public var sasToken: SecretReference?
+        public var endpoint: String?
+    }
+    public var source: String
+    public var dest: String
+    public var sha256: String?
+    public var s3: S3?
+    public var azure: Azure?
+    public var bearerToken: SecretReference?
+    public var watch: Duration?
+}
+
+public struct ImageConfig: Sendable, Equatable {
+    public enum Builder: String, Sendable, CaseIterable { case buildah, docker, podman }
+    public var name: String
+    public var builder: Builder = .buildah
+    public var dockerfile: String = "Dockerfile"
+    public var context: String = "."
+    public var tags: [String] = ["{sha}", "{branch}"]
+    public var registryAuth: SecretReference?
+    public var smoke: [String]?
+}
+
+public struct DeployConfig: Sendable, Equatable {
+    public var schedule: String?
+    public var kubeconfig: SecretReference
+    public var namespace: String = "default"
+    public var deployment: String
+    public var container: String
+    public var rolloutTimeout: Duration = .seconds(5 * 60)
+}

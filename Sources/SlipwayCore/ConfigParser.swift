@@ -1,0 +1,196 @@
+import Yams
+
+/// Turns the YAML config text into a validated `Config`, or a `ConfigError` listing every
+/// problem with its key path. Pure: reading the file and resolving secrets happen elsewhere.
+public enum ConfigParser {
+    public static func parse(yaml: String, source: String = "config") throws(ConfigError) -> Config {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigError(source: source, problems: [ConfigProblem(path: "", message: "not valid YAML: \(yamlErrorSummary(error))")])
+        }
+        let problems = ProblemList()
+        guard let root else {
+            throw ConfigError(source: source, problems: [ConfigProblem(path: "", message: "the file is empty")])
+        }
+        let fields = YAMLFields(root, path: "", problems: problems)
+        let config = readConfig(fields, problems: problems)
+        fields.finish()
+        guard problems.all.isEmpty, let config else {
+            throw ConfigError(source: source, problems: problems.all)
+        }
+        return config
+    }
+
+    private static func yamlErrorSummary(_ error: any Error) -> String {
+        // Yams errors quote the offending line; keep only the first line of the message.
+        String(describing: error).split(separator: "\n").first.map(String.init) ?? "parse error"
+    }
+
+    private static func readConfig(_ fields: YAMLFields, problems: ProblemList) -> Config? {
+        let server = readServer(fields.child("server"), problems: problems)
+        let stateDirectory = fields.string("state_dir") ?? "./.slipway"
+        let database = readDatabase(fields)
+        let queue = readQueue(fields.child("queue"))
+        let api = readAPI(fields.child("api"), problems: problems)
+        let github = fields.child("github").flatMap { readGitHub($0, problems: problems) }
+        let webhookSecrets = fields.secretList("webhook_secrets") ?? []
+        let logLevel = readLogLevel(fields, problems: problems)
+        var repositories: [RepositoryConfig] = []
+        if let items = fields.sequence("repositories") {
+            for (index, item) in items.enumerated() {
+                let repoFields = YAMLFields(item, path: "repositories[\(index)]", problems: problems)
+                if let repository = RepositoryParser.read(repoFields, problems: problems) {
+                    if repositories.contains(where: { $0.name.lowercased() == repository.name.lowercased() }) {
+                        problems.add("repositories[\(index)].name", "'\(repository.name)' is configured twice")
+                    }
+                    repositories.append(repository)
+                }
+                repoFields.finish()
+            }
+        }
+        if webhookSecrets.isEmpty {
+            for (index, repository) in repositories.enumerated() where repository.webhookSecrets.isEmpty {
+                problems.add("repositories[\(index)].webhook_secrets", "is required when no top-level webhook_secrets are set (deliveries could never be verified)")
+            }
+        }
+        if !problems.all.isEmpty { return nil }
+        return Config(
+            server: server, stateDirectory: stateDirectory, database: database, queue: queue, api: api,
+            github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel)
+    }
+
+    private static func readServer(_ fields: YAMLFields?, problems: ProblemList) -> ServerConfig {
+        var server = ServerConfig()
+        guard let fields else { return server }
+        defer { fields.finish() }
+        if let listen = fields.string("listen") {
+            if let address = parseListen(listen) {
+                server.listen = address
+                if case .tcp(let host, let port) = address, !fields.has("public_url") {
+                    server.publicURL = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                }
+            } else {
+                problems.add(fields.childPath("listen"), "must be host:port (port 1-65535) or unix:/path/to.sock, got '\(listen)'")
+            }
+        }
+        if let url = fields.string("public_url") {
+            if isHTTPURL(url) {
+                server.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            } else {
+                problems.add(fields.childPath("public_url"), "must be an http:// or https:// URL, got '\(url)'")
+            }
+        }
+        if let max = fields.int("max_body_bytes", range: 1024...(1 << 30)) { server.maxBodyBytes = max }
+        if let pages = fields.bool("public_pages") { server.publicPages = pages }
+        return server
+    }
+
+    static func parseListen(_ text: String) -> ListenAddress? {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            return path.hasPrefix("/") || path.hasPrefix(".") ? .unix(path: path) : nil
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return .tcp(host: String(host), port: port)
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        (text.hasPrefix("http://") || text.hasPrefix("https://")) && text.split(separator: "/").count >= 2
+            && !text.contains(" ")
+    }
+
+    private static func readDatabase(_ fields: YAMLFields) -> DatabaseLocation {
+        guard let text = fields.string("database") else { return .sqlite }
+        if text == "sqlite" { return .sqlite }
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .postgres(url: text) }
+        fields.report("database", "must be 'sqlite' or a postgres:// URL")
+        return .sqlite
+    }
+
+    private static func readQueue(_ fields: YAMLFields?) -> QueueConfig {
+        var queue = QueueConfig()
+        guard let fields else { return queue }
+        defer { fields.finish() }
+        if let workers = fields.int("workers", range: 1...256) { queue.workers = workers }
+        if let cancel = fields.bool("cancel_superseded") { queue.cancelSuperseded = cancel }
+        if let grace = fields.duration("shutdown_grace") { queue.shutdownGrace = grace }
+        if let keep = fields.int("keep_workspaces", range: 0...10_000) { queue.keepWorkspaces = keep }
+        return queue
+    }
+
+    private static func readAPI(_ fields: YAMLFields?, problems: ProblemList) -> APIConfig {
+        var api = APIConfig()
+        guard let fields else { return api }
+        defer { fields.finish() }
+        for (index, item) in (fields.sequence("tokens") ?? []).enumerated() {
+            let tokenFields = YAMLFields(item, path: "\(fields.childPath("tokens"))[\(index)]", problems: problems)
+            let name = tokenFields.string("name", required: true)
+            let token = tokenFields.secret("token", required: true)
+            tokenFields.finish()
+            if let name, api.tokens.contains(where: { $0.name == name }) {
+                problems.add(tokenFields.childPath("name"), "'\(name)' is used by another token")
+            }
+            if let name, let token { api.tokens.append(APIToken(name: name, token: token)) }
+        }
+        return api
+    }
+
+    private static func readGitHub(_ fields: YAMLFields, problems: ProblemList) -> GitHubConfig? {
+        defer { fields.finish() }
+        var apiURL = "https://api.github.com"
+        if let url = fields.string("api_url") {
+            if isHTTPURL(url) {
+                apiURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            } else {
+                problems.add(fields.childPath("api_url"), "must be an http:// or https:// URL, got '\(url)'")
+            }
+        }
+        let context = fields.string("status_context") ?? "slipway/build"
+        let token = fields.secret("token")
+        var app: GitHubConfig.Auth?
+        if let appFields = fields.child("app") {
+            let id = appFields.int("id", range: 1...Int.max)
+            let installation = appFields.int("installation_id", range: 1...Int.max)
+            let key = appFields.secret("private_key", required: true)
+            if !appFields.has("id") { problems.add(appFields.childPath("id"), "is required") }
+            if !appFields.has("installation_id") { problems.add(appFields.childPath("installation_id"), "is required") }
+            appFields.finish()
+            if let id, let installation, let key { app = .app(id: id, installationID: installation, privateKey: key) }
+        }
+        switch (token, app) {
+        case (let token?, nil): return GitHubConfig(apiURL: apiURL, auth: .token(token), statusContext: context)
+        case (nil, let app?): return GitHubConfig(apiURL: apiURL, auth: app, statusContext: context)
+        case (.some, .some):
+            problems.add(fields.path, "give either token or app, not both")
+        case (nil, nil):
+            if !fields.has("app") { problems.add(fields.path, "needs token: env:NAME or app: {id, installation_id, private_key}") }
+        }
+        return nil
+    }
+
+    private static func readLogLevel(_ fields: YAMLFields, problems: ProblemList) -> LogLevel {
+        guard let text = fields.string("log_level") else { return .info }
+        guard let level = LogLevel(rawValue: text) else {
+            problems.add("log_level", "must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+            return .info
+        }
+        return level
+    }
+}
+
+extension YAMLFields {
+    func report(_ key: String, _ message: String) { problems.add(childPath(key), message) }
+}

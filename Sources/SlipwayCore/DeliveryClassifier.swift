@@ -1,0 +1,63 @@
+/// What to do with a delivery whose signature has been verified: the filters of the
+/// SPEC's webhook table, as one pure function.
+public enum DeliveryDecision: Sendable, Equatable {
+    case pong
+    case build(BuildRequest)
+    case ignore(String)
+}
+
+public enum DeliveryClassifier {
+    /// Classifies a verified delivery. Throws `PayloadError` (→ 400) when a push payload
+    /// cannot be read.
+    public static func classify(
+        event: String, deliveryID: String, payload: [UInt8], config: Config
+    ) throws(PayloadError) -> DeliveryDecision {
+        switch event {
+        case "ping": return .pong
+        case "push": break
+        default: return .ignore("event '\(event)' is not built")
+        }
+        let push = try PushEvent.decode(payload)
+        guard let repository = config.repository(named: push.repositoryFullName) else {
+            return .ignore("repository '\(push.repositoryFullName)' is not configured")
+        }
+        if push.deleted { return .ignore("ref \(push.ref) was deleted") }
+        if let reason = refFilterRejection(push, repository) { return .ignore(reason) }
+        if let message = push.headCommitMessage, let marker = skipMarker(in: message) {
+            return .ignore("head commit message contains \(marker)")
+        }
+        return .build(BuildRequest(
+            repository: repository.name, ref: push.ref, sha: push.after,
+            cloneURL: repository.cloneURL ?? push.cloneURL, trigger: .push, deliveryID: deliveryID))
+    }
+
+    /// Nil when the ref is to be built, else why not.
+    static func refFilterRejection(_ push: PushEvent, _ repository: RepositoryConfig) -> String? {
+        if let branch = push.branch {
+            if let patterns = repository.branches {
+                return patterns.contains { Glob.matches($0, branch) } ? nil
+                    : "branch '\(branch)' matches none of \(patterns)"
+            }
+            let defaultBranch = push.defaultBranch ?? "main"
+            return branch == defaultBranch ? nil
+                : "branch '\(branch)' is not the default branch '\(defaultBranch)' (set branches: to build others)"
+        }
+        if let tag = push.tag {
+            switch repository.tags {
+            case .none: return "tag pushes are not built (set tags: true)"
+            case .all: return nil
+            case .matching(let patterns):
+                return patterns.contains { Glob.matches($0, tag) } ? nil : "tag '\(tag)' matches none of \(patterns)"
+            }
+        }
+        return "ref \(push.ref) is neither a branch nor a tag"
+    }
+
+    static let skipMarkers = ["[skip ci]", "[ci skip]", "[no ci]"]
+
+    /// The skip marker in a commit message, if any (case-insensitive, as GitHub Actions).
+    public static func skipMarker(in message: String) -> String? {
+        let lowered = message.lowercased()
+        return skipMarkers.first { lowered.contains($0) }
+    }
+}

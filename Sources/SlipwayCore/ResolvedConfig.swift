@@ -1,0 +1,98 @@
+/// A validated config together with the values of every secret it references.
+///
+/// Resolving happens once per load (start-up and SIGHUP), so a missing variable or an
+/// unreadable file is reported then, with the key path that references it, and never in
+/// the middle of a delivery.
+public struct ResolvedConfig: Sendable {
+    public let config: Config
+    private let values: [SecretReference: String]
+
+    public init(config: Config, source: some SecretSource, origin: String = "config") throws(ConfigError) {
+        var values: [SecretReference: String] = [:]
+        var problems: [ConfigProblem] = []
+        for (path, reference) in config.secretReferences() {
+            switch source.value(of: reference) {
+            case .success(let value):
+                if value.isEmpty {
+                    problems.append(ConfigProblem(path: path, message: "\(reference) is empty"))
+                } else {
+                    values[reference] = value
+                }
+            case .failure(let error):
+                problems.append(ConfigProblem(path: path, message: error.description))
+            }
+        }
+        guard problems.isEmpty else { throw ConfigError(source: origin, problems: problems) }
+        self.config = config
+        self.values = values
+    }
+
+    public func secret(_ reference: SecretReference) -> String? { values[reference] }
+
+    /// The secrets a delivery's signature is checked against: the named repository's plus
+    /// the org-level ones; every configured secret when the body names no repository
+    /// (so a signed but unparseable body can still be told apart from an unsigned one).
+    public func webhookSecrets(forRepository name: String?) -> [[UInt8]] {
+        let references: [SecretReference]
+        if let name {
+            references = (config.repository(named: name)?.webhookSecrets ?? []) + config.webhookSecrets
+        } else {
+            references = config.webhookSecrets + config.repositories.flatMap(\.webhookSecrets)
+        }
+        return references.compactMap { values[$0].map { Array($0.utf8) } }
+    }
+
+    /// Every secret value, longest first, for masking build logs.
+    public var secretValues: [String] {
+        Array(Set(values.values)).sorted { $0.count > $1.count }
+    }
+
+    /// The name of the API token that matches `presented`, compared in constant time
+    /// against every configured token.
+    public func apiTokenName(matching presented: String) -> String? {
+        let presentedBytes = Array(presented.utf8)
+        var match: String?
+        for token in config.api.tokens {
+            guard let value = values[token.token] else { continue }
+            if Crypto.constantTimeEquals(Crypto.sha256(Array(value.utf8)), Crypto.sha256(presentedBytes)) {
+                match = token.name
+            }
+        }
+        return match
+    }
+}
+
+extension Config {
+    /// Every secret reference with the key path it is written at.
+    public func secretReferences() -> [(path: String, reference: SecretReference)] {
+        var found: [(String, SecretReference)] = []
+        for (index, token) in api.tokens.enumerated() { found.append(("api.tokens[\(index)].token", token.token)) }
+        if let github {
+            switch github.auth {
+            case .token(let reference): found.append(("github.token", reference))
+            case .app(_, _, let key): found.append(("github.app.private_key", key))
+            }
+        }
+        for (index, reference) in webhookSecrets.enumerated() { found.append(("webhook_secrets[\(index)]", reference)) }
+        for (r, repository) in repositories.enumerated() {
+            let base = "repositories[\(r)]"
+            for (index, reference) in repository.webhookSecrets.enumerated() {
+                found.append(("\(base).webhook_secrets[\(index)]", reference))
+            }
+            if let model = repository.model {
+                let optional: [(String, SecretReference?)] = [
+                    ("model.s3.access_key_id", model.s3?.accessKeyID),
+                    ("model.s3.secret_access_key", model.s3?.secretAccessKey),
+                    ("model.s3.session_token", model.s3?.sessionToken),
+                    ("model.azure.account_key", model.azure?.accountKey),
+                    ("model.azure.sas_token", model.azure?.sasToken),
+                    ("model.bearer_token", model.bearerToken),
+                ]
+                for case (let path, let reference?) in optional { found.append(("\(base).\(path)", reference)) }
+            }
+            if let auth = repository.image?.registryAuth { found.append(("\(base).image.registry_auth", auth)) }
+            if let kubeconfig = repository.deploy?.kubeconfig { found.append(("\(base).deploy.kubeconfig", kubeconfig)) }
+        }
+        return found
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import GRDB
+import SlipwayCore
+
+/// The embedded default store: one SQLite file in WAL mode under `state_dir`.
+///
+/// Durability: `synchronous = FULL`, so a transaction that has returned survives a crash
+/// of the process and of the machine; a delivery's 202 is only sent after that. Writers
+/// are serialized by GRDB's pool; readers run beside them.
+public final class SQLiteBuildStore: BuildStore {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try SQLiteMigrations.migrator.migrate(pool)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: String(describing: error))
+        }
+    }
+
+    public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                arguments: [delivery.id, delivery.event, delivery.repository, delivery.receivedAt, delivery.result])
+            guard db.changesCount == 1 else {
+                let existing = try Int64.fetchOne(db, sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
+                return .duplicate(buildID: existing)
+            }
+            guard let request else { return .stored(build: nil, superseded: []) }
+            let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder)
+            try db.execute(sql: "UPDATE delivery SET build_id = ? WHERE id = ?", arguments: [build.id, delivery.id])
+            return .stored(build: build, superseded: superseded)
+        }
+    }
+
+    public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {
+        try await pool.write { db in
+            try Self.insertBuild(db, request, at: Date().timeIntervalSince1970, supersedeOlder: supersedeOlder).0
+        }
+    }
+
+    private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool) throws -> (Build, [Int64]) {
+        try db.execute(
+            sql: """
+                INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
+                """,
+            arguments: [request.repository, request.ref, request.lane, request.sha, request.cloneURL,
+                        request.trigger.rawValue, request.deliveryID, time])
+        let id = db.lastInsertedRowID
+        let active = try Row.fetchAll(db, sql: "SELECT id, state FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
+                                      arguments: [request.lane, id])
+            .map { (id: $0["id"] as Int64, lane: request.lane, state: BuildState(rawValue: $0["state"]) ?? .queued) }
+        let superseded = QueuePolicy.superseded(by: request, newID: id, active: active, enabled: supersedeOlder)
+        for old in superseded {
+            _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time)
+        }
+        let build = try fetchBuild(db, id)!
+        return (build, superseded)
+    }
+
+    public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
+        try await pool.write { db in
+            let queued = try Row.fetchAll(db, sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
+                .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
+            guard !queued.isEmpty else { return [] }
+            let running = Set(try String.fetchAll(db, sql: "SELECT lane FROM build WHERE state = 'running'"))
+            let now = Date().timeIntervalSince1970
+            return try QueuePolicy.runnable(queued: queued, runningLanes: running, freeWorkers: freeWorkers).compactMap { id in
+                try Self.applyTransition(db, id, .start, reason: nil, at: now)
+            }
+        }
+    }
+
+    @discardableResult
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build? {
+        try await pool.write { db in
+            try Self.applyTransition(db, id, event, reason: reason, at: Date().timeIntervalSince1970)
+        }
+    }
+
+    /// The one place a build's state is written.
+    private static func applyTransition(_ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, at time: Double) throws -> Build? {
+        guard var build = try fetchBuild(db, id) else { return nil }
+        let next = try build.state.applying(event)
+        switch (build.state, next) {
+        case (.queued, .running):
+            build.startedAt = time
+            build.attempts += 1
+            build.finishedAt = nil
+        case (.running, .queued):
+            build.startedAt = nil
+            // A checkpoint on shutdown gives the attempt back; a crash does not.
+            if event == .checkpoint { build.attempts -= 1 }
+        default:
+            if next.isTerminal { build.finishedAt = time }
+        }
+        build.state = next
+        if let reason { build.reason = reason }
+        try db.execute(
+            sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
+            arguments: [next.rawValue, build.reason, build.startedAt, build.finishedAt, build.attempts, id])
+        return build
+    }
+
+    public func recoverInterrupted() async throws -> [Build] {
+        try await pool.write { db in
+            let now = Date().timeIntervalSince1970
+            let interrupted = try Row.fetchAll(db, sql: "SELECT id, attempts FROM build WHERE state = 'running' ORDER BY id")
+            return try interrupted.compactMap { row in
+                let attempts: Int = row["attempts"]
+                let left = attempts < QueuePolicy.maxAttempts
+                let reason = left ? "re-queued after the daemon stopped during the build"
+                    : "the daemon stopped during this build \(attempts) times; not retried again"
+                let build = try Self.applyTransition(db, row["id"], .crashRecovered(attemptsLeft: left), reason: reason, at: now)
+                try db.execute(
+                    sql: "UPDATE build_step SET state = 'error', finished_at = ?, detail = 'interrupted: the daemon stopped' WHERE build_id = ? AND state = 'running'",
+                    arguments: [now, row["id"] as Int64])
+                return build
+            }
+        }
+    }
+
+    public func build(id: Int64) async throws -> Build? {
+        try await pool.read { db in try Self.fetchBuild(db, id) }
+    }
+
+    public func builds(_ filter: BuildFilter) async throws -> [Build] {
+        try await pool.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let repository = filter.repository {
+                clauses.append("lower(repository) = lower(?)")
+                _ = arguments.append(contentsOf: [repository])
+            }
+            if let state = filter.state {
+                clauses.append("state = ?")
+                _ = arguments.append(contentsOf: [state.rawValue])
+            }
+            if let before = filter.before {
+                clauses.append("id < ?")
+                _ = arguments.append(contentsOf: [before])
+            }
+            let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            _ = arguments.append(contentsOf: [filter.limit])
+            return try Row.fetchAll(db, sql: "SELECT * FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
+                .map(Self.build(from:))
+        }
+    }
+
+    public func delivery(id: String) async throws -> DeliveryRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { row in
+                DeliveryRecord(id: row["id"], event: row["event"], repository: row["repository"],
+                               receivedAt: row["received_at"], result: row["result"], buildID: row["build_id"])
+            }
+        }
+    }
+
+    public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (?, ?, ?, 'running', ?)",
+                arguments: [buildID, attempt, name, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws {
+        var exitCode: Int32?
+        var detail: String?
+        switch outcome {
+        case .success, .canceled: break
+        case .failure(let code, let text):
+            exitCode = code
+            detail = text
+        case .error(let text), .skipped(let text): detail = text
+        }
+        try await pool.write { [exitCode, detail] db in
+            try db.execute(
+                sql: "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
+                arguments: [outcome.label, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
+        }
+    }
+
+    public func steps(buildID: Int64) async throws -> [StepRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
+                StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: row["state"],
+                           startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
+                           detail: row["detail"])
+            }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {
+        try Row.fetchOne(db, sql: "SELECT * FROM build WHERE id = ?", arguments: [id]).map(build(from:))
+    }
+
+    static func build(from row: Row) -> Build {
+        Build(
+            id: row["id"], repository: row["repository"], ref: row["ref"], sha: row["sha"], cloneURL: row["clone_url"],
+            trigger: BuildTrigger(rawValue: row["trigger"]) ?? .push, deliveryID: row["delivery_id"],
+            state: BuildState(rawValue: row["state"]) ?? .error, reason: row["reason"], createdAt: row["created_at"],
+            startedAt: row["started_at"], finishedAt: row["finished_at"], attempts: row["attempts"])
+    }
+}

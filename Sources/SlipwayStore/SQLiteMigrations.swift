@@ -1,0 +1,52 @@
+import GRDB
+
+/// Schema migrations, registered in order from the first release. Never edit a
+/// registered migration: add a new one.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: deliveries, builds, steps") { db in
+            try db.execute(sql: """
+                CREATE TABLE delivery (
+                    id TEXT PRIMARY KEY NOT NULL,          -- X-GitHub-Delivery: the de-duplication key
+                    event TEXT NOT NULL,
+                    repository TEXT,
+                    received_at REAL NOT NULL,
+                    result TEXT NOT NULL,
+                    build_id INTEGER
+                );
+                CREATE TABLE build (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    repository TEXT NOT NULL,
+                    ref TEXT NOT NULL,
+                    lane TEXT NOT NULL,
+                    sha TEXT NOT NULL,
+                    clone_url TEXT,
+                    trigger TEXT NOT NULL,
+                    delivery_id TEXT REFERENCES delivery(id),
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    finished_at REAL,
+                    attempts INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX build_by_state ON build(state, id);
+                CREATE INDEX build_by_lane ON build(lane, id);
+                CREATE INDEX build_by_repository ON build(repository, id);
+                CREATE TABLE build_step (
+                    build_id INTEGER NOT NULL REFERENCES build(id),
+                    attempt INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    started_at REAL NOT NULL,
+                    finished_at REAL,
+                    exit_code INTEGER,
+                    detail TEXT,
+                    PRIMARY KEY (build_id, attempt, name)
+                );
+                """)
+        }
+        return migrator
+    }
+}
