@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayStore
+
+/// Why a running build is being stopped from outside.
+public enum StopReason: Sendable, Equatable {
+    case canceled(by: String)
+    case superseded(by: Int64)
+    /// Shutdown ran out of grace: back to `queued`, resumed at the next start.
+    case checkpoint
+}
+
+/// Runs one claimed build: its steps in order, each recorded in the store and the build
+/// log, then the final state. Never throws: every way a build can end is a state.
+public struct BuildRunner: Sendable {
+    public typealias StepPlanner = @Sendable (Build, RepositoryConfig) -> [any BuildStep]
+
+    let store: any BuildStore
+    let config: LiveConfig
+    let planSteps: StepPlanner
+    let processes: ProcessRunner
+    let logger: Logger
+
+    public init(store: any BuildStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+                logger: Logger, planSteps: @escaping StepPlanner) {
+        self.store = store
+        self.config = config
+        self.processes = processes
+        self.logger = logger
+        self.planSteps = planSteps
+    }
+
+    public static func logPath(stateDirectory: String, buildID: Int64) -> String {
+        "\(stateDirectory)/logs/\(buildID).log"
+    }
+
+    public static func workspacePath(stateDirectory: String, buildID: Int64) -> String {
+        "\(stateDirectory)/workspaces/\(buildID)"
+    }
+
+    /// Runs `build` to its end. `stopReason` tells, after a cancellation, why.
+    public func run(_ build: Build, stopReason: @Sendable () -> StopReason?) async {
+        var logger = self.logger
+        logger[metadataKey: "build"] = "\(build.id)"
+        logger[metadataKey: "repo"] = "\(build.repository)"
+        if let delivery = build.deliveryID { logger[metadataKey: "delivery"] = "\(delivery)" }
+        let snapshot = config.snapshot
+        let started = ContinuousClock.now
+
+        let log: BuildLog
+        do {
+            log = try BuildLog(path: Self.logPath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id),
+                               masker: SecretMasker(secrets: snapshot.secretValues))
+        } catch {
+            logger.error("cannot open the build log", metadata: ["error": "\(error)"])
+            await finish(build, .error, reason: "cannot open the build log: \(error)", logger: logger)
+            return
+        }
+        defer { log.close() }
+        log.header("build #\(build.id) of \(build.repository) \(build.ref) at \(build.sha) (attempt \(build.attempts), trigger \(build.trigger.rawValue))")
+        guard let repository = snapshot.config.repository(named: build.repository) else {
+            log.line("repository \(build.repository) is no longer configured")
+            await finish(build, .error, reason: "repository \(build.repository) is no longer configured", logger: logger)
+            return
+        }
+        logger.info("build started", metadata: ["sha": "\(build.sha)", "ref": "\(build.ref)", "attempt": "\(build.attempts)"])
+
+        let workspace = Self.workspacePath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id)
+        do {
+            try? FileManager.default.removeItem(atPath: workspace)
+            try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+        } catch {
+            log.line("cannot create the workspace \(workspace): \(error)")
+            await finish(build, .error, reason: "cannot create the workspace: \(error)", logger: logger)
+            return
+        }
+        let context = StepContext(build: build, repository: repository, workspace: workspace, log: log,
+                                  processes: processes, deadline: started + repository.timeout)
+
+        var finalState = BuildState.success
+        var reason: String?
+        for step in planSteps(build, repository) {
+            let outcome = await runStep(step, context, logger: logger)
+            if case .canceled = outcome {
+                await stop(build, reason: stopReason(), log: log, logger: logger)
+                return
+            }
+            switch outcome {
+            case .success, .skipped, .canceled: continue
+            case .failure(_, let detail):
+                finalState = .failure
+                reason = detail
+            case .error(let detail):
+                finalState = .error
+                reason = detail
+            }
+            break
+        }
+        let elapsed = ContinuousClock.now - started
+        log.header("build \(finalState.rawValue) after \(Self.format(elapsed))\(reason.map { ": \($0)" } ?? "")")
+        await finish(build, finalState, reason: reason, logger: logger)
+    }
+
+    private func runStep(_ step: any BuildStep, _ context: StepContext, logger: Logger) async -> StepOutcome {
+        let buildID = context.build.id
+        let attempt = context.build.attempts
+        do {
+            try await store.recordStepStart(buildID: buildID, attempt: attempt, name: step.name)
+        } catch {
+            logger.error("cannot record the step start", metadata: ["step": "\(step.name)", "error": "\(error)"])
+            return .error(detail: "cannot record step \(step.name): \(error)")
+        }
+        context.log.header("step \(step.name)")
+        let begin = ContinuousClock.now
+        var outcome: StepOutcome
+        do {
+            try Task.checkCancellation()
+            outcome = try await step.run(context)
+        } catch is CancellationError {
+            outcome = .canceled
+        } catch {
+            outcome = .error(detail: "\(step.name): \(error)")
+        }
+        if Task.isCancelled { outcome = .canceled }
+        let took = Self.format(ContinuousClock.now - begin)
+        context.log.header("step \(step.name) \(outcome.label) after \(took)")
+        logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(outcome.label)", "duration": "\(took)"])
+        do {
+            try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: outcome)
+        } catch {
+            logger.error("cannot record the step end", metadata: ["step": "\(step.name)", "error": "\(error)"])
+        }
+        return outcome
+    }
+
+    private func stop(_ build: Build, reason: StopReason?, log: BuildLog, logger: Logger) async {
+        let event: BuildEvent
+        let text: String
+        switch reason ?? .canceled(by: "unknown") {
+        case .canceled(let who):
+            event = .cancel
+            text = "canceled by \(who)"
+        case .superseded(let newer):
+            event = .supersede
+            text = "superseded by build #\(newer)"
+        case .checkpoint:
+            event = .checkpoint
+            text = "stopped by daemon shutdown; queued again"
+        }
+        log.header("build \(text)")
+        logger.notice("build stopped", metadata: ["why": "\(text)"])
+        await apply(build, event, reason: text, logger: logger)
+    }
+
+    private func finish(_ build: Build, _ state: BuildState, reason: String?, logger: Logger) async {
+        logger.info("build finished", metadata: ["state": "\(state.rawValue)"])
+        await apply(build, .finish(state), reason: reason, logger: logger)
+    }
+
+    private func apply(_ build: Build, _ event: BuildEvent, reason: String?, logger: Logger) async {
+        do {
+            try await store.transition(build.id, event, reason: reason)
+        } catch {
+            logger.error("cannot record the build's end", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return ms < 10_000 ? String(format: "%.2fs", Double(ms) / 1000) : "\(ms / 1000)s"
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Subprocess
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one child process for a build step: argv only (no shell unless the config's own
+/// argv names one), its own session and process group, stdout and stderr streamed into
+/// the build log, and a deadline.
+///
+/// On timeout or task cancellation the whole process group gets SIGTERM, then SIGKILL a
+/// second later; when the direct child exits on its own, anything it left running in its
+/// group is killed too, so no step leaves processes behind.
+public struct ProcessRunner: Sendable {
+    /// How long SIGTERM is given before SIGKILL.
+    public var terminationGrace: Duration = .seconds(1)
+
+    public init() {}
+
+    public struct Result: Sendable, Equatable {
+        public var exitCode: Int32?
+        public var signal: Int32?
+        public var timedOut: Bool
+        public var succeeded: Bool { exitCode == 0 && !timedOut }
+    }
+
+    public struct LaunchError: Error, CustomStringConvertible {
+        public let executable: String
+        public let reason: String
+        public var description: String { "cannot start '\(executable)': \(reason)" }
+    }
+
+    /// Runs `argv` in `workingDirectory` with exactly `environment` (nothing of the
+    /// daemon's own environment, which holds its secrets, is inherited).
+    public func run(
+        _ argv: [String], workingDirectory: String, environment: [String: String],
+        timeout: Duration?, log: BuildLog
+    ) async throws -> Result {
+        guard let executable = argv.first, !executable.isEmpty else {
+            throw LaunchError(executable: "", reason: "empty argv")
+        }
+        let grace = terminationGrace
+        let outcome: Outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                var options = PlatformOptions()
+                options.createSession = true
+                options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
+                var env: [Environment.Key: String] = [:]
+                for (key, value) in environment { env[Environment.Key(rawValue: key)!] = value }
+                let resolved = executable.contains("/") ? Executable.path(FilePath(executable)) : Executable.name(executable)
+                do {
+                    let result = try await Subprocess.run(
+                        resolved, arguments: Arguments(Array(argv.dropFirst())), environment: .custom(env),
+                        workingDirectory: FilePath(workingDirectory), platformOptions: options,
+                        input: .none, output: .sequence, error: .combinedWithOutput
+                    ) { execution in
+                        let pid = execution.processIdentifier.value
+                        defer { Self.killGroup(pid) }
+                        try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
+                    }
+                    return .finished(result.terminationStatus)
+                } catch let error as SubprocessError {
+                    throw LaunchError(executable: executable, reason: "\(error)")
+                }
+            }
+            if let timeout {
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                }
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            // Wait for the child's teardown to finish, so nothing outlives the step.
+            while let _ = try? await group.next() {}
+            return first
+        }
+        log.flushPending()
+        switch outcome {
+        case .timedOut: return Result(exitCode: nil, signal: SIGKILL, timedOut: true)
+        case .finished(.exited(let code)): return Result(exitCode: code, signal: nil, timedOut: false)
+        case .finished(.signaled(let signal)): return Result(exitCode: nil, signal: signal, timedOut: false)
+        }
+    }
+
+    /// Copies output to the log until the pipe closes. A background process the step
+    /// started may hold the pipe open after the step itself has exited: once the direct
+    /// child is gone, its group gets a second to finish writing and is then killed.
+    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, to log: BuildLog) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for try await chunk in output {
+                    chunk.withUnsafeBytes { log.output(UnsafeRawBufferPointer($0)) }
+                }
+                return true
+            }
+            group.addTask {
+                while isRunning(pid) { try await Task.sleep(for: .milliseconds(100)) }
+                try await Task.sleep(for: .seconds(1))
+                killGroup(pid)
+                return false
+            }
+            while let readerDone = try await group.next() {
+                if readerDone { group.cancelAll() }
+            }
+        }
+    }
+
+    /// True while `pid` exists and is not a zombie (Linux /proc).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].dropFirst().first
+        return state != "Z" && state != "X"
+    }
+
+    private enum Outcome: Sendable {
+        case finished(TerminationStatus)
+        case timedOut
+    }
+
+    /// SIGKILL to the step's process group (the child leads its own session, so its pid
+    /// is the group id). ESRCH, nothing left, is the common case.
+    static func killGroup(_ pid: pid_t) {
+        guard pid > 1 else { return }
+        _ = kill(-pid, SIGKILL)
+    }
+}
