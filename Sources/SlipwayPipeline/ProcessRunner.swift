@@ -96,9 +96,10 @@ public struct ProcessRunner: Sendable {
                 return true
             }
             group.addTask {
-                while isRunning(pid) { try await Task.sleep(for: .milliseconds(100)) }
-                try await Task.sleep(for: .seconds(1))
-                killGroup(pid)
+                // Cancelled (not thrown) once the reader is done.
+                while isRunning(pid), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { killGroup(pid) }
                 return false
             }
             while let readerDone = try await group.next() {

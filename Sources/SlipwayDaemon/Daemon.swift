@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SlipwayCore
+import SlipwayPipeline
+import SlipwayServer
+import SlipwayStore
+import UnixSignals
+
+/// Wires the daemon: store, build queue, HTTP server and config reloader, each a
+/// `Service` in one `ServiceGroup` that owns SIGTERM/SIGINT (graceful) shutdown.
+public enum Daemon {
+    public static func run(configPath: String) async throws {
+        let loader = ConfigLoader(path: configPath)
+        let resolved = try loader.load()
+        let config = resolved.config
+        let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "slipwayd")
+
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
+        let store: any BuildStore = switch config.database {
+        case .sqlite: try SQLiteBuildStore(path: "\(config.stateDirectory)/slipway.sqlite")
+        case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
+        }
+        let live = LiveConfig(resolved)
+        let runner = BuildRunner(store: store, config: live, logger: logger, planSteps: BuildPlan.steps)
+        let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, logger: logger) { address in
+            logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
+        }
+        let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
+
+        // Shutdown runs in reverse order: the server stops accepting first, then the
+        // reloader, then the queue finishes or checkpoints its builds.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: queue), .init(service: reloader), .init(service: server)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.notice("starting", metadata: [
+            "state_dir": "\(config.stateDirectory)", "workers": "\(config.queue.workers)",
+            "repositories": "\(config.repositories.count)"])
+        try await group.run()
+        logger.notice("stopped")
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import SlipwayCore
+
+/// Secrets from this process's environment (`env:NAME`) and from files (`file:PATH`, e.g.
+/// `$CREDENTIALS_DIRECTORY/...` under systemd). A trailing newline in a file is dropped,
+/// as `echo secret > file` leaves one.
+struct ProcessSecretSource: SecretSource {
+    let environment: [String: String]
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    func value(of reference: SecretReference) -> Result<String, SecretLookupError> {
+        switch reference {
+        case .environment(let name):
+            guard let value = environment[name] else {
+                return .failure(SecretLookupError(reference: reference, reason: "environment variable is not set"))
+            }
+            return .success(value)
+        case .file(let rawPath):
+            let path = Self.expand(rawPath, environment: environment)
+            do {
+                var text = try String(contentsOfFile: path, encoding: .utf8)
+                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                return .success(text)
+            } catch {
+                let reason = FileManager.default.fileExists(atPath: path) ? "file is not readable as UTF-8 text" : "file does not exist"
+                return .failure(SecretLookupError(reference: reference, reason: reason))
+            }
+        }
+    }
+
+    /// `${CREDENTIALS_DIRECTORY}/x` and `$CREDENTIALS_DIRECTORY/x` expand from the environment.
+    static func expand(_ path: String, environment: [String: String]) -> String {
+        var result = path
+        for (name, value) in environment where result.contains("$") {
+            result = result.replacingOccurrences(of: "${\(name)}", with: value)
+            if result.hasPrefix("$\(name)/") { result = value + result.dropFirst(name.count + 1) }
+        }
+        return result
+    }
+}

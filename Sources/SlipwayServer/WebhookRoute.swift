@@ -1,0 +1,169 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Logging
+import SlipwayCore
+import SlipwayPipeline
+import SlipwayStore
+
+/// POST /webhooks/github, read top to bottom as the SPEC's table:
+/// method → content type → size limit → signature → headers → event and filters →
+/// de-duplication and durable enqueue → reply.
+///
+/// The reply never waits for build work (GitHub gives up after 10 s): the build is only
+/// stored here; the queue picks it up.
+struct WebhookRoute: Sendable {
+    let store: any BuildStore
+    let config: LiveConfig
+    let queue: BuildQueue
+    let metrics: DeliveryCounters
+
+    static let path: RouterPath = "/webhooks/github"
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post(Self.path) { request, context in
+            let response = try await handle(request, logger: context.logger)
+            metrics.count(status: response.status.code)
+            return response
+        }
+        for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
+            router.on(Self.path, method: method) { _, _ in
+                JSONReply.error(.methodNotAllowed, "use POST", headers: [.allow: "POST"])
+            }
+        }
+    }
+
+    func handle(_ request: Request, logger baseLogger: Logger) async throws -> Response {
+        var request = request
+        let snapshot = config.snapshot
+        var logger = baseLogger
+        let deliveryID = request.headers[.githubDelivery]
+        if let deliveryID { logger[metadataKey: "delivery"] = "\(deliveryID.prefix(128))" }
+
+        // 1. Content type: JSON, or a form with a `payload` field.
+        let mediaType = request.headers[.contentType].map(Self.mediaType)
+        guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
+            logger.info("delivery refused: unsupported content type")
+            return JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded")
+        }
+
+        // 2. Size: refuse on the declared length before reading; otherwise stop reading
+        //    at the limit (chunked bodies), never buffering more than the limit.
+        let limit = snapshot.config.server.maxBodyBytes
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            logger.info("delivery refused: body too large", metadata: ["bytes": "\(declared)"])
+            return JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"])
+        }
+        let body: [UInt8]
+        do {
+            body = Array(buffer: try await request.collectBody(upTo: limit))
+        } catch is NIOTooManyBytesError {
+            logger.info("delivery refused: body too large")
+            return JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"])
+        }
+
+        // 3. Signature over the exact raw bytes, before any payload field is acted upon.
+        //    The payload is only peeked at for its repository, to pick the secrets.
+        let payload = mediaType == "application/json" ? body : Self.formPayload(body)
+        let named = payload.flatMap(PayloadRepository.fullName(in:))
+        let signature: WebhookSignature
+        do {
+            signature = try WebhookSignature.parse(
+                sha256Header: request.headers[.hubSignature256], sha1Header: request.headers[.hubSignature])
+        } catch {
+            logger.notice("delivery refused", metadata: ["reason": "\(error)"])
+            return JSONReply.error(.unauthorized, error.description)
+        }
+        guard signature.isValid(body: body, secrets: snapshot.webhookSecrets(forRepository: named)) else {
+            logger.notice("delivery refused", metadata: ["reason": "\(WebhookSignature.Problem.mismatch)"])
+            return JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description)
+        }
+        if let named { logger[metadataKey: "repo"] = "\(named)" }
+
+        // 4. Headers GitHub always sends.
+        guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
+            return JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed")
+        }
+        guard let event = request.headers[.githubEvent], !event.isEmpty else {
+            return JSONReply.error(.badRequest, "X-GitHub-Event header missing")
+        }
+        guard let payload else {
+            return JSONReply.error(.badRequest, "form body has no 'payload' field")
+        }
+
+        // 5. Event and filters (pure).
+        let decision: DeliveryDecision
+        do {
+            decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config)
+        } catch {
+            logger.notice("delivery refused: unreadable payload", metadata: ["reason": "\(error.message)"])
+            return JSONReply.error(.badRequest, error.message)
+        }
+
+        // 6. De-duplication and durable enqueue, in one transaction, before replying.
+        let now = Date().timeIntervalSince1970
+        let record: DeliveryRecord
+        let buildRequest: BuildRequest?
+        switch decision {
+        case .pong:
+            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: "pong")
+            buildRequest = nil
+        case .ignore(let reason):
+            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: "ignored: \(reason)")
+            buildRequest = nil
+        case .build(let build):
+            record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: "queued")
+            buildRequest = build
+        }
+        let outcome = try await store.recordDelivery(record, build: buildRequest, supersedeOlder: snapshot.config.queue.cancelSuperseded)
+
+        // 7. Reply.
+        switch (outcome, decision) {
+        case (.duplicate(let buildID), _):
+            logger.info("duplicate delivery", metadata: ["build": "\(buildID.map(String.init) ?? "none")"])
+            return JSONReply.make(.ok, DuplicateReply(build: buildID))
+        case (.stored, .pong):
+            logger.info("ping answered")
+            return JSONReply.make(.ok, ["pong": true])
+        case (.stored, .ignore(let reason)):
+            logger.info("delivery ignored", metadata: ["event": "\(event)", "reason": "\(reason)"])
+            return JSONReply.make(.accepted, ["ignored": reason])
+        case (.stored(let build?, let superseded), .build):
+            logger.info("build queued", metadata: [
+                "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
+                "superseded": "\(superseded)"])
+            queue.supersedeRunning(lane: build.lane, by: build.id)
+            queue.wake()
+            return JSONReply.make(.accepted, QueuedReply(build: build.id, state: build.state.rawValue))
+        case (.stored(nil, _), .build):
+            throw HTTPError(.internalServerError, message: "build was not stored")
+        }
+    }
+
+    static func mediaType(_ header: String) -> String {
+        header.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+    }
+
+    /// The `payload` field of a form-encoded body, decoded; nil when absent.
+    static func formPayload(_ body: [UInt8]) -> [UInt8]? {
+        for pair in body.split(separator: UInt8(ascii: "&")) {
+            guard pair.starts(with: Array("payload=".utf8)) else { continue }
+            let encoded = String(decoding: pair.dropFirst(8), as: UTF8.self).replacingOccurrences(of: "+", with: " ")
+            return encoded.removingPercentEncoding.map { Array($0.utf8) }
+        }
+        return nil
+    }
+
+    /// GitHub sends a GUID; accept any short token of printable characters.
+    static func isValidDeliveryID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 128 && id.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 32 && $0.value < 127 }
+    }
+}
+
+extension HTTPField.Name {
+    static let githubEvent = Self("X-GitHub-Event")!
+    static let githubDelivery = Self("X-GitHub-Delivery")!
+    static let hubSignature256 = Self("X-Hub-Signature-256")!
+    static let hubSignature = Self("X-Hub-Signature")!
+}
