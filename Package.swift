@@ -104,10 +104,12 @@ let package = Package(
             dependencies: [
                 "SlipwayCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
-        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTesting"]),
+        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(
             name: "SlipwayEndToEndTests",
             dependencies: [

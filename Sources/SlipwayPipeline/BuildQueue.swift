@@ -72,6 +72,9 @@ public final class BuildQueue: Service, Sendable {
 
     public func run() async throws {
         let recovered = try await store.recoverInterrupted()
+        let instance = BuildRunner.instance(stateDirectory: config.snapshot.config.stateDirectory)
+        let reaped = OrphanReaper.kill(buildIDs: Set(recovered.map(\.id)), instance: instance)
+        if reaped > 0 { logger.warning("killed processes left by interrupted builds", metadata: ["processes": "\(reaped)"]) }
         for build in recovered {
             logger.warning("build was running when the daemon stopped", metadata: [
                 "build": "\(build.id)", "repo": "\(build.repository)", "state": "\(build.state.rawValue)"])

@@ -39,6 +39,11 @@ public struct BuildRunner: Sendable {
         "\(stateDirectory)/workspaces/\(buildID)"
     }
 
+    /// The absolute state directory, which tells this daemon's build processes apart.
+    public static func instance(stateDirectory: String) -> String {
+        URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+    }
+
     /// Runs `build` to its end. `stopReason` tells, after a cancellation, why.
     public func run(_ build: Build, stopReason: @Sendable () -> StopReason?) async {
         var logger = self.logger
@@ -76,7 +81,8 @@ public struct BuildRunner: Sendable {
             return
         }
         let context = StepContext(build: build, repository: repository, workspace: workspace, log: log,
-                                  processes: processes, deadline: started + repository.timeout)
+                                  processes: processes, deadline: started + repository.timeout,
+                                  instance: Self.instance(stateDirectory: snapshot.config.stateDirectory))
 
         var finalState = BuildState.success
         var reason: String?

@@ -21,9 +21,12 @@ public struct StepContext: Sendable {
     public let processes: ProcessRunner
     /// When the whole build must be over (the repository's `timeout`).
     public let deadline: ContinuousClock.Instant
+    /// Identifies this daemon's processes among others on the machine (absolute state_dir).
+    public let instance: String
 
     public init(build: Build, repository: RepositoryConfig, workspace: String, log: BuildLog,
-                processes: ProcessRunner, deadline: ContinuousClock.Instant) {
+                processes: ProcessRunner, deadline: ContinuousClock.Instant, instance: String) {
+        self.instance = instance
         self.build = build
         self.repository = repository
         self.workspace = workspace
@@ -49,6 +52,7 @@ public struct StepContext: Sendable {
             "SLIPWAY_REF": build.ref,
             "SLIPWAY_COMMIT_SHA": build.sha,
             "SLIPWAY_TRIGGER": build.trigger.rawValue,
+            "SLIPWAY_INSTANCE": instance,
         ]
     }
 }

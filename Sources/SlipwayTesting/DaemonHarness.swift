@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SlipwayCore
+
+/// Runs the real `slipwayd` executable for a test: its own temporary state directory,
+/// its own loopback port, real HTTP. Stop it with `stop()`, `kill()` or `shutdown()`.
+public final class DaemonHarness: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let configPath: String
+    public let environment: [String: String]
+    private var process: Process?
+    public private(set) var stderrPath: String
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var stateDirectory: String { directory.appendingPathComponent("state").path }
+    public var databasePath: String { stateDirectory + "/slipway.sqlite" }
+
+    /// `config` receives the port and the state directory and returns the YAML.
+    public init(label: String, environment: [String: String] = [:], config: (_ port: Int, _ stateDirectory: String) -> String) throws {
+        directory = try TestPaths.temporaryDirectory(label)
+        port = freeLoopbackPort()
+        configPath = directory.appendingPathComponent("slipway.yaml").path
+        stderrPath = directory.appendingPathComponent("slipwayd.log").path
+        self.environment = environment
+        try writeConfig(config(port, directory.appendingPathComponent("state").path))
+    }
+
+    public func writeConfig(_ yaml: String) throws {
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the daemon and waits until /readyz answers 200.
+    public func start(timeout: Duration = .seconds(20)) async throws {
+        let process = Process()
+        process.executableURL = try TestPaths.executable("slipwayd")
+        process.arguments = ["--config", configPath]
+        process.currentDirectoryURL = directory
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        if !FileManager.default.fileExists(atPath: stderrPath) { FileManager.default.createFile(atPath: stderrPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try log.seekToEnd()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !process.isRunning {
+                throw HarnessError("slipwayd exited with \(process.terminationStatus) during start-up:\n\(daemonLog())")
+            }
+            if let response = try? await get("/readyz"), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("slipwayd was not ready within \(timeout):\n\(daemonLog())")
+    }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
+        guard let process else { return 0 }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                throw HarnessError("slipwayd did not exit within \(timeout) of signal \(signal)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        self.process = nil
+        return process.terminationStatus
+    }
+
+    public func signal(_ signal: Int32) {
+        if let process { kill(process.processIdentifier, signal) }
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Stops the daemon if it runs and removes the temporary directory.
+    public func shutdown() async {
+        if process != nil { _ = try? await stop(signal: SIGKILL) }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    public func daemonLog() -> String {
+        (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    }
+
+    // MARK: HTTP
+
+    public struct Reply: Sendable {
+        public let status: Int
+        public let headers: [(String, String)]
+        public let body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
+        }
+    }
+
+    public func get(_ path: String, headers: [(String, String)] = []) async throws -> Reply {
+        try await request("GET", path, headers: headers, body: nil)
+    }
+
+    public func request(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                     body: Array(buffer: collected))
+    }
+
+    /// A delivery as GitHub sends it: JSON body, event and delivery headers, and the
+    /// sha256 signature made with `secret` (nil: no signature header).
+    public func deliver(
+        event: String, payload: [UInt8], secret: String?, deliveryID: String = UUID().uuidString,
+        extraHeaders: [(String, String)] = []
+    ) async throws -> Reply {
+        var headers = [("Content-Type", "application/json"), ("X-GitHub-Event", event), ("X-GitHub-Delivery", deliveryID)]
+        if let secret {
+            headers.append(("X-Hub-Signature-256", WebhookSignature.sha256Header(body: payload, secret: Array(secret.utf8))))
+        }
+        headers += extraHeaders
+        return try await request("POST", "/webhooks/github", headers: headers, body: payload)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Where tests find the built executables and the shared fixtures.
+public enum TestPaths {
+    /// The package root (this file is Sources/SlipwayTesting/TestPaths.swift).
+    public static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared/fixtures` beside the checkout, as CI lays it out (SLIPWAY_FIXTURES overrides).
+    public static var fixtures: URL {
+        if let override = ProcessInfo.processInfo.environment["SLIPWAY_FIXTURES"] { return URL(fileURLWithPath: override) }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    public static func fixture(_ relativePath: String) throws -> [UInt8] {
+        let url = fixtures.appendingPathComponent(relativePath)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw HarnessError("fixture \(url.path) is missing (CI keeps ../shared beside the checkout)")
+        }
+        return Array(data)
+    }
+
+    /// A built executable (`slipwayd`, `slipway`) next to the test bundle.
+    public static func executable(_ name: String) throws -> URL {
+        var candidates: [URL] = []
+        if let dir = ProcessInfo.processInfo.environment["SLIPWAY_BIN_DIR"] { candidates.append(URL(fileURLWithPath: dir)) }
+        var bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // Inside slipwayPackageTests.xctest/... on some layouts.
+        for _ in 0..<4 {
+            candidates.append(bundleDirectory)
+            bundleDirectory.deleteLastPathComponent()
+        }
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        candidates.append(packageRoot.appendingPathComponent(".build/debug"))
+        for directory in candidates {
+            let url = directory.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw HarnessError("cannot find the \(name) executable near \(CommandLine.arguments[0]); run `swift build` first or set SLIPWAY_BIN_DIR")
+    }
+
+    /// A fresh temporary directory, removed by the caller.
+    public static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import SlipwayTesting
+import Testing
+
+/// `slipwayd --check-config` and SIGHUP reloads, with the real executable.
+@Suite struct ConfigCommandTests {
+    struct Outcome { let status: Int32; let output: String }
+
+    func checkConfig(_ yaml: String, environment: [String: String] = TestSecrets.environment) throws -> Outcome {
+        let directory = try TestPaths.temporaryDirectory("check-config")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("slipway.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try run(["--check-config", "--config", path], in: directory, environment: environment)
+    }
+
+    func run(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = try TestPaths.executable("slipwayd")
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, output: output)
+    }
+
+    @Test func theExampleConfigPasses() throws {
+        // The example reads its secrets from ./.slipway/secrets, as scripts/run-daemon creates them.
+        let directory = try TestPaths.temporaryDirectory("example")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secrets = directory.appendingPathComponent(".slipway/secrets")
+        try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
+        try "hook-secret\n".write(to: secrets.appendingPathComponent("webhook-secret"), atomically: true, encoding: .utf8)
+        try "ops-token\n".write(to: secrets.appendingPathComponent("ops-token"), atomically: true, encoding: .utf8)
+        let example = TestPaths.packageRoot.appendingPathComponent("config/slipway.yaml").path
+        let outcome = try run(["--check-config", "--config", example], in: directory, environment: [:])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(outcome.output.contains("OK"))
+    }
+
+    @Test func aGoodConfigExitsZero() throws {
+        let outcome = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"))
+        #expect(outcome.status == 0, "\(outcome.output)")
+    }
+
+    @Test func everyKindOfProblemIsNamedWithItsKeyPath() throws {
+        let outcome = try checkConfig("""
+            server:
+              listen: nowhere
+              max_body_bytes: lots
+              colour: blue
+            queue: {workers: 0, cancel_superseded: perhaps}
+            database: mysql://db
+            api:
+              tokens:
+                - {name: ops, token: plain-text-token-value}
+            repositories:
+              - name: acme/app
+                webhook_secrets: [env:UNSET_SECRET_FOR_TEST]
+                branches: "main"
+                timeout: 10 minutes
+                image: {name: r/app, builder: kaniko}
+            """, environment: [:])
+        #expect(outcome.status == 1)
+        for path in ["server.listen", "server.max_body_bytes", "server.colour", "queue.workers", "queue.cancel_superseded",
+                     "database", "api.tokens[0].token", "repositories[0].branches", "repositories[0].timeout",
+                     "repositories[0].image.builder"] {
+            #expect(outcome.output.contains(path), "\(path) not named in:\n\(outcome.output)")
+        }
+        #expect(!outcome.output.contains("plain-text-token-value"), "a literal secret was echoed")
+    }
+
+    @Test func anUnresolvableSecretIsNamedWithItsKeyPath() throws {
+        let outcome = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"), environment: [:])
+        #expect(outcome.status == 1)
+        #expect(outcome.output.contains("webhook_secrets[0]"), "\(outcome.output)")
+        #expect(outcome.output.contains("TEST_ORG_SECRET"), "\(outcome.output)")
+    }
+
+    @Test func aMissingFileAndInvalidYAMLAreReported() throws {
+        let missing = try run(["--check-config", "--config", "/nonexistent/slipway.yaml"], in: URL(fileURLWithPath: "/tmp"), environment: [:])
+        #expect(missing.status == 1)
+        #expect(missing.output.contains("/nonexistent/slipway.yaml"))
+        let invalid = try checkConfig("server: [unclosed\n")
+        #expect(invalid.status == 1)
+        #expect(!invalid.output.isEmpty)
+    }
+
+    @Test func sighupAppliesAGoodConfigAndKeepsTheOldOneWhenTheNewIsBad() async throws {
+        try await withDaemon("sighup") { daemon in
+            let secret = TestSecrets.repository
+            let original = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+            // acme/other is not configured yet.
+            let before = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/other"), secret: TestSecrets.organization)
+            #expect(before.json["ignored"] != nil)
+
+            try daemon.writeConfig(original + """
+                  - name: acme/other
+                    webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+                    branches: ["**"]
+                    test: [true]
+
+                """)
+            daemon.signal(SIGHUP)
+            try await eventually { daemon.daemonLog().contains("config reloaded") }
+            let after = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/other"), secret: secret)
+            #expect(after.status == 202, "\(after.text)")
+            #expect(after.json["state"] as? String == "queued")
+
+            try daemon.writeConfig("queue: {workers: many}\n")
+            daemon.signal(SIGHUP)
+            try await eventually { daemon.daemonLog().contains("config reload refused") }
+            #expect(daemon.daemonLog().contains("queue.workers"))
+            let still = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/other"), secret: secret)
+            #expect(still.status == 202, "the previous config stays in force: \(still.text)")
+            #expect(daemon.isRunning)
+        }
+    }
+}
+
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw HarnessError("condition not met within \(timeout)")
+}

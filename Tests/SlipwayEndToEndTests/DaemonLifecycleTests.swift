@@ -1,0 +1,141 @@
+import Foundation
+import SlipwayCore
+import SlipwayTesting
+import Testing
+
+/// Crashes, restarts, signals and the queue's order, with the real slipwayd process.
+@Suite struct DaemonLifecycleTests {
+    let secret = TestSecrets.repository
+
+    /// A test step that takes a while and records each build id that ran to its end.
+    static func recordingStep(runs: String, seconds: Double) -> [String] {
+        ["sh", "-c", "sleep \(seconds); echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
+    }
+
+    static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test func sigkillWithBuildsQueuedLosesNoneAndRunsNoneTwice() async throws {
+        let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
+        let daemon = try DaemonHarness(label: "sigkill", environment: TestSecrets.environment) { port, state in
+            testConfig(port: port, stateDirectory: state, workers: 2, test: Self.recordingStep(runs: runs, seconds: 2))
+        }
+        defer { Task { await daemon.shutdown() } }
+        try await daemon.start()
+        var ids: [Int64] = []
+        for index in 0..<6 {
+            let reply = try await daemon.deliver(event: "push", payload: pushPayload(branch: "b\(index)"), secret: secret)
+            #expect(reply.status == 202, "\(reply.text)")
+            ids.append(try #require(daemon.buildID(of: reply)))
+        }
+        // Kill while two builds are inside their step and four wait.
+        let store = try daemon.openStore()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await store.builds(.init(state: .running)).count < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await store.builds(.init(state: .running)).count == 2)
+        #expect(try await daemon.stop(signal: SIGKILL) == SIGKILL)
+        #expect(Self.lines(runs).isEmpty, "no step had finished before the kill")
+
+        try await daemon.start()
+        for id in ids {
+            let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
+            #expect(build.state == .success, "build \(id): \(build.state) \(build.reason ?? "")")
+        }
+        // Give any orphaned step of the killed daemon time to finish if it had survived.
+        try await Task.sleep(for: .seconds(2.5))
+        let ran = Self.lines(runs)
+        #expect(ran.sorted() == ids.map(String.init).sorted(), "each build ran exactly once: \(ran)")
+        let interrupted = try await store.builds(.init(limit: 100)).filter { $0.attempts == 2 }
+        #expect(interrupted.count == 2, "the two running builds were re-queued once")
+        try await daemon.stop()
+    }
+
+    @Test func sigtermWaitsForRunningBuildsAndExitsZero() async throws {
+        let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
+        let daemon = try DaemonHarness(label: "sigterm", environment: TestSecrets.environment) { port, state in
+            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 1))
+        }
+        defer { Task { await daemon.shutdown() } }
+        try await daemon.start()
+        let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: secret)))
+        let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: secret)))
+        let store = try daemon.openStore()
+        while try await store.build(id: first)?.state != .running { try await Task.sleep(for: .milliseconds(20)) }
+
+        #expect(try await daemon.stop(signal: SIGTERM) == 0)
+        #expect(try await store.build(id: first)?.state == .success, "the running build finished within the grace period")
+        #expect(try await store.build(id: second)?.state == .queued, "a queued build stays queued for the next start")
+        #expect(Self.lines(runs) == ["\(first)"])
+        #expect(daemon.daemonLog().contains("stopped"))
+    }
+
+    @Test func sigtermCheckpointsABuildThatOutlivesTheGracePeriod() async throws {
+        let daemon = try DaemonHarness(label: "checkpoint", environment: TestSecrets.environment) { port, state in
+            testConfig(port: port, stateDirectory: state, workers: 1, test: ["sleep", "30"], shutdownGrace: "1s")
+        }
+        defer { Task { await daemon.shutdown() } }
+        try await daemon.start()
+        let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
+        let store = try daemon.openStore()
+        while try await store.build(id: id)?.state != .running { try await Task.sleep(for: .milliseconds(20)) }
+        let stopping = ContinuousClock.now
+        #expect(try await daemon.stop(signal: SIGTERM) == 0)
+        let took = ContinuousClock.now - stopping
+        #expect(took < .seconds(10), "shutdown took \(took)")
+        let build = try #require(try await store.build(id: id))
+        #expect(build.state == .queued)
+        #expect(build.attempts == 0, "a checkpoint does not use up the build's retry")
+        // No `sleep 30` of this build is left behind.
+        let leftovers = OrphanScan.processes(withEnvironment: [
+            "SLIPWAY_INSTANCE=\(URL(fileURLWithPath: daemon.stateDirectory).standardizedFileURL.path)", "SLIPWAY_BUILD_ID=\(id)"])
+        #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")
+    }
+
+    @Test func newerPushesSupersedeQueuedBuildsAndALaneRunsInOrder() async throws {
+        try await withDaemon("lanes", workers: 1, test: ["sleep", "0.5"]) { daemon in
+            let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
+            let store = try daemon.openStore()
+            while try await store.build(id: first)?.state != .running { try await Task.sleep(for: .milliseconds(10)) }
+            let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
+            let third = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
+            #expect(try await store.build(id: second)?.state == .superseded)
+            #expect(try await store.build(id: second)?.reason == "superseded by build #\(third)")
+            let ended = try await daemon.waitForEnd(of: third)
+            #expect(ended.state == .success)
+            let firstBuild = try #require(try await store.build(id: first))
+            // The running build of the branch was canceled as superseded (cancel_superseded: true).
+            #expect(firstBuild.state == .superseded, "\(firstBuild.state) \(firstBuild.reason ?? "")")
+            #expect((firstBuild.finishedAt ?? .infinity) <= (ended.startedAt ?? 0), "one build of a branch at a time")
+        }
+    }
+
+    @Test func withoutCancelSupersededEveryPushRunsInPushOrder() async throws {
+        try await withDaemon("in-order", workers: 2, cancelSuperseded: false, test: ["sleep", "0.2"]) { daemon in
+            var ids: [Int64] = []
+            for _ in 0..<3 {
+                ids.append(try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret))))
+            }
+            var builds: [Build] = []
+            for id in ids { builds.append(try await daemon.waitForEnd(of: id)) }
+            #expect(builds.allSatisfy { $0.state == .success })
+            for (earlier, later) in zip(builds, builds.dropFirst()) {
+                #expect((earlier.finishedAt ?? .infinity) <= (later.startedAt ?? 0), "build \(later.id) started before \(earlier.id) ended")
+            }
+        }
+    }
+}
+
+/// Processes on this machine whose environment holds all of `entries`.
+enum OrphanScan {
+    static func processes(withEnvironment entries: Set<String>) -> [Int32] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.compactMap(Int32.init).filter { pid in
+            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            return entries.isSubset(of: variables)
+        }
+    }
+}

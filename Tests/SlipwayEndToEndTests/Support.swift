@@ -1,0 +1,122 @@
+import Foundation
+import SlipwayCore
+import SlipwayStore
+import SlipwayTesting
+
+/// Secrets the end-to-end daemons are configured with (values in the environment, as in production).
+enum TestSecrets {
+    static let repository = "repo-secret-\(UUID().uuidString)"
+    static let previous = "repo-secret-previous-\(UUID().uuidString)"
+    static let organization = "org-secret-\(UUID().uuidString)"
+    static let githubVector = "It's a Secret to Everybody"
+
+    static let environment = [
+        "TEST_WEBHOOK_SECRET": repository,
+        "TEST_WEBHOOK_SECRET_PREVIOUS": previous,
+        "TEST_ORG_SECRET": organization,
+        "TEST_VECTOR_SECRET": githubVector,
+    ]
+}
+
+/// A config for the fixture repositories (Codertocat/Hello-World, Octocoders/Hello-World)
+/// plus `acme/app`, which builds every branch. `test` is the argv of the test step.
+func testConfig(
+    port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
+    test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s"
+) -> String {
+    let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
+    return """
+        server:
+          listen: 127.0.0.1:\(port)
+          public_url: http://127.0.0.1:\(port)
+          max_body_bytes: \(maxBodyBytes)
+        state_dir: \(stateDirectory)
+        database: sqlite
+        log_level: debug
+        queue:
+          workers: \(workers)
+          cancel_superseded: \(cancelSuperseded)
+          shutdown_grace: \(shutdownGrace)
+        webhook_secrets: [env:TEST_ORG_SECRET]
+        repositories:
+          - name: Codertocat/Hello-World
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET, env:TEST_WEBHOOK_SECRET_PREVIOUS]
+            test: \(argv)
+          - name: Octocoders/Hello-World
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+            test: \(argv)
+          - name: acme/app
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+            branches: ["**"]
+            test: \(argv)
+          - name: github/vector
+            webhook_secrets: [env:TEST_VECTOR_SECRET]
+            test: \(argv)
+
+        """
+}
+
+/// Starts a daemon on `testConfig` and hands it to `body`; always stops it and removes its files.
+func withDaemon<T>(
+    _ label: String, workers: Int = 2, cancelSuperseded: Bool = true,
+    test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
+    _ body: (DaemonHarness) async throws -> T
+) async throws -> T {
+    let daemon = try DaemonHarness(label: label, environment: TestSecrets.environment) { port, state in
+        testConfig(port: port, stateDirectory: state, workers: workers, cancelSuperseded: cancelSuperseded,
+                   test: test, maxBodyBytes: maxBodyBytes, shutdownGrace: shutdownGrace)
+    }
+    do {
+        try await daemon.start()
+        let result = try await body(daemon)
+        await daemon.shutdown()
+        return result
+    } catch {
+        print("--- slipwayd log (\(label)) ---\n\(daemon.daemonLog())")
+        await daemon.shutdown()
+        throw error
+    }
+}
+
+/// A push of `acme/app` as GitHub sends it (the fields Slipway reads, and a few more).
+func pushPayload(
+    repository: String = "acme/app", branch: String = "main", sha: String = randomSHA(),
+    message: String = "Update model wrapper", deleted: Bool = false
+) -> [UInt8] {
+    let object: [String: Any] = [
+        "ref": "refs/heads/\(branch)",
+        "before": String(repeating: "0", count: 40),
+        "after": deleted ? String(repeating: "0", count: 40) : sha,
+        "created": false, "deleted": deleted, "forced": false,
+        "head_commit": deleted ? NSNull() : ["id": sha, "message": message, "timestamp": "2026-11-25T10:00:00Z"] as [String: Any],
+        "repository": [
+            "full_name": repository, "name": repository.split(separator: "/").last.map(String.init) ?? repository,
+            "default_branch": "main", "clone_url": "https://github.com/\(repository).git",
+        ] as [String: Any],
+        "pusher": ["name": "octocat", "email": "octocat@example.com"],
+    ]
+    return Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+}
+
+func randomSHA() -> String {
+    (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+}
+
+extension DaemonHarness {
+    func openStore() throws -> SQLiteBuildStore { try SQLiteBuildStore(path: databasePath) }
+
+    /// Polls the database until build `id` is in a terminal state.
+    func waitForEnd(of id: Int64, timeout: Duration = .seconds(30)) async throws -> Build {
+        let store = try openStore()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let build = try await store.build(id: id), build.state.isTerminal { return build }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("build \(id) did not end within \(timeout): \(String(describing: try await store.build(id: id)))")
+    }
+
+    func buildID(of reply: Reply) -> Int64? {
+        (reply.json["build"] as? NSNumber)?.int64Value
+    }
+}

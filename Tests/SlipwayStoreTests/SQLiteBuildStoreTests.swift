@@ -1,0 +1,146 @@
+import Foundation
+import SlipwayCore
+import SlipwayStore
+import SlipwayTesting
+import Testing
+
+/// The SQLite store on a real database file in its own temporary directory.
+@Suite struct SQLiteBuildStoreTests {
+    let directory: URL
+    let store: SQLiteBuildStore
+
+    init() throws {
+        directory = try TestPaths.temporaryDirectory("store")
+        store = try SQLiteBuildStore(path: directory.appendingPathComponent("slipway.sqlite").path)
+    }
+
+    func request(_ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app") -> BuildRequest {
+        BuildRequest(repository: repository, ref: ref, sha: sha, cloneURL: nil, trigger: .push, deliveryID: delivery)
+    }
+
+    func delivery(_ id: String) -> DeliveryRecord {
+        DeliveryRecord(id: id, event: "push", repository: "acme/app", receivedAt: Date().timeIntervalSince1970, result: "queued")
+    }
+
+    @Test func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild() async throws {
+        let outcomes = try await withThrowingTaskGroup(of: DeliveryOutcome.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    try await store.recordDelivery(delivery("d-1"), build: request(delivery: "d-1"), supersedeOlder: true)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let stored = outcomes.compactMap { outcome -> Int64? in
+            if case .stored(let build, _) = outcome { return build?.id }
+            return nil
+        }
+        #expect(stored.count == 1)
+        let duplicates = outcomes.filter { $0 == .duplicate(buildID: stored.first) }
+        #expect(duplicates.count == 63)
+        #expect(try await store.builds(BuildFilter(limit: 1000)).count == 1)
+    }
+
+    @Test func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly() async throws {
+        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: true)
+        let other = try await store.enqueue(request("refs/heads/dev", sha: "b1"), supersedeOlder: true)
+        let second = try await store.enqueue(request(sha: "a2"), supersedeOlder: true)
+        #expect(try await store.build(id: first.id)?.state == .superseded)
+        #expect(try await store.build(id: first.id)?.reason == "superseded by build #\(second.id)")
+        #expect(try await store.build(id: other.id)?.state == .queued)
+        #expect(try await store.build(id: second.id)?.state == .queued)
+    }
+
+    @Test func withoutCancelSupersededOlderBuildsStayQueued() async throws {
+        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
+        _ = try await store.enqueue(request(sha: "a2"), supersedeOlder: false)
+        #expect(try await store.build(id: first.id)?.state == .queued)
+    }
+
+    @Test func buildsOfOneLaneRunOneAtATimeInPushOrder() async throws {
+        let a1 = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
+        let a2 = try await store.enqueue(request(sha: "a2"), supersedeOlder: false)
+        let b1 = try await store.enqueue(request("refs/heads/dev", sha: "b1"), supersedeOlder: false)
+        let claimed = try await store.claimRunnable(freeWorkers: 4)
+        #expect(claimed.map(\.id) == [a1.id, b1.id])
+        #expect(try await store.claimRunnable(freeWorkers: 4).isEmpty)
+        try await store.transition(a1.id, .finish(.success), reason: nil)
+        #expect(try await store.claimRunnable(freeWorkers: 4).map(\.id) == [a2.id])
+    }
+
+    @Test func claimingRespectsFreeWorkers() async throws {
+        for index in 0..<3 { _ = try await store.enqueue(request("refs/heads/b\(index)"), supersedeOlder: true) }
+        #expect(try await store.claimRunnable(freeWorkers: 2).count == 2)
+        #expect(try await store.claimRunnable(freeWorkers: 0).isEmpty)
+        #expect(try await store.claimRunnable(freeWorkers: 2).count == 1)
+    }
+
+    @Test func anInterruptedBuildIsRequeuedOnceThenErrored() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: true)
+        _ = try await store.claimRunnable(freeWorkers: 1)
+        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+
+        let first = try await store.recoverInterrupted()
+        #expect(first.map(\.state) == [.queued])
+        #expect(try await store.steps(buildID: build.id).first?.state == "error")
+
+        #expect(try await store.claimRunnable(freeWorkers: 1).first?.attempts == 2)
+        let second = try await store.recoverInterrupted()
+        #expect(second.map(\.state) == [.error])
+        #expect(second.first?.reason?.contains("2 times") == true)
+        #expect(try await store.recoverInterrupted().isEmpty)
+    }
+
+    @Test func aCheckpointGivesTheAttemptBack() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: true)
+        _ = try await store.claimRunnable(freeWorkers: 1)
+        let checkpointed = try await store.transition(build.id, .checkpoint, reason: "daemon stopping")
+        #expect(checkpointed?.state == .queued)
+        #expect(checkpointed?.attempts == 0)
+    }
+
+    @Test func aForbiddenTransitionIsRefusedAndNothingChanges() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: true)
+        await #expect(throws: InvalidTransition.self) {
+            try await store.transition(build.id, .finish(.success), reason: nil)
+        }
+        #expect(try await store.build(id: build.id)?.state == .queued)
+        #expect(try await store.transition(9999, .start, reason: nil) == nil)
+    }
+
+    @Test func aDeliveryWithoutABuildIsStoredAndDeduplicated() async throws {
+        var ignored = delivery("d-ignored")
+        ignored.result = "ignored: tag pushes are not built"
+        #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .stored(build: nil, superseded: []))
+        #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .duplicate(buildID: nil))
+        #expect(try await store.delivery(id: "d-ignored")?.result == "ignored: tag pushes are not built")
+    }
+
+    @Test func stepsAreRecordedPerAttempt() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: true)
+        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+        try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"))
+        let steps = try await store.steps(buildID: build.id)
+        #expect(steps.count == 1)
+        #expect(steps.first?.state == "failure")
+        #expect(steps.first?.exitCode == 3)
+        #expect(steps.first?.finishedAt != nil)
+    }
+
+    @Test func listingFiltersAndPaginatesNewestFirst() async throws {
+        var ids: [Int64] = []
+        for index in 0..<5 { ids.append(try await store.enqueue(request("refs/heads/b\(index)"), supersedeOlder: true).id) }
+        _ = try await store.enqueue(request(repository: "acme/other"), supersedeOlder: true)
+        let page = try await store.builds(BuildFilter(repository: "acme/app", limit: 2))
+        #expect(page.map(\.id) == [ids[4], ids[3]])
+        let next = try await store.builds(BuildFilter(repository: "acme/app", limit: 2, before: ids[3]))
+        #expect(next.map(\.id) == [ids[2], ids[1]])
+        #expect(try await store.builds(BuildFilter(state: .running)).isEmpty)
+    }
+
+    @Test func dataSurvivesReopeningTheFile() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: true)
+        let reopened = try SQLiteBuildStore(path: store.path)
+        #expect(try await reopened.build(id: build.id) == build)
+    }
+}
