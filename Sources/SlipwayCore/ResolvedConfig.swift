@@ -96,3 +96,9 @@ extension Config {
         return found
     }
 }
+
+/// Printing a resolved config (a log line, `dump`, a debugger) never shows a secret value.
+extension ResolvedConfig: CustomStringConvertible, CustomReflectable {
+    public var description: String { "ResolvedConfig(\(config.repositories.count) repositories, \(values.count) secrets: ***)" }
+    public var customMirror: Mirror { Mirror(self, children: ["config": config]) }
+}

@@ -56,3 +56,7 @@ private struct ResolvedValues: SecretSource {
             ?? .failure(SecretLookupError(reference: reference, reason: "not resolved"))
     }
 }
+
+extension ConfigReloader: CustomStringConvertible {
+    var description: String { "ConfigReloader(\(loader.path))" }
+}

@@ -41,3 +41,10 @@ struct ProcessSecretSource: SecretSource {
         return result
     }
 }
+
+/// Its environment holds the daemon's secrets: never print it (ServiceLifecycle logs its
+/// services' descriptions at debug level).
+extension ProcessSecretSource: CustomStringConvertible, CustomReflectable {
+    var description: String { "ProcessSecretSource(environment: ***)" }
+    var customMirror: Mirror { Mirror(self, children: [:]) }
+}

@@ -120,19 +120,13 @@ public final class BuildQueue: Service, Sendable {
         guard !tasks.isEmpty else { return }
         logger.notice("waiting for running builds before exit", metadata: [
             "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))"])
-        let finishedInTime = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for task in tasks { await task.value }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            let first = await group.next() ?? true
-            group.cancelAll()
-            return first
+        // Awaiting a task's value ignores cancellation, so the grace period is watched by
+        // polling the running set (finished builds remove themselves) rather than by a race.
+        let deadline = ContinuousClock.now + grace
+        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
         }
+        let finishedInTime = runningBuildIDs.isEmpty
         if !finishedInTime {
             for id in runningBuildIDs { stop(id, reason: .checkpoint) }
             for task in tasks { await task.value }

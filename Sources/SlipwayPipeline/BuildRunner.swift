@@ -133,7 +133,10 @@ public struct BuildRunner: Sendable {
         context.log.header("step \(step.name) \(outcome.label) after \(took)")
         logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(outcome.label)", "duration": "\(took)"])
         do {
-            try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: outcome)
+            let finalOutcome = outcome
+            try await uncancelled { [store] in
+                try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: finalOutcome)
+            }
         } catch {
             logger.error("cannot record the step end", metadata: ["step": "\(step.name)", "error": "\(error)"])
         }
@@ -166,7 +169,7 @@ public struct BuildRunner: Sendable {
 
     private func apply(_ build: Build, _ event: BuildEvent, reason: String?, logger: Logger) async {
         do {
-            try await store.transition(build.id, event, reason: reason)
+            try await uncancelled { [store] in try await store.transition(build.id, event, reason: reason) }
         } catch {
             logger.error("cannot record the build's end", metadata: ["error": "\(error)"])
         }

@@ -57,7 +57,11 @@ public struct ProcessRunner: Sendable {
                     ) { execution in
                         let pid = execution.processIdentifier.value
                         defer { Self.killGroup(pid) }
-                        try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
+                        try await withTaskCancellationHandler {
+                            try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
+                        } onCancel: {
+                            Self.terminateGroup(pid, grace: grace)
+                        }
                     }
                     return .finished(result.terminationStatus)
                 } catch let error as SubprocessError {
@@ -119,6 +123,15 @@ public struct ProcessRunner: Sendable {
     private enum Outcome: Sendable {
         case finished(TerminationStatus)
         case timedOut
+    }
+
+    /// Timeout or cancellation: SIGTERM to the step's process group now, SIGKILL after
+    /// `grace`. The killed group closes the output pipe, which ends the step.
+    static func terminateGroup(_ pid: pid_t, grace: Duration) {
+        guard pid > 1 else { return }
+        _ = kill(-pid, SIGTERM)
+        let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { killGroup(pid) }
     }
 
     /// SIGKILL to the step's process group (the child leads its own session, so its pid

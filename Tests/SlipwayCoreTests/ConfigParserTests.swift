@@ -89,12 +89,12 @@ import Testing
                 deploy: {schedule: "daily", kubeconfig: file:/k, deployment: d, container: c}
             """)
         #expect(found == [
-            "server.listen", "server.public_url", "database",
+            "server.listen", "server.public_url", "database", "log_level",
             "repositories[0].name", "repositories[0].webhook_secrets[1]", "repositories[0].clone_url",
             "repositories[0].branches[0]", "repositories[0].timeout",
             "repositories[0].model.source", "repositories[0].model.dest", "repositories[0].model.sha256",
             "repositories[0].image.builder", "repositories[0].image.tags[0]", "repositories[0].image.tags[1]",
-            "repositories[0].deploy.schedule", "log_level",
+            "repositories[0].deploy.schedule",
         ])
     }
 
