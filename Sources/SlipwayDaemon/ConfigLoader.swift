@@ -27,6 +27,15 @@ public struct ConfigLoader: Sendable {
             throw ConfigError(source: path, problems: [ConfigProblem(path: "", message: "the config file \(reason)")])
         }
         let config = try ConfigParser.parse(yaml: text, source: path)
+        let unsupported = Self.unsupportedSettings(config)
+        guard unsupported.isEmpty else { throw ConfigError(source: path, problems: unsupported) }
         return try ResolvedConfig(config: config, source: secrets, origin: path)
+    }
+
+    /// Valid per the SPEC but not runnable by this version: refused here, so that
+    /// `--check-config` does not pass a config the daemon would then refuse.
+    static func unsupportedSettings(_ config: Config) -> [ConfigProblem] {
+        guard case .postgres = config.database else { return [] }
+        return [ConfigProblem(path: "database", message: "postgres:// is not supported by this version of slipwayd yet; use sqlite")]
     }
 }

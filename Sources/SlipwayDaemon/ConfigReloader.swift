@@ -33,9 +33,11 @@ struct ConfigReloader: Service {
         if effective.server.listen != old.server.listen { needRestart.append("server.listen") }
         if effective.stateDirectory != old.stateDirectory { needRestart.append("state_dir") }
         if effective.database != old.database { needRestart.append("database") }
+        if effective.logLevel != old.logLevel { needRestart.append("log_level") }
         effective.server.listen = old.server.listen
         effective.stateDirectory = old.stateDirectory
         effective.database = old.database
+        effective.logLevel = old.logLevel
         guard let resolved = try? ResolvedConfig(config: effective, source: ResolvedValues(new)) else { return }
         live.replace(with: resolved)
         if !needRestart.isEmpty {

@@ -61,13 +61,16 @@ public final class BuildQueue: Service, Sendable {
         return task != nil
     }
 
-    /// A newer push to a lane stops its older running builds (`cancel_superseded`).
-    public func supersedeRunning(lane: String, by newer: Int64) {
-        guard config.snapshot.config.queue.cancelSuperseded else { return }
-        let older = state.withLock { state in
-            state.running.filter { $0.value.lane == lane && $0.key < newer }.map(\.key)
+    /// A newer push to a branch stops its older running builds when `cancel_superseded`
+    /// is set; the same rule (QueuePolicy) the store applies to queued builds.
+    public func supersedeRunning(by request: BuildRequest, newID: Int64) {
+        let enabled = config.snapshot.config.queue.cancelSuperseded
+        let running = state.withLock { state in
+            state.running.map { (id: $0.key, lane: $0.value.lane, state: BuildState.running) }
         }
-        for id in older { stop(id, reason: .superseded(by: newer)) }
+        for id in QueuePolicy.superseded(by: request, newID: newID, active: running, enabled: enabled) {
+            stop(id, reason: .superseded(by: newID))
+        }
     }
 
     public func run() async throws {

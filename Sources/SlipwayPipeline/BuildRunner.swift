@@ -169,7 +169,7 @@ public struct BuildRunner: Sendable {
 
     private func apply(_ build: Build, _ event: BuildEvent, reason: String?, logger: Logger) async {
         do {
-            try await uncancelled { [store] in try await store.transition(build.id, event, reason: reason) }
+            _ = try await uncancelled { [store] in try await store.transition(build.id, event, reason: reason) }
         } catch {
             logger.error("cannot record the build's end", metadata: ["error": "\(error)"])
         }

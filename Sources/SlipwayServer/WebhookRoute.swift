@@ -129,11 +129,11 @@ struct WebhookRoute: Sendable {
         case (.stored, .ignore(let reason)):
             logger.info("delivery ignored", metadata: ["event": "\(event)", "reason": "\(reason)"])
             return JSONReply.make(.accepted, ["ignored": reason])
-        case (.stored(let build?, let superseded), .build):
+        case (.stored(let build?, let superseded), .build(let request)):
             logger.info("build queued", metadata: [
                 "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                 "superseded": "\(superseded)"])
-            queue.supersedeRunning(lane: build.lane, by: build.id)
+            queue.supersedeRunning(by: request, newID: build.id)
             queue.wake()
             return JSONReply.make(.accepted, QueuedReply(build: build.id, state: build.state.rawValue))
         case (.stored(nil, _), .build):

@@ -82,6 +82,15 @@ import Testing
         #expect(outcome.output.contains("TEST_ORG_SECRET"), "\(outcome.output)")
     }
 
+    @Test func aDatabaseThisVersionCannotRunFailsTheCheck() throws {
+        let config = testConfig(port: 8080, stateDirectory: "/tmp/unused")
+            .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway@db/slipway")
+        let outcome = try checkConfig(config)
+        #expect(outcome.status == 1)
+        #expect(outcome.output.contains("database"), "\(outcome.output)")
+        #expect(outcome.output.contains("not supported"), "\(outcome.output)")
+    }
+
     @Test func aMissingFileAndInvalidYAMLAreReported() throws {
         let missing = try run(["--check-config", "--config", "/nonexistent/slipway.yaml"], in: URL(fileURLWithPath: "/tmp"), environment: [:])
         #expect(missing.status == 1)
