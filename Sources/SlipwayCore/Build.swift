@@ -47,6 +47,9 @@ public struct Build: Sendable, Equatable, Identifiable {
     public var finishedAt: Double?
     /// How many times a worker has started this build (a crash re-queues once).
     public var attempts: Int
+    /// What the image and model steps produced (nil until they ran).
+    public var image: ImageProvenance?
+    public var model: ModelProvenance?
 
     public init(
         id: Int64, repository: String, ref: String, sha: String, cloneURL: String?, trigger: BuildTrigger,
@@ -70,4 +73,31 @@ public struct Build: Sendable, Equatable, Identifiable {
 
     public var lane: String { BuildLane.key(repository: repository, ref: ref) }
     public var branch: String? { ref.hasPrefix("refs/heads/") ? String(ref.dropFirst(11)) : nil }
+}
+
+/// The image a build produced: its name, the tags pushed and the registry's digest.
+public struct ImageProvenance: Sendable, Equatable, Codable {
+    public var name: String
+    public var tags: [String]
+    /// `sha256:...` as the registry reports it; nil until pushed.
+    public var digest: String?
+
+    public init(name: String, tags: [String], digest: String?) {
+        self.name = name
+        self.tags = tags
+        self.digest = digest
+    }
+}
+
+/// The model a build baked in: the resolved object, its version (ETag / version id) and digest.
+public struct ModelProvenance: Sendable, Equatable, Codable {
+    public var source: String
+    public var version: String?
+    public var sha256: String
+
+    public init(source: String, version: String?, sha256: String) {
+        self.source = source
+        self.version = version
+        self.sha256 = sha256
+    }
 }

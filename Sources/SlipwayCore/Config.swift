@@ -82,6 +82,9 @@ public struct RepositoryConfig: Sendable, Equatable {
         case matching([String])
     }
 
+    /// The steps of a build, in order (SPEC "Builds").
+    public static let stepNames = ["checkout", "test", "model", "image", "smoke", "push"]
+
     /// `owner/name`, as `repository.full_name` in payloads.
     public var name: String
     public var webhookSecrets: [SecretReference] = []
@@ -91,9 +94,23 @@ public struct RepositoryConfig: Sendable, Equatable {
     public var tags: TagPolicy = .none
     public var test: [String]?
     public var timeout: Duration = .seconds(30 * 60)
+    /// Per-step limits (`checkout`, `test`, `model`, `image`, `smoke`, `push`), inside `timeout`.
+    public var stepTimeouts: [String: Duration] = [:]
+    /// Credentials for fetching a private repository; nil: anonymous.
+    public var cloneAuth: CloneAuth?
     public var model: ModelConfig?
     public var image: ImageConfig?
     public var deploy: DeployConfig?
+}
+
+/// How the checkout authenticates to the git host. Never written into a URL, `.git/config`
+/// or an argv: the token travels in the git process's environment only, the key in a
+/// temporary file of mode 0600 removed after the fetch.
+public enum CloneAuth: Sendable, Equatable {
+    /// HTTPS: sent as HTTP Basic `username:token` (GitHub: any username, e.g. x-access-token).
+    case token(SecretReference, username: String)
+    /// SSH deploy key (OpenSSH private key).
+    case sshKey(SecretReference)
 }
 
 public struct ModelConfig: Sendable, Equatable {

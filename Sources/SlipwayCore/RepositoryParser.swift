@@ -25,6 +25,13 @@ enum RepositoryParser {
         repository.tags = readTags(fields, problems: problems)
         if let test = fields.stringList("test") { repository.test = test }
         if let timeout = fields.duration("timeout") { repository.timeout = timeout }
+        if let timeouts = fields.child("step_timeouts") {
+            for step in RepositoryConfig.stepNames {
+                if let limit = timeouts.duration(step) { repository.stepTimeouts[step] = limit }
+            }
+            timeouts.finish()
+        }
+        repository.cloneAuth = fields.child("clone_auth").flatMap { readCloneAuth($0, problems: problems) }
         repository.model = fields.child("model").flatMap { readModel($0, problems: problems) }
         repository.image = fields.child("image").flatMap { readImage($0, problems: problems) }
         repository.deploy = fields.child("deploy").flatMap { readDeploy($0, problems: problems) }
@@ -59,6 +66,24 @@ enum RepositoryParser {
             return .matching(patterns)
         }
         return .none
+    }
+
+    private static func readCloneAuth(_ fields: YAMLFields, problems: ProblemList) -> CloneAuth? {
+        defer { fields.finish() }
+        let token = fields.secret("token")
+        let username = fields.string("username")
+        let key = fields.secret("ssh_key")
+        switch (token, key) {
+        case (let token?, nil): return .token(token, username: username ?? "x-access-token")
+        case (nil, let key?):
+            if username != nil { problems.add(fields.childPath("username"), "goes with token, not with ssh_key") }
+            return .sshKey(key)
+        case (nil, nil):
+            problems.add(fields.path, "needs token (HTTPS) or ssh_key (SSH deploy key)")
+        case (.some, .some):
+            problems.add(fields.path, "give either token or ssh_key, not both")
+        }
+        return nil
     }
 
     private static func readModel(_ fields: YAMLFields, problems: ProblemList) -> ModelConfig? {

@@ -42,9 +42,10 @@ public struct ResolvedConfig: Sendable {
         return references.compactMap { values[$0].map { Array($0.utf8) } }
     }
 
-    /// Every secret value, longest first, for masking build logs.
+    /// Every secret value and the forms it can appear in (see `SecretVariants`), longest
+    /// first, for masking build logs.
     public var secretValues: [String] {
-        Array(Set(values.values)).sorted { $0.count > $1.count }
+        Array(Set(values.values.flatMap(SecretVariants.of))).sorted { $0.count > $1.count }
     }
 
     /// The name of the API token that matches `presented`, compared in constant time
@@ -89,6 +90,11 @@ extension Config {
                     ("model.bearer_token", model.bearerToken),
                 ]
                 for case (let path, let reference?) in optional { found.append(("\(base).\(path)", reference)) }
+            }
+            switch repository.cloneAuth {
+            case .token(let reference, _): found.append(("\(base).clone_auth.token", reference))
+            case .sshKey(let reference): found.append(("\(base).clone_auth.ssh_key", reference))
+            case nil: break
             }
             if let auth = repository.image?.registryAuth { found.append(("\(base).image.registry_auth", auth)) }
             if let kubeconfig = repository.deploy?.kubeconfig { found.append(("\(base).deploy.kubeconfig", kubeconfig)) }

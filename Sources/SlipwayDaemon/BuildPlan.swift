@@ -3,12 +3,20 @@ import SlipwayPipeline
 import SlipwayStore
 
 /// The steps of a build, in the SPEC's order: checkout, test, model, image, smoke, push.
-/// Only `test` exists so far; the others come with their adapters.
-enum BuildPlan {
-    @Sendable
-    static func steps(for build: Build, repository: RepositoryConfig) -> [any BuildStep] {
-        var steps: [any BuildStep] = []
+/// The model step lands with its own issue; its place is between test and image.
+struct BuildPlan: Sendable {
+    let mirrors = GitMirrors()
+    let toolEnvironment: [String: String]
+
+    func steps(for build: Build, repository: RepositoryConfig) -> [any BuildStep] {
+        var steps: [any BuildStep] = [CheckoutStep(mirrors: mirrors)]
         if let test = repository.test { steps.append(CommandStep(name: "test", argv: test)) }
+        if let image = repository.image {
+            let builder = ImageBuilders.make(image.builder, environment: toolEnvironment)
+            steps.append(ImageStep(builder: builder, image: image))
+            if let smoke = image.smoke { steps.append(SmokeStep(builder: builder, argv: smoke)) }
+            steps.append(PushStep(builder: builder, image: image))
+        }
         return steps
     }
 }

@@ -29,7 +29,10 @@ public enum Daemon {
         case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
         }
         let live = LiveConfig(resolved)
-        let runner = BuildRunner(store: store, config: live, logger: logger, planSteps: BuildPlan.steps)
+        let toolEnvironment = ToolEnvironment.fromProcess()
+        let plan = BuildPlan(toolEnvironment: toolEnvironment)
+        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, logger: logger,
+                                 planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])

@@ -93,3 +93,5 @@ public final class BuildLog: Sendable {
         Date().formatted(.iso8601)
     }
 }
+
+extension BuildLog: OutputSink {}

@@ -111,6 +111,9 @@ public final class BuildQueue: Service, Sendable {
             let task = Task(executorPreference: executor) { [self] in
                 await runner.run(build) { [self] in self.state.withLock { $0.running[build.id]?.stopReason } }
                 self.state.withLock { _ = $0.running.removeValue(forKey: build.id) }
+                let settings = config.snapshot.config
+                WorkspacePruner.prune(stateDirectory: settings.stateDirectory, keep: settings.queue.keepWorkspaces,
+                                      running: Set(runningBuildIDs))
                 wake()
             }
             state.running[build.id] = RunningBuild(task: task, lane: build.lane)

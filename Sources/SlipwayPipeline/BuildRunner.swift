@@ -21,9 +21,12 @@ public struct BuildRunner: Sendable {
     let planSteps: StepPlanner
     let processes: ProcessRunner
     let logger: Logger
+    let toolEnvironment: [String: String]
 
     public init(store: any BuildStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(),
                 logger: Logger, planSteps: @escaping StepPlanner) {
+        self.toolEnvironment = toolEnvironment
         self.store = store
         self.config = config
         self.processes = processes
@@ -74,19 +77,24 @@ public struct BuildRunner: Sendable {
         let workspace = Self.workspacePath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id)
         do {
             try? FileManager.default.removeItem(atPath: workspace)
-            try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: workspace + "/tmp", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             log.line("cannot create the workspace \(workspace): \(error)")
             await finish(build, .error, reason: "cannot create the workspace: \(error)", logger: logger)
             return
         }
-        let context = StepContext(build: build, repository: repository, workspace: workspace, log: log,
-                                  processes: processes, deadline: started + repository.timeout,
-                                  instance: Self.instance(stateDirectory: snapshot.config.stateDirectory))
+        let context = StepContext(build: build, repository: repository, config: snapshot, workspace: workspace, log: log,
+                                  processes: processes, store: store, deadline: started + repository.timeout,
+                                  instance: Self.instance(stateDirectory: snapshot.config.stateDirectory),
+                                  toolEnvironment: toolEnvironment)
 
         var finalState = BuildState.success
         var reason: String?
+        var ran: [any BuildStep] = []
+        defer { Self.cleanUp(ran, context) }
         for step in planSteps(build, repository) {
+            ran.append(step)
             let outcome = await runStep(step, context, logger: logger)
             if case .canceled = outcome {
                 await stop(build, reason: stopReason(), log: log, logger: logger)
@@ -108,7 +116,21 @@ public struct BuildRunner: Sendable {
         await finish(build, finalState, reason: reason, logger: logger)
     }
 
-    private func runStep(_ step: any BuildStep, _ context: StepContext, logger: Logger) async -> StepOutcome {
+    /// After the build, whatever its end: each step's own clean-up (local images,
+    /// containers), then the scratch directory with its one-off credential files.
+    /// Runs outside the build's cancellation, in the background.
+    private static func cleanUp(_ steps: [any BuildStep], _ context: StepContext) {
+        Task {
+            for step in steps.reversed() { await step.cleanUp(context) }
+            try? FileManager.default.removeItem(atPath: context.scratchDirectory)
+        }
+    }
+
+    private func runStep(_ step: any BuildStep, _ buildContext: StepContext, logger: Logger) async -> StepOutcome {
+        var context = buildContext
+        if let limit = context.repository.stepTimeouts[step.name] {
+            context.stepDeadline = min(context.deadline, .now + limit)
+        }
         let buildID = context.build.id
         let attempt = context.build.attempts
         do {

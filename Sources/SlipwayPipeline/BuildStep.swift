@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayCore
 import SlipwayStore
+import Synchronization
 
 /// One step of a build (checkout, test, model, image, smoke, push). Steps are run in
 /// order by `BuildRunner`; the first that does not succeed ends the build.
@@ -9,34 +10,88 @@ public protocol BuildStep: Sendable {
     /// Runs the step. Throwing `CancellationError` means the build was cancelled; any
     /// other thrown error is an infrastructure `error`.
     func run(_ context: StepContext) async throws -> StepOutcome
+    /// Runs once the build is over, whatever its outcome, for steps that ran.
+    func cleanUp(_ context: StepContext) async
+}
+
+extension BuildStep {
+    public func cleanUp(_ context: StepContext) async {}
+}
+
+/// What one step leaves for the next ones (the image step's local image for smoke and
+/// push, the model step's provenance for the image labels).
+public final class BuildArtifacts: Sendable {
+    private struct Values {
+        var localImage: String?
+        var model: ModelProvenance?
+    }
+    private let values = Mutex(Values())
+
+    public init() {}
+
+    public var localImage: String? {
+        get { values.withLock { $0.localImage } }
+        set { values.withLock { $0.localImage = newValue } }
+    }
+
+    public var model: ModelProvenance? {
+        get { values.withLock { $0.model } }
+        set { values.withLock { $0.model = newValue } }
+    }
 }
 
 /// What a step gets to work with.
 public struct StepContext: Sendable {
     public let build: Build
     public let repository: RepositoryConfig
+    /// The config the build started with, with its secrets resolved.
+    public let config: ResolvedConfig
     /// The build's own directory under `state_dir/workspaces`.
     public let workspace: String
     public let log: BuildLog
     public let processes: ProcessRunner
+    public let store: any BuildStore
+    public let artifacts: BuildArtifacts
     /// When the whole build must be over (the repository's `timeout`).
     public let deadline: ContinuousClock.Instant
+    /// When the current step must be over: its own `step_timeouts` entry or the build's deadline.
+    public var stepDeadline: ContinuousClock.Instant
     /// Identifies this daemon's processes among others on the machine (absolute state_dir).
     public let instance: String
+    /// Variables of the daemon's environment that container tools need (storage and
+    /// registry configuration, the user's HOME); never the daemon's secrets.
+    public let toolEnvironment: [String: String]
 
-    public init(build: Build, repository: RepositoryConfig, workspace: String, log: BuildLog,
-                processes: ProcessRunner, deadline: ContinuousClock.Instant, instance: String) {
-        self.instance = instance
+    public init(build: Build, repository: RepositoryConfig, config: ResolvedConfig, workspace: String, log: BuildLog,
+                processes: ProcessRunner, store: any BuildStore, deadline: ContinuousClock.Instant, instance: String,
+                toolEnvironment: [String: String] = ToolEnvironment.fromProcess()) {
         self.build = build
         self.repository = repository
+        self.config = config
         self.workspace = workspace
         self.log = log
         self.processes = processes
+        self.store = store
+        self.artifacts = BuildArtifacts()
         self.deadline = deadline
+        self.stepDeadline = deadline
+        self.instance = instance
+        self.toolEnvironment = toolEnvironment
     }
 
-    /// Time left before the build's deadline.
-    public var remaining: Duration { max(.zero, deadline - .now) }
+    public var stateDirectory: String { config.config.stateDirectory }
+    /// Where the commit is checked out; the test step runs here.
+    public var checkoutDirectory: String { workspace + "/src" }
+    /// Scratch files of the build (credentials for one tool call, digests).
+    public var scratchDirectory: String { workspace + "/tmp" }
+
+    /// Time left for the current step.
+    public var remaining: Duration { max(.zero, stepDeadline - .now) }
+
+    /// Says which limit ended a step that timed out.
+    public var timeoutDescription: String {
+        stepDeadline < deadline ? "the step's timeout ran out" : "the build's timeout (\(DurationText.format(repository.timeout))) ran out"
+    }
 
     /// The environment every child process of a build gets: a fixed PATH and the CI
     /// variables, nothing inherited from the daemon (its environment holds secrets).
@@ -55,37 +110,73 @@ public struct StepContext: Sendable {
             "SLIPWAY_INSTANCE": instance,
         ]
     }
+
+    /// Runs one of Slipway's own tools (git, buildah, docker) for this build: argv only,
+    /// the command line echoed into the build log, output streamed into it.
+    public func runTool(
+        _ argv: [String], in directory: String? = nil, extraEnvironment: [String: String] = [:], output: (any OutputSink)? = nil
+    ) async throws -> ProcessRunner.Result {
+        log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
+        var env = environment.merging(toolEnvironment) { $1 }
+        env.merge(extraEnvironment) { $1 }
+        return try await processes.run(argv, workingDirectory: directory ?? workspace, environment: env, timeout: remaining,
+                                       log: output ?? log)
+    }
+
+    /// A housekeeping call (removing a container or image): not logged, own time limit.
+    public func runToolQuietly(_ argv: [String], timeout: Duration) async throws -> ProcessRunner.Result {
+        try await processes.run(argv, workingDirectory: workspace, environment: environment.merging(toolEnvironment) { $1 },
+                                timeout: timeout, log: nil)
+    }
 }
 
-/// Runs an argv from the config (the `test` step, the `smoke` step) in a directory.
+/// The part of the daemon's environment that container tools read. Everything else
+/// (tokens, keys) stays out of build processes.
+public enum ToolEnvironment {
+    public static let passedThrough: Set<String> = [
+        "HOME", "USER", "LOGNAME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR",
+        "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_CONF", "STORAGE_DRIVER",
+        "STORAGE_OPTS", "BUILDAH_ISOLATION", "BUILDAH_FORMAT", "DOCKER_HOST", "DOCKER_CONTEXT",
+        "CONTAINER_HOST", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+        "http_proxy", "https_proxy", "no_proxy",
+    ]
+
+    public static func fromProcess(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        environment.filter { passedThrough.contains($0.key) }
+    }
+}
+
+/// Runs an argv from the config (the `test` step) in the checkout.
 /// A non-zero exit or running past the deadline is the project's `failure`.
 public struct CommandStep: BuildStep {
     public let name: String
     public let argv: [String]
-    /// Relative to the workspace.
-    public let directory: String
 
-    public init(name: String, argv: [String], directory: String = ".") {
+    public init(name: String, argv: [String]) {
         self.name = name
         self.argv = argv
-        self.directory = directory
     }
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
         context.log.line("$ " + argv.map(Self.quoteForDisplay).joined(separator: " "))
+        let directory = FileManager.default.fileExists(atPath: context.checkoutDirectory) ? context.checkoutDirectory : context.workspace
         let result: ProcessRunner.Result
         do {
             result = try await context.processes.run(
-                argv, workingDirectory: URL(fileURLWithPath: context.workspace).appendingPathComponent(directory).path,
-                environment: context.environment, timeout: context.remaining, log: context.log)
+                argv, workingDirectory: directory, environment: context.environment, timeout: context.remaining, log: context.log)
         } catch let error as ProcessRunner.LaunchError {
             // The project's own command is missing or not executable: its failure, not ours.
             return .failure(exitCode: nil, detail: error.description)
         }
         try Task.checkCancellation()
-        if result.timedOut { return .failure(exitCode: nil, detail: "\(name) timed out: the build's timeout ran out") }
-        if let signal = result.signal { return .failure(exitCode: nil, detail: "\(name) was killed by signal \(signal)") }
-        if result.exitCode != 0 { return .failure(exitCode: result.exitCode, detail: "\(name) exited with \(result.exitCode ?? -1)") }
+        return Self.outcome(of: result, step: name, context: context)
+    }
+
+    /// A command of the project's (test, smoke): anything but exit 0 is its `failure`.
+    static func outcome(of result: ProcessRunner.Result, step: String, context: StepContext) -> StepOutcome {
+        if result.timedOut { return .failure(exitCode: nil, detail: "\(step) timed out: \(context.timeoutDescription)") }
+        if let signal = result.signal { return .failure(exitCode: nil, detail: "\(step) was killed by signal \(signal)") }
+        if result.exitCode != 0 { return .failure(exitCode: result.exitCode, detail: "\(step) exited with \(result.exitCode ?? -1)") }
         return .success
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Subprocess
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +36,7 @@ public struct ProcessRunner: Sendable {
     /// daemon's own environment, which holds its secrets, is inherited).
     public func run(
         _ argv: [String], workingDirectory: String, environment: [String: String],
-        timeout: Duration?, log: BuildLog
+        timeout: Duration?, log: (any OutputSink)?
     ) async throws -> Result {
         guard let executable = argv.first, !executable.isEmpty else {
             throw LaunchError(executable: "", reason: "empty argv")
@@ -80,7 +81,7 @@ public struct ProcessRunner: Sendable {
             while let _ = try? await group.next() {}
             return first
         }
-        log.flushPending()
+        log?.flushPending()
         switch outcome {
         case .timedOut: return Result(exitCode: nil, signal: SIGKILL, timedOut: true)
         case .finished(.exited(let code)): return Result(exitCode: code, signal: nil, timedOut: false)
@@ -91,11 +92,11 @@ public struct ProcessRunner: Sendable {
     /// Copies output to the log until the pipe closes. A background process the step
     /// started may hold the pipe open after the step itself has exited: once the direct
     /// child is gone, its group gets a second to finish writing and is then killed.
-    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, to log: BuildLog) async throws {
+    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, to log: (any OutputSink)?) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for try await chunk in output {
-                    chunk.withUnsafeBytes { log.output(UnsafeRawBufferPointer($0)) }
+                    chunk.withUnsafeBytes { log?.output(UnsafeRawBufferPointer($0)) }
                 }
                 return true
             }
@@ -140,4 +141,35 @@ public struct ProcessRunner: Sendable {
         guard pid > 1 else { return }
         _ = kill(-pid, SIGKILL)
     }
+}
+
+/// Where a child's output goes: the build log, or a capture that also forwards to it.
+public protocol OutputSink: Sendable {
+    func output(_ bytes: some Sequence<UInt8>)
+    func flushPending()
+}
+
+/// Keeps the last `limit` bytes of a tool's output (to read a digest from it) and passes
+/// everything on to the build log.
+public final class CapturedOutput: OutputSink {
+    private let forward: (any OutputSink)?
+    private let limit: Int
+    private let buffer = Mutex<[UInt8]>([])
+
+    public init(forwardingTo forward: (any OutputSink)?, limit: Int = 64 * 1024) {
+        self.forward = forward
+        self.limit = limit
+    }
+
+    public func output(_ bytes: some Sequence<UInt8>) {
+        buffer.withLock { buffer in
+            buffer.append(contentsOf: bytes)
+            if buffer.count > limit { buffer.removeFirst(buffer.count - limit) }
+        }
+        forward?.output(bytes)
+    }
+
+    public func flushPending() { forward?.flushPending() }
+
+    public var text: String { buffer.withLock { String(decoding: $0, as: UTF8.self) } }
 }

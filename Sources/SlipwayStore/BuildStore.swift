@@ -26,6 +26,8 @@ public protocol BuildStore: Sendable {
     func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws
     func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws
     func steps(buildID: Int64) async throws -> [StepRecord]
+    func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
+    func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
     /// Cheap round trip for /readyz.
     func ping() async throws
 }

@@ -202,6 +202,21 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
+    public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
+        let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
+                           arguments: [image.name, tags, image.digest, buildID])
+        }
+    }
+
+    public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
+                           arguments: [model.source, model.version, model.sha256, buildID])
+        }
+    }
+
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
@@ -211,10 +226,18 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     static func build(from row: Row) -> Build {
-        Build(
+        var build = Build(
             id: row["id"], repository: row["repository"], ref: row["ref"], sha: row["sha"], cloneURL: row["clone_url"],
             trigger: BuildTrigger(rawValue: row["trigger"]) ?? .push, deliveryID: row["delivery_id"],
             state: BuildState(rawValue: row["state"]) ?? .error, reason: row["reason"], createdAt: row["created_at"],
             startedAt: row["started_at"], finishedAt: row["finished_at"], attempts: row["attempts"])
+        if let name: String = row["image_name"] {
+            let tags = (row["image_tags"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            build.image = ImageProvenance(name: name, tags: tags, digest: row["image_digest"])
+        }
+        if let source: String = row["model_source"], let sha256: String = row["model_sha256"] {
+            build.model = ModelProvenance(source: source, version: row["model_version"], sha256: sha256)
+        }
+        return build
     }
 }

@@ -47,6 +47,16 @@ enum SQLiteMigrations {
                 );
                 """)
         }
+        migrator.registerMigration("v2: image and model provenance") { db in
+            try db.execute(sql: """
+                ALTER TABLE build ADD COLUMN image_name TEXT;
+                ALTER TABLE build ADD COLUMN image_tags TEXT;       -- JSON array
+                ALTER TABLE build ADD COLUMN image_digest TEXT;     -- sha256:..., set once pushed
+                ALTER TABLE build ADD COLUMN model_source TEXT;     -- the resolved object
+                ALTER TABLE build ADD COLUMN model_version TEXT;    -- ETag or version id
+                ALTER TABLE build ADD COLUMN model_sha256 TEXT;
+                """)
+        }
         return migrator
     }
 }

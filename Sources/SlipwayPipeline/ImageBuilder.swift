@@ -1,0 +1,111 @@
+import Foundation
+import SlipwayCore
+
+/// The container tool behind the image, smoke and push steps. Each method returns the
+/// argv to run; `ImageTool` runs them. buildah is the default and the one tested against
+/// a real registry here; docker and podman take the same roles with their own flags.
+public protocol ImageBuilder: Sendable {
+    var executable: String { get }
+    func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String]
+    /// Commands that run `argv` inside `image` (several for buildah: from, run, rm).
+    func smokeCommands(image: String, container: String, argv: [String]) -> [[String]]
+    func removeContainerArguments(_ container: String) -> [String]?
+    /// Pushes `image` to `destination`; the digest lands in `digestFile` where the tool
+    /// can write one, else it is read from the push output (`digestFromOutput`).
+    func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]]
+    /// Environment for a push (docker reads its auth from a config directory).
+    func pushEnvironment(authFile: String?) -> [String: String]
+    func removeImageArguments(_ image: String) -> [String]
+}
+
+extension ImageBuilder {
+    public func removeContainerArguments(_ container: String) -> [String]? { nil }
+    public func pushEnvironment(authFile: String?) -> [String: String] { [:] }
+
+    static func labelArguments(_ labels: [String: String]) -> [String] {
+        labels.sorted { $0.key < $1.key }.flatMap { ["--label", "\($0.key)=\($0.value)"] }
+    }
+}
+
+public enum ImageBuilders {
+    public static func make(_ kind: ImageConfig.Builder, environment: [String: String]) -> any ImageBuilder {
+        switch kind {
+        case .buildah: BuildahBuilder(isolation: environment["BUILDAH_ISOLATION"] ?? "chroot")
+        case .podman: PodmanBuilder()
+        case .docker: DockerBuilder()
+        }
+    }
+}
+
+/// buildah: daemonless, works as root or rootless; `--isolation chroot` needs no extra
+/// privileges beyond what building needs.
+public struct BuildahBuilder: ImageBuilder {
+    public let executable = "buildah"
+    let isolation: String
+
+    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
+        ["buildah", "bud", "--isolation", isolation, "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+    }
+
+    public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
+        [["buildah", "from", "--pull-never", "--name", container, image],
+         ["buildah", "run", "--isolation", isolation, container, "--"] + argv]
+    }
+
+    public func removeContainerArguments(_ container: String) -> [String]? { ["buildah", "rm", container] }
+
+    public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {
+        [["buildah", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + ["--digestfile", digestFile, image, "docker://" + destination]]
+    }
+
+    public func removeImageArguments(_ image: String) -> [String] { ["buildah", "rmi", "--force", image] }
+}
+
+/// podman: the same image library as buildah, a docker-like CLI.
+public struct PodmanBuilder: ImageBuilder {
+    public let executable = "podman"
+
+    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
+        ["podman", "build", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+    }
+
+    public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
+        [["podman", "run", "--rm", "--pull=never", "--name", container, image] + argv]
+    }
+
+    public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {
+        [["podman", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + ["--digestfile", digestFile, image, "docker://" + destination]]
+    }
+
+    public func removeImageArguments(_ image: String) -> [String] { ["podman", "rmi", "--force", image] }
+}
+
+/// docker: needs a running engine; auth through a config directory holding config.json;
+/// the digest is read from `docker push`'s output.
+public struct DockerBuilder: ImageBuilder {
+    public let executable = "docker"
+
+    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
+        ["docker", "build", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+    }
+
+    public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
+        [["docker", "run", "--rm", "--pull=never", "--name", container, image] + argv]
+    }
+
+    public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {
+        [["docker", "tag", image, destination], ["docker", "push", destination]]
+    }
+
+    public func pushEnvironment(authFile: String?) -> [String: String] {
+        authFile.map { ["DOCKER_CONFIG": URL(fileURLWithPath: $0).deletingLastPathComponent().path] } ?? [:]
+    }
+
+    public func removeImageArguments(_ image: String) -> [String] { ["docker", "rmi", "--force", image] }
+}
+
+/// `sha256:<64 hex>` after "digest: " in a push's output (docker), or alone in a digest file.
+public func imageDigest(in text: String) -> String? {
+    guard let range = text.range(of: #"sha256:[0-9a-f]{64}"#, options: .regularExpression) else { return nil }
+    return String(text[range])
+}

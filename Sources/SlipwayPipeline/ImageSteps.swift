@@ -1,0 +1,163 @@
+import Foundation
+import SlipwayCore
+import SlipwayStore
+
+/// image: builds the checkout's Dockerfile with the configured builder into a local image
+/// named for the build, with the SPEC's OCI labels. A failed build is the project's
+/// `failure`; a builder that cannot start is an `error`.
+public struct ImageStep: BuildStep {
+    public let name = "image"
+    let builder: any ImageBuilder
+    let image: ImageConfig
+
+    public init(builder: any ImageBuilder, image: ImageConfig) {
+        self.builder = builder
+        self.image = image
+    }
+
+    public static func localTag(buildID: Int64) -> String { "localhost/slipway/build-\(buildID):latest" }
+
+    public func run(_ context: StepContext) async throws -> StepOutcome {
+        guard let contextDirectory = Self.inside(context.checkoutDirectory, image.context),
+              let dockerfile = Self.inside(context.checkoutDirectory, image.dockerfile) else {
+            return .failure(exitCode: nil, detail: "image: context and dockerfile must stay inside the repository")
+        }
+        guard FileManager.default.fileExists(atPath: dockerfile) else {
+            return .failure(exitCode: nil, detail: "image: \(image.dockerfile) not found in the repository")
+        }
+        let model = context.artifacts.model
+        let labels = ImagePlan.labels(
+            build: context.build,
+            repositoryURL: ImagePlan.repositoryURL(cloneURL: context.repository.cloneURL ?? context.build.cloneURL, repository: context.build.repository),
+            created: Date(), model: model)
+        let tag = Self.localTag(buildID: context.build.id)
+        let result: ProcessRunner.Result
+        do {
+            result = try await context.runTool(builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels),
+                                               in: context.checkoutDirectory)
+        } catch let error as ProcessRunner.LaunchError {
+            return .error(detail: "image: \(error.description)")
+        }
+        try Task.checkCancellation()
+        let outcome = CommandStep.outcome(of: result, step: name, context: context)
+        guard case .success = outcome else { return outcome }
+        context.artifacts.localImage = tag
+        let (tags, skipped) = ImagePlan.tags(templates: image.tags, build: context.build, model: model)
+        for template in skipped { context.log.line("tag template \(template) skipped: this build has no model version") }
+        try await context.store.recordImage(buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: nil))
+        return .success
+    }
+
+    /// The local image is removed once the build is over, pushed or not.
+    public func cleanUp(_ context: StepContext) async {
+        guard let image = context.artifacts.localImage else { return }
+        _ = try? await context.runToolQuietly(builder.removeImageArguments(image), timeout: .seconds(120))
+    }
+
+    /// `relative` resolved inside `root`, or nil when it would leave it.
+    static func inside(_ root: String, _ relative: String) -> String? {
+        guard !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else { return nil }
+        return relative == "." ? root : root + "/" + relative
+    }
+}
+
+/// smoke: the configured argv inside the built image, before anything is pushed.
+public struct SmokeStep: BuildStep {
+    public let name = "smoke"
+    let builder: any ImageBuilder
+    let argv: [String]
+
+    public init(builder: any ImageBuilder, argv: [String]) {
+        self.builder = builder
+        self.argv = argv
+    }
+
+    public func run(_ context: StepContext) async throws -> StepOutcome {
+        guard let image = context.artifacts.localImage else { return .error(detail: "smoke: no image was built") }
+        let container = "slipway-smoke-\(context.build.id)-\(context.build.attempts)"
+        var last = ProcessRunner.Result(exitCode: 0, signal: nil, timedOut: false)
+        var launchError: ProcessRunner.LaunchError?
+        for argv in builder.smokeCommands(image: image, container: container, argv: argv) where !Task.isCancelled {
+            do {
+                last = try await context.runTool(argv)
+            } catch let error as ProcessRunner.LaunchError {
+                launchError = error
+                break
+            }
+            if !last.succeeded { break }
+        }
+        if let remove = builder.removeContainerArguments(container) {
+            _ = try? await uncancelled { try await context.runToolQuietly(remove, timeout: .seconds(60)) }
+        }
+        try Task.checkCancellation()
+        if let launchError { return .error(detail: "smoke: \(launchError.description)") }
+        return CommandStep.outcome(of: last, step: name, context: context)
+    }
+}
+
+/// push: every tag to the registry, with the configured auth file; the digest the
+/// registry gives is recorded on the build. Any push failure is an `error`
+/// (registry unreachable, credentials refused): the project's code is not at fault.
+public struct PushStep: BuildStep {
+    public let name = "push"
+    let builder: any ImageBuilder
+    let image: ImageConfig
+
+    public init(builder: any ImageBuilder, image: ImageConfig) {
+        self.builder = builder
+        self.image = image
+    }
+
+    public func run(_ context: StepContext) async throws -> StepOutcome {
+        guard let local = context.artifacts.localImage else { return .error(detail: "push: no image was built") }
+        let (tags, _) = ImagePlan.tags(templates: image.tags, build: context.build, model: context.artifacts.model)
+        guard !tags.isEmpty else { return .error(detail: "push: no tag to push (every tag template was skipped)") }
+        let authFile = try writeAuthFile(context)
+        defer { if let authFile { try? FileManager.default.removeItem(atPath: authFile) } }
+        var digest: String?
+        for tag in tags {
+            let destination = "\(image.name):\(tag)"
+            let digestFile = context.scratchDirectory + "/digest-\(tag)"
+            let output = CapturedOutput(forwardingTo: context.log)
+            for argv in builder.pushCommands(image: local, destination: destination, authFile: authFile, digestFile: digestFile) {
+                let result: ProcessRunner.Result
+                do {
+                    result = try await context.runTool(argv, extraEnvironment: builder.pushEnvironment(authFile: authFile), output: output)
+                } catch let error as ProcessRunner.LaunchError {
+                    return .error(detail: "push: \(error.description)")
+                }
+                try Task.checkCancellation()
+                if result.timedOut { return .error(detail: "push of \(destination) timed out: \(context.timeoutDescription)") }
+                if !result.succeeded {
+                    return .error(detail: "push of \(destination) failed (exit \(result.exitCode ?? -1)): registry unreachable or refused the upload")
+                }
+            }
+            let pushed = (try? String(contentsOfFile: digestFile, encoding: .utf8)).flatMap(imageDigest(in:)) ?? imageDigest(in: output.text)
+            guard let pushed else { return .error(detail: "push of \(destination): the registry reported no digest") }
+            if let digest, digest != pushed {
+                return .error(detail: "push: \(destination) got digest \(pushed), other tags got \(digest)")
+            }
+            digest = pushed
+            context.log.line("pushed \(destination) as \(image.name)@\(pushed)")
+        }
+        try await context.store.recordImage(buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest))
+        return .success
+    }
+
+    /// The registry credentials as a file of mode 0600 for this push only (containers-auth
+    /// and docker's config.json share the format).
+    private func writeAuthFile(_ context: StepContext) throws -> String? {
+        guard let reference = image.registryAuth else { return nil }
+        guard let content = context.config.secret(reference) else {
+            throw SecretLookupError(reference: reference, reason: "not resolved")
+        }
+        let directory = context.scratchDirectory + "/registry-auth"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = directory + "/config.json"
+        guard FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        return path
+    }
+}
+
