@@ -110,6 +110,7 @@ let package = Package(
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
+        .testTarget(name: "SlipwayPipelineTests", dependencies: ["SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(
             name: "SlipwayEndToEndTests",
             dependencies: [

@@ -134,7 +134,8 @@ public struct BuildRunner: Sendable {
         let buildID = context.build.id
         let attempt = context.build.attempts
         do {
-            try await store.recordStepStart(buildID: buildID, attempt: attempt, name: step.name)
+            let name = step.name
+            try await uncancelled { [store] in try await store.recordStepStart(buildID: buildID, attempt: attempt, name: name) }
         } catch {
             logger.error("cannot record the step start", metadata: ["step": "\(step.name)", "error": "\(error)"])
             return .error(detail: "cannot record step \(step.name): \(error)")

@@ -57,12 +57,20 @@ public struct ProcessRunner: Sendable {
                         input: .none, output: .sequence, error: .combinedWithOutput
                     ) { execution in
                         let pid = execution.processIdentifier.value
-                        defer { Self.killGroup(pid) }
-                        try await withTaskCancellationHandler {
-                            try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
-                        } onCancel: {
-                            Self.terminateGroup(pid, grace: grace)
+                        do {
+                            try await withTaskCancellationHandler {
+                                try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
+                            } onCancel: {
+                                Self.terminateGroup(pid, grace: grace)
+                            }
+                        } catch {
+                            // Cancelled: the group got SIGTERM; give it its grace to exit.
+                            if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
+                            Self.killGroup(pid)
+                            throw error
                         }
+                        if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
+                        Self.killGroup(pid)
                     }
                     return .finished(result.terminationStatus)
                 } catch let error as SubprocessError {
@@ -124,6 +132,16 @@ public struct ProcessRunner: Sendable {
     private enum Outcome: Sendable {
         case finished(TerminationStatus)
         case timedOut
+    }
+
+    /// Waits, whatever the task's cancellation, until `pid` has exited or `limit` passed.
+    static func waitForExit(_ pid: pid_t, upTo limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while isRunning(pid), ContinuousClock.now < deadline {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
+            }
+        }
     }
 
     /// Timeout or cancellation: SIGTERM to the step's process group now, SIGKILL after

@@ -149,11 +149,3 @@ import Testing
         }
     }
 }
-
-struct DictionarySecretSource: SecretSource {
-    let values: [String: String]
-    func value(of reference: SecretReference) -> Result<String, SecretLookupError> {
-        values[reference.description].map { .success($0) }
-            ?? .failure(SecretLookupError(reference: reference, reason: "not set"))
-    }
-}

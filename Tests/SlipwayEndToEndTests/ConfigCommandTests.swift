@@ -132,11 +132,3 @@ import Testing
     }
 }
 
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-    throw HarnessError("condition not met within \(timeout)")
-}

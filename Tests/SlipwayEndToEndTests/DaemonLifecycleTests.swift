@@ -18,6 +18,7 @@ import Testing
 
     @Test func sigkillWithBuildsQueuedLosesNoneAndRunsNoneTwice() async throws {
         let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
+        _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigkill", environment: TestSecrets.environment) { port, state in
             testConfig(port: port, stateDirectory: state, workers: 2, test: Self.recordingStep(runs: runs, seconds: 2))
         }
@@ -55,15 +56,16 @@ import Testing
 
     @Test func sigtermWaitsForRunningBuildsAndExitsZero() async throws {
         let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
+        _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigterm", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 1))
+            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 3))
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()
         let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: secret)))
         let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: secret)))
         let store = try daemon.openStore()
-        while try await store.build(id: first)?.state != .running { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually { try await store.build(id: first)?.state == .running }
 
         #expect(try await daemon.stop(signal: SIGTERM) == 0)
         #expect(try await store.build(id: first)?.state == .success, "the running build finished within the grace period")
@@ -73,6 +75,7 @@ import Testing
     }
 
     @Test func sigtermCheckpointsABuildThatOutlivesTheGracePeriod() async throws {
+        _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "checkpoint", environment: TestSecrets.environment) { port, state in
             testConfig(port: port, stateDirectory: state, workers: 1, test: ["sleep", "30"], shutdownGrace: "1s")
         }
@@ -80,7 +83,7 @@ import Testing
         try await daemon.start()
         let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
         let store = try daemon.openStore()
-        while try await store.build(id: id)?.state != .running { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually { try await store.build(id: id)?.state == .running }
         let stopping = ContinuousClock.now
         #expect(try await daemon.stop(signal: SIGTERM) == 0)
         let took = ContinuousClock.now - stopping
@@ -95,13 +98,15 @@ import Testing
     }
 
     @Test func newerPushesSupersedeQueuedBuildsAndALaneRunsInOrder() async throws {
-        try await withDaemon("lanes", workers: 1, test: ["sleep", "0.5"]) { daemon in
+        try await withDaemon("lanes", workers: 1, test: ["sleep", "2"]) { daemon in
             let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             let store = try daemon.openStore()
-            while try await store.build(id: first)?.state != .running { try await Task.sleep(for: .milliseconds(10)) }
+            try await eventually { try await store.build(id: first)?.state == .running }
             let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             let third = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
-            #expect(try await store.build(id: second)?.state == .superseded)
+            // Queued or already running when the third push came: superseded either way
+            // (a running one once its cancellation has gone through).
+            try await eventually { try await store.build(id: second)?.state == .superseded }
             #expect(try await store.build(id: second)?.reason == "superseded by build #\(third)")
             let ended = try await daemon.waitForEnd(of: third)
             #expect(ended.state == .success)

@@ -18,11 +18,21 @@ enum TestSecrets {
     ]
 }
 
+/// The repository every end-to-end daemon clones (file://), unless a test brings its own.
+enum TestRepository {
+    static let shared: GitFixture = {
+        do { return try GitFixture(label: "shared", files: ["README.md": "Slipway end-to-end test repository\n"]) }
+        catch { fatalError("cannot create the shared test repository: \(error)") }
+    }()
+    static var head: String { shared.head }
+}
+
 /// A config for the fixture repositories (Codertocat/Hello-World, Octocoders/Hello-World)
 /// plus `acme/app`, which builds every branch. `test` is the argv of the test step.
 func testConfig(
     port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
-    test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s"
+    test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
+    cloneURL: String = TestRepository.shared.bareURL, appRepositoryExtra: String = ""
 ) -> String {
     let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
     return """
@@ -41,17 +51,22 @@ func testConfig(
         repositories:
           - name: Codertocat/Hello-World
             webhook_secrets: [env:TEST_WEBHOOK_SECRET, env:TEST_WEBHOOK_SECRET_PREVIOUS]
+            clone_url: \(cloneURL)
             test: \(argv)
           - name: Octocoders/Hello-World
             webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+            clone_url: \(cloneURL)
+            test: \(argv)
+          - name: github/vector
+            webhook_secrets: [env:TEST_VECTOR_SECRET]
+            clone_url: \(cloneURL)
             test: \(argv)
           - name: acme/app
             webhook_secrets: [env:TEST_WEBHOOK_SECRET]
             branches: ["**"]
+            clone_url: \(cloneURL)
             test: \(argv)
-          - name: github/vector
-            webhook_secrets: [env:TEST_VECTOR_SECRET]
-            test: \(argv)
+        \(appRepositoryExtra)
 
         """
 }
@@ -67,6 +82,7 @@ func withDaemon<T>(
                    test: test, maxBodyBytes: maxBodyBytes, shutdownGrace: shutdownGrace)
     }
     do {
+        _ = await blocking { TestRepository.shared }
         try await daemon.start()
         let result = try await body(daemon)
         await daemon.shutdown()
@@ -80,11 +96,11 @@ func withDaemon<T>(
 
 /// A push of `acme/app` as GitHub sends it (the fields Slipway reads, and a few more).
 func pushPayload(
-    repository: String = "acme/app", branch: String = "main", sha: String = randomSHA(),
+    repository: String = "acme/app", branch: String = "main", sha: String = TestRepository.head,
     message: String = "Update model wrapper", deleted: Bool = false
 ) -> [UInt8] {
     let object: [String: Any] = [
-        "ref": "refs/heads/\(branch)",
+        "ref": branch.hasPrefix("refs/") ? branch : "refs/heads/\(branch)",
         "before": String(repeating: "0", count: 40),
         "after": deleted ? String(repeating: "0", count: 40) : sha,
         "created": false, "deleted": deleted, "forced": false,
@@ -96,10 +112,6 @@ func pushPayload(
         "pusher": ["name": "octocat", "email": "octocat@example.com"],
     ]
     return Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
-}
-
-func randomSHA() -> String {
-    (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
 }
 
 extension DaemonHarness {
@@ -119,4 +131,13 @@ extension DaemonHarness {
     func buildID(of reply: Reply) -> Int64? {
         (reply.json["build"] as? NSNumber)?.int64Value
     }
+}
+
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw HarnessError("condition not met within \(timeout)")
 }

@@ -21,7 +21,7 @@ import Testing
 
     @Test func aValidPushIsStoredBeforeThe202() async throws {
         try await withDaemon("valid-push") { daemon in
-            let sha = randomSHA()
+            let sha = TestRepository.head
             let reply = try await daemon.deliver(event: "push", payload: pushPayload(sha: sha), secret: secret, deliveryID: "d-valid")
             #expect(reply.status == 202)
             let id = try #require(daemon.buildID(of: reply))

@@ -1,0 +1,78 @@
+import Foundation
+
+/// A real git repository for a test: a bare repository (what Slipway clones, over
+/// file://) and a work tree to commit from.
+public final class GitFixture: @unchecked Sendable {
+    public let directory: URL
+    public var bareURL: String { "file://" + directory.appendingPathComponent("origin.git").path }
+    var workTree: URL { directory.appendingPathComponent("work") }
+    /// The newest commit made through `commit`.
+    public private(set) var head = ""
+
+    /// A repository whose `main` holds `files` (path → content; paths ending in .sh are executable).
+    public init(label: String, files: [String: String]) throws {
+        directory = try TestPaths.temporaryDirectory("git-\(label)")
+        try Self.git(["init", "--quiet", "--bare", "--initial-branch=main", directory.appendingPathComponent("origin.git").path], in: directory)
+        try Self.git(["init", "--quiet", "--initial-branch=main", workTree.path], in: directory)
+        _ = try commit(files: files, message: "Initial commit")
+    }
+
+    /// Commits `files` on `branch` and pushes it; returns the commit id.
+    @discardableResult
+    public func commit(files: [String: String], message: String, branch: String = "main") throws -> String {
+        try Self.git(["checkout", "--quiet", "-B", branch], in: workTree)
+        for (path, content) in files {
+            let url = workTree.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try content.write(to: url, atomically: true, encoding: .utf8)
+            if path.hasSuffix(".sh") { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path) }
+        }
+        try Self.git(["add", "--all"], in: workTree)
+        try Self.git(["commit", "--quiet", "--allow-empty", "-m", message], in: workTree)
+        try Self.git(["push", "--quiet", "--force", bareURL, "HEAD:refs/heads/\(branch)"], in: workTree)
+        head = try Self.git(["rev-parse", "HEAD"], in: workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+        return head
+    }
+
+    public func remove() { try? FileManager.default.removeItem(at: directory) }
+
+    @discardableResult
+    static func git(_ arguments: [String], in directory: URL) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = [
+            "PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Slipway Test", "GIT_AUTHOR_EMAIL": "test@slipway.invalid",
+            "GIT_COMMITTER_NAME": "Slipway Test", "GIT_COMMITTER_EMAIL": "test@slipway.invalid",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw HarnessError("git \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+        return text
+    }
+}
+
+/// Runs a program to completion and returns its exit status and combined output.
+public func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+                       in directory: URL? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = directory }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}

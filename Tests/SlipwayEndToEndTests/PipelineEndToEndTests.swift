@@ -1,0 +1,221 @@
+import Foundation
+import SlipwayCore
+import SlipwayTesting
+import Testing
+
+/// The whole pipeline on real parts: a bare git repository over file://, buildah with a
+/// busybox base image built here, docker-registry on loopback with htpasswd auth, and
+/// slipwayd, all started and stopped by the test.
+@Suite(.serialized) struct PipelineEndToEndTests {
+    let secret = TestSecrets.repository
+
+    static let appFiles = [
+        "Dockerfile": """
+            FROM \(BuildahSandbox.baseImage)
+            COPY app.sh /app/app.sh
+            RUN /app/app.sh --self-check
+            CMD ["/app/app.sh"]
+            """,
+        "app.sh": "#!/bin/sh\necho \"model app serving ($1)\"\n",
+        "test.sh": "#!/bin/sh\necho 'running the unit tests'\ntest -x app.sh\n",
+    ]
+
+    /// Everything one pipeline test needs; `run` tears it all down.
+    struct Rig {
+        let registry: RegistryHarness
+        let buildah: BuildahSandbox
+        let repository: GitFixture
+        let daemon: DaemonHarness
+        var imageName: String { "\(registry.host)/acme/app" }
+
+        func deliver(branch: String = "main", sha: String? = nil) async throws -> Int64 {
+            let reply = try await daemon.deliver(event: "push", payload: pushPayload(branch: branch, sha: sha ?? repository.head),
+                                                 secret: TestSecrets.repository)
+            guard reply.status == 202, let id = daemon.buildID(of: reply) else { throw HarnessError("delivery refused: \(reply.status) \(reply.text)") }
+            return id
+        }
+
+        func log(_ id: Int64) -> String {
+            (try? String(contentsOfFile: "\(daemon.stateDirectory)/logs/\(id).log", encoding: .utf8)) ?? ""
+        }
+    }
+
+    static func withRig<T>(
+        _ label: String, files: [String: String] = appFiles, test: [String] = ["sh", "test.sh"], smoke: String = "[/app/app.sh, smoke]",
+        timeout: String = "10m", extra: String = "", workers: Int = 2, _ body: (Rig) async throws -> T
+    ) async throws -> T {
+        let registry = try await blocking { try RegistryHarness(label: label) }
+        try await registry.start()
+        let buildah = try await blocking { try BuildahSandbox(label: label, insecureRegistries: [registry.host]) }
+        let repository = try await blocking { try GitFixture(label: label, files: files) }
+        var environment = TestSecrets.environment.merging(buildah.environment) { $1 }
+        environment["TEST_REGISTRY_AUTH"] = registry.authFile
+        let image = """
+                timeout: \(timeout)
+                image:
+                  name: \(registry.host)/acme/app
+                  tags: ["{sha}", "{branch}", "b{short_sha}"]
+                  registry_auth: env:TEST_REGISTRY_AUTH
+                  smoke: \(smoke)
+            \(extra)
+            """
+        let daemon = try DaemonHarness(label: label, environment: environment) { port, state in
+            testConfig(port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image)
+        }
+        let rig = Rig(registry: registry, buildah: buildah, repository: repository, daemon: daemon)
+        defer {
+            registry.shutdown()
+            buildah.remove()
+            repository.remove()
+        }
+        do {
+            try await daemon.start()
+            let result = try await body(rig)
+            await daemon.shutdown()
+            return result
+        } catch {
+            print("--- slipwayd log (\(label)) ---\n\(daemon.daemonLog())")
+            await daemon.shutdown()
+            throw error
+        }
+    }
+
+    @Test func aPushIsBuiltTestedSmokedAndPushedWithItsDigestAndLabels() async throws {
+        try await Self.withRig("pipeline") { rig in
+            let id = try await rig.deliver()
+            let build = try await rig.daemon.waitForEnd(of: id, timeout: .seconds(120))
+            #expect(build.state == .success, "\(build.reason ?? "")\n\(rig.log(id))")
+            let sha = rig.repository.head
+
+            let tags = try await rig.registry.tags("acme/app")
+            #expect(Set(tags) == [sha, "main", "b\(sha.prefix(7))"], "\(tags)")
+            let image = try #require(build.image)
+            #expect(image.name == rig.imageName)
+            let digest = try #require(image.digest)
+            for tag in tags {
+                #expect(try await rig.registry.manifest("acme/app", tag).digest == digest, "tag \(tag)")
+            }
+            #expect(try await rig.registry.manifest("acme/app", digest).digest == digest, "pullable by digest")
+
+            let labels = try await rig.registry.labels("acme/app", sha)
+            #expect(labels["org.opencontainers.image.revision"] == sha)
+            #expect(labels["org.opencontainers.image.source"] == String(rig.repository.bareURL.dropLast(".git".count)))
+            #expect(labels["org.opencontainers.image.created"].flatMap { ISO8601DateFormatter().date(from: $0) } != nil)
+
+            let steps = try await rig.daemon.openStore().steps(buildID: id)
+            #expect(steps.map(\.name) == ["checkout", "test", "image", "smoke", "push"])
+            #expect(steps.allSatisfy { $0.state == "success" })
+            for step in steps {
+                print("step \(step.name): \(String(format: "%.3f", (step.finishedAt ?? 0) - step.startedAt)) s")
+            }
+            let wall = (build.finishedAt ?? 0) - (build.startedAt ?? 0)
+            let inSteps = steps.reduce(0.0) { $0 + (($1.finishedAt ?? 0) - $1.startedAt) }
+            print("build wall \(String(format: "%.3f", wall)) s, in steps \(String(format: "%.3f", inSteps)) s, outside steps \(String(format: "%.3f", wall - inSteps)) s")
+
+            let log = rig.log(id)
+            for fragment in ["==> ", "step checkout", "running the unit tests", "model app serving (smoke)", "pushed \(rig.imageName):main"] {
+                #expect(log.contains(fragment), "log lacks '\(fragment)'")
+            }
+            #expect(!log.contains(rig.registry.password), "registry password in the build log")
+            #expect(!rig.daemon.daemonLog().contains(rig.registry.password), "registry password in the daemon log")
+            #expect(try await blocking { try rig.buildah.images() }.allSatisfy { !$0.contains("slipway/build-") }, "local build image removed")
+        }
+    }
+
+    @Test func aSecondBuildReusesTheMirror() async throws {
+        try await Self.withRig("mirror", smoke: "null") { rig in
+            let first = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(first.state == .success, "\(first.reason ?? "")")
+            let next = try await blocking { try rig.repository.commit(files: ["README.md": "second\n"], message: "Second commit") }
+            let id = try await rig.deliver(sha: next)
+            let second = try await rig.daemon.waitForEnd(of: id, timeout: .seconds(120))
+            #expect(second.state == .success, "\(second.reason ?? "")")
+            let log = rig.log(id)
+            #expect(log.contains("reusing the mirror"), "\(log)")
+            #expect(!log.contains("creating the mirror"))
+        }
+    }
+
+    @Test func failingTestsEndInFailureAndPushNothing() async throws {
+        try await Self.withRig("failing-tests", test: ["sh", "-c", "echo 'test_model_accuracy FAILED'; exit 3"]) { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
+            #expect(build.state == .failure)
+            #expect(build.reason == "test exited with 3")
+            #expect(try await rig.registry.tags("acme/app").isEmpty)
+            let steps = try await rig.daemon.openStore().steps(buildID: build.id)
+            #expect(steps.map(\.name) == ["checkout", "test"])
+            #expect(steps.last?.exitCode == 3)
+        }
+    }
+
+    @Test func aFailingSmokeTestPushesNothing() async throws {
+        try await Self.withRig("failing-smoke", smoke: "[sh, -c, 'echo smoke broke; exit 4']") { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
+            #expect(build.state == .failure, "\(build.reason ?? "")")
+            #expect(build.reason == "smoke exited with 4")
+            #expect(try await rig.registry.tags("acme/app").isEmpty)
+        }
+    }
+
+    @Test func aBrokenDockerfileIsAFailure() async throws {
+        var files = Self.appFiles
+        files["Dockerfile"] = "FROM \(BuildahSandbox.baseImage)\nRUN exit 7\n"
+        try await Self.withRig("bad-dockerfile", files: files) { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
+            #expect(build.state == .failure, "\(build.reason ?? "")")
+            #expect(try await rig.registry.tags("acme/app").isEmpty)
+        }
+    }
+
+    @Test func anUnreachableRegistryIsAnError() async throws {
+        try await Self.withRig("registry-down") { rig in
+            rig.registry.stop()
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(build.state == .error, "\(build.state) \(build.reason ?? "")")
+            #expect((build.reason ?? "").contains("push of \(rig.imageName)"), "\(build.reason ?? "")")
+            #expect(try await rig.daemon.get("/readyz").status == 200, "the daemon stays healthy")
+        }
+    }
+
+    @Test func aBuildOverItsTimeoutIsKilledWithItsWholeProcessGroup() async throws {
+        // The test step starts a background child too; both must be gone.
+        let test = ["sh", "-c", "sleep 300 & sleep 300"]
+        try await Self.withRig("timeout", test: test, timeout: "2s") { rig in
+            let id = try await rig.deliver()
+            let store = try rig.daemon.openStore()
+            let build = try await rig.daemon.waitForEnd(of: id, timeout: .seconds(30))
+            #expect(build.state == .failure)
+            #expect((build.reason ?? "").contains("timeout"), "\(build.reason ?? "")")
+            let steps = try await store.steps(buildID: id)
+            let test = try #require(steps.first { $0.name == "test" })
+            let overrun = (test.finishedAt ?? .infinity) - ((build.startedAt ?? 0) + 2)
+            #expect(overrun < 2, "killed \(overrun) s after the limit")
+            print("timeout: the test step ended \(String(format: "%.3f", overrun)) s after the build's 2 s limit")
+            let instance = URL(fileURLWithPath: rig.daemon.stateDirectory).standardizedFileURL.path
+            let leftovers = OrphanScan.processes(withEnvironment: ["SLIPWAY_INSTANCE=\(instance)", "SLIPWAY_BUILD_ID=\(id)"])
+            #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")
+        }
+    }
+
+    @Test func aStepTimeoutEndsOnlyThatStep() async throws {
+        try await Self.withRig("step-timeout", test: ["sleep", "30"], extra: "    step_timeouts: {test: 1s}") { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(30))
+            #expect(build.state == .failure)
+            #expect(build.reason == "test timed out: the step's timeout ran out", "\(build.reason ?? "")")
+        }
+    }
+
+    @Test(arguments: ["$(touch /tmp/slipway-pwned-MARK)", "a;touch /tmp/slipway-pwned-MARK", "`touch /tmp/slipway-pwned-MARK`"])
+    func branchNamesNeverReachAShell(_ template: String) async throws {
+        let mark = UUID().uuidString
+        let branch = template.replacingOccurrences(of: "MARK", with: mark)
+        try await Self.withRig("injection", smoke: "null") { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(branch: branch), timeout: .seconds(120))
+            #expect(build.state == .success, "\(build.reason ?? "")\n\(rig.log(build.id))")
+            #expect(build.ref == "refs/heads/\(branch)")
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/slipway-pwned-\(mark)"), "a shell ran the branch name")
+            let tags = try await rig.registry.tags("acme/app")
+            #expect(tags.contains(TagTemplate.render("{branch}", values: ["branch": branch])), "\(tags)")
+        }
+    }
+}

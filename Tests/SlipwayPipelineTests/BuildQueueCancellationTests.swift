@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayPipeline
+import SlipwayStore
+import SlipwayTesting
+import Testing
+
+/// The build queue in-process, with the real SQLite store and real child processes:
+/// what an operator's cancel (and a newer push) does to a running build.
+@Suite struct BuildQueueCancellationTests {
+    struct Rig {
+        let directory: URL
+        let store: SQLiteBuildStore
+        let queue: BuildQueue
+        let instance: String
+    }
+
+    /// A queue whose builds run `argv` as their one step.
+    func withQueue(_ argv: [String], _ body: (Rig) async throws -> Void) async throws {
+        let directory = try TestPaths.temporaryDirectory("queue")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = directory.appendingPathComponent("state").path
+        let yaml = """
+            state_dir: \(state)
+            queue: {workers: 2, cancel_superseded: true}
+            repositories:
+              - name: acme/app
+                webhook_secrets: [env:HOOK]
+                branches: ["**"]
+            """
+        let config = try ResolvedConfig(config: ConfigParser.parse(yaml: yaml), source: DictionarySecretSource(values: ["env:HOOK": "x"]))
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let store = try SQLiteBuildStore(path: state + "/slipway.sqlite")
+        let live = LiveConfig(config)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let runner = BuildRunner(store: store, config: live, toolEnvironment: [:], logger: logger) { _, _ in
+            [CommandStep(name: "test", argv: argv)]
+        }
+        let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let running = Task { try await queue.run() }
+        defer { running.cancel() }
+        try await body(Rig(directory: directory, store: store, queue: queue,
+                           instance: BuildRunner.instance(stateDirectory: state)))
+    }
+
+    func enqueue(_ rig: Rig, ref: String = "refs/heads/main") async throws -> Build {
+        let build = try await rig.store.enqueue(
+            BuildRequest(repository: "acme/app", ref: ref, sha: String(repeating: "a", count: 40), cloneURL: nil,
+                         trigger: .push, deliveryID: nil),
+            supersedeOlder: true)
+        rig.queue.wake()
+        return build
+    }
+
+    func waitFor(_ rig: Rig, _ id: Int64, _ state: BuildState, timeout: Duration = .seconds(15)) async throws -> Build {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let build = try await rig.store.build(id: id), build.state == state { return build }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("build \(id) did not reach \(state): \(String(describing: try await rig.store.build(id: id)))")
+    }
+
+    func leftovers(_ rig: Rig, _ id: Int64) -> Int {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.compactMap(Int32.init).filter { pid in
+            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            return variables.isSuperset(of: ["SLIPWAY_INSTANCE=\(rig.instance)", "SLIPWAY_BUILD_ID=\(id)"])
+        }.count
+    }
+
+    @Test func cancellingARunningBuildEndsItsWholeProcessGroup() async throws {
+        // A step that ignores SIGTERM and leaves a background child: SIGKILL must follow.
+        try await withQueue(["sh", "-c", "trap '' TERM; sleep 300 & sleep 300"]) { rig in
+            let build = try await enqueue(rig)
+            _ = try await waitFor(rig, build.id, .running)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(leftovers(rig, build.id) >= 2)
+            let asked = ContinuousClock.now
+            #expect(rig.queue.stop(build.id, reason: .canceled(by: "test")))
+            let canceled = try await waitFor(rig, build.id, .canceled)
+            let took = ContinuousClock.now - asked
+            // SIGTERM is ignored here, so SIGKILL follows after the 1 s grace.
+            #expect(took >= .seconds(1) && took < .seconds(3), "cancel took \(took)")
+            #expect(canceled.reason == "canceled by test")
+            #expect(leftovers(rig, build.id) == 0)
+            let steps = try await rig.store.steps(buildID: build.id)
+            #expect(steps.first?.state == "canceled")
+        }
+    }
+
+    @Test func aNewerPushSupersedesTheRunningBuildOfItsBranch() async throws {
+        try await withQueue(["sleep", "300"]) { rig in
+            let first = try await enqueue(rig)
+            _ = try await waitFor(rig, first.id, .running)
+            let other = try await enqueue(rig, ref: "refs/heads/dev")
+            let second = try await enqueue(rig)
+            rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: second.sha,
+                                                        cloneURL: nil, trigger: .push, deliveryID: nil), newID: second.id)
+            let superseded = try await waitFor(rig, first.id, .superseded)
+            #expect(superseded.reason == "superseded by build #\(second.id)")
+            _ = try await waitFor(rig, second.id, .running)
+            #expect(try await rig.store.build(id: other.id)?.state == .running, "another branch is left alone")
+            #expect(leftovers(rig, first.id) == 0)
+            rig.queue.stop(second.id, reason: .canceled(by: "test"))
+            rig.queue.stop(other.id, reason: .canceled(by: "test"))
+            _ = try await waitFor(rig, second.id, .canceled)
+            _ = try await waitFor(rig, other.id, .canceled)
+        }
+    }
+
+    @Test func workspacesBeyondTheNewestAreRemoved() throws {
+        let directory = try TestPaths.temporaryDirectory("prune")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for id in 1...6 {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("workspaces/\(id)"), withIntermediateDirectories: true)
+        }
+        let removed = WorkspacePruner.prune(stateDirectory: directory.path, keep: 2, running: [1])
+        #expect(removed.sorted() == [2, 3, 4])
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("workspaces").path)
+        #expect(Set(left) == ["1", "5", "6"])
+    }
+}
