@@ -52,7 +52,7 @@ public final class GitFixture: @unchecked Sendable {
         process.standardError = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        waitForExit(process)
         guard process.terminationStatus == 0 else {
             throw HarnessError("git \(arguments.joined(separator: " ")) failed: \(text)")
         }
@@ -73,6 +73,27 @@ public func runProgram(_ path: String, _ arguments: [String], environment: [Stri
     process.standardError = output
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    waitForExit(process)
     return (process.terminationStatus, text)
+}
+
+/// Foundation's `waitUntilExit` can spin forever off the main thread on Linux; poll instead.
+func waitForExit(_ process: Process, timeout: TimeInterval = 600) {
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { usleep(5_000) }
+}
+
+/// SIGTERM, up to 5 s to exit, then SIGKILL. Reads /proc: a zombie has exited even
+/// before Foundation has reaped it.
+func stopProcess(_ process: Process) {
+    let pid = process.processIdentifier
+    func alive() -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].dropFirst().first != "Z"
+    }
+    kill(pid, SIGTERM)
+    let deadline = Date().addingTimeInterval(5)
+    while alive(), Date() < deadline { usleep(5_000) }
+    if alive() { kill(pid, SIGKILL) }
 }

@@ -61,8 +61,7 @@ public final class RegistryHarness: @unchecked Sendable {
 
     public func stop() {
         guard let process else { return }
-        process.terminate()
-        process.waitUntilExit()
+        stopProcess(process)
         self.process = nil
     }
 

@@ -15,18 +15,9 @@ import Testing
     }
 
     func run(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = try TestPaths.executable("slipwayd")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: output)
+        let result = try runProgram(try TestPaths.executable("slipwayd").path, arguments,
+                                    environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        return Outcome(status: result.status, output: result.output)
     }
 
     @Test func theExampleConfigPasses() throws {

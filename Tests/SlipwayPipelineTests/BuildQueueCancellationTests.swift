@@ -84,7 +84,7 @@ import Testing
             let canceled = try await waitFor(rig, build.id, .canceled)
             let took = ContinuousClock.now - asked
             // SIGTERM is ignored here, so SIGKILL follows after the 1 s grace.
-            #expect(took >= .seconds(1) && took < .seconds(3), "cancel took \(took)")
+            #expect(took >= .seconds(1) && took < .seconds(5), "cancel took \(took)")
             #expect(canceled.reason == "canceled by test")
             #expect(leftovers(rig, build.id) == 0)
             let steps = try await rig.store.steps(buildID: build.id)
