@@ -83,8 +83,9 @@ import Testing
             #expect(rig.queue.stop(build.id, reason: .canceled(by: "test")))
             let canceled = try await waitFor(rig, build.id, .canceled)
             let took = ContinuousClock.now - asked
-            // SIGTERM is ignored here, so SIGKILL follows after the 1 s grace.
-            #expect(took >= .seconds(1) && took < .seconds(5), "cancel took \(took)")
+            // SIGTERM is ignored here, so SIGKILL follows after the 1 s grace. The upper
+            // bound is loose: the whole suite runs in parallel on two cores.
+            #expect(took >= .seconds(1) && took < .seconds(10), "cancel took \(took)")
             #expect(canceled.reason == "canceled by test")
             #expect(leftovers(rig, build.id) == 0)
             let steps = try await rig.store.steps(buildID: build.id)
