@@ -15,3 +15,8 @@ ensure_packages() {
 
 # What building Slipway needs: OpenSSL's libcrypto (COpenSSL) and SQLite (GRDB).
 BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
+
+# What the tests start themselves: real git (and its http-backend), buildah with a
+# busybox-static base image, the CNCF registry with htpasswd auth, Python for a small
+# git HTTP server, curl and sqlite3.
+TEST_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3"
