@@ -119,8 +119,10 @@ public struct StepContext: Sendable {
         log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
         var env = environment.merging(toolEnvironment) { $1 }
         env.merge(extraEnvironment) { $1 }
-        return try await processes.run(argv, workingDirectory: directory ?? workspace, environment: env, timeout: remaining,
-                                       log: output ?? log)
+        let result = try await processes.run(argv, workingDirectory: directory ?? workspace, environment: env, timeout: remaining,
+                                             log: output ?? log)
+        log.line("  " + result.summary)
+        return result
     }
 
     /// A housekeeping call (removing a container or image): not logged, own time limit.
@@ -168,6 +170,7 @@ public struct CommandStep: BuildStep {
             // The project's own command is missing or not executable: its failure, not ours.
             return .failure(exitCode: nil, detail: error.description)
         }
+        context.log.line("  " + result.summary)
         try Task.checkCancellation()
         return Self.outcome(of: result, step: name, context: context)
     }

@@ -23,7 +23,16 @@ public struct ProcessRunner: Sendable {
         public var exitCode: Int32?
         public var signal: Int32?
         public var timedOut: Bool
+        /// Wall time from launch to exit.
+        public var elapsed: Duration = .zero
         public var succeeded: Bool { exitCode == 0 && !timedOut }
+
+        /// "exit 0 after 0.31s", for the build log.
+        public var summary: String {
+            let what = timedOut ? "timed out" : signal.map { "killed by signal \($0)" } ?? "exit \(exitCode ?? -1)"
+            let ms = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+            return "\(what) after \(String(format: "%.3f", Double(ms) / 1000))s"
+        }
     }
 
     public struct LaunchError: Error, CustomStringConvertible {
@@ -42,6 +51,7 @@ public struct ProcessRunner: Sendable {
             throw LaunchError(executable: "", reason: "empty argv")
         }
         let grace = terminationGrace
+        let launched = ContinuousClock.now
         let outcome: Outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 var options = PlatformOptions()
@@ -90,10 +100,11 @@ public struct ProcessRunner: Sendable {
             return first
         }
         log?.flushPending()
+        let elapsed = ContinuousClock.now - launched
         switch outcome {
-        case .timedOut: return Result(exitCode: nil, signal: SIGKILL, timedOut: true)
-        case .finished(.exited(let code)): return Result(exitCode: code, signal: nil, timedOut: false)
-        case .finished(.signaled(let signal)): return Result(exitCode: nil, signal: signal, timedOut: false)
+        case .timedOut: return Result(exitCode: nil, signal: SIGKILL, timedOut: true, elapsed: elapsed)
+        case .finished(.exited(let code)): return Result(exitCode: code, signal: nil, timedOut: false, elapsed: elapsed)
+        case .finished(.signaled(let signal)): return Result(exitCode: nil, signal: signal, timedOut: false, elapsed: elapsed)
         }
     }
 

@@ -110,7 +110,12 @@ import Testing
             }
             let wall = (build.finishedAt ?? 0) - (build.startedAt ?? 0)
             let inSteps = steps.reduce(0.0) { $0 + (($1.finishedAt ?? 0) - $1.startedAt) }
-            print("build wall \(String(format: "%.3f", wall)) s, in steps \(String(format: "%.3f", inSteps)) s, outside steps \(String(format: "%.3f", wall - inSteps)) s")
+            // Child processes' wall time, from the "exit 0 after 0.123s" lines of the log.
+            let children = rig.log(id).split(separator: "\n").compactMap { line -> Double? in
+                guard line.hasPrefix("  "), let range = line.range(of: #"after [0-9.]+s$"#, options: .regularExpression) else { return nil }
+                return Double(line[range].dropFirst(6).dropLast())
+            }.reduce(0, +)
+            print("build wall \(String(format: "%.3f", wall)) s, in steps \(String(format: "%.3f", inSteps)) s, child processes \(String(format: "%.3f", children)) s, daemon overhead \(String(format: "%.3f", wall - children)) s")
 
             let log = rig.log(id)
             for fragment in ["==> ", "step checkout", "running the unit tests", "model app serving (smoke)", "pushed \(rig.imageName):main"] {

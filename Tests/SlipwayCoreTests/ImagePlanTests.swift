@@ -1,0 +1,42 @@
+import Foundation
+import SlipwayCore
+import Testing
+
+@Suite struct ImagePlanTests {
+    let build = Build(id: 12, repository: "acme/app", ref: "refs/heads/feature/x", sha: "0123456789abcdef0123456789abcdef01234567",
+                      cloneURL: "git@github.com:acme/app.git", trigger: .push, deliveryID: nil, state: .running, reason: nil,
+                      createdAt: 0, startedAt: nil, finishedAt: nil, attempts: 1)
+
+    @Test func tagsAreRenderedDeduplicatedAndModelTagsNeedAModel() {
+        let templates = ["{sha}", "{branch}", "{branch}", "{short_sha}-{model_version}"]
+        let without = ImagePlan.tags(templates: templates, build: build, model: nil)
+        #expect(without.tags == [build.sha, "feature-x"])
+        #expect(without.skipped == ["{short_sha}-{model_version}"])
+        let model = ModelProvenance(source: "s3://m/r.onnx", version: "\"v12\"", sha256: String(repeating: "a", count: 64))
+        #expect(ImagePlan.tags(templates: templates, build: build, model: model).tags == [build.sha, "feature-x", "0123456-v12"])
+    }
+
+    @Test func labelsCarryTheSpecKeys() {
+        let model = ModelProvenance(source: "s3://m/r.onnx", version: "v12", sha256: String(repeating: "a", count: 64))
+        let labels = ImagePlan.labels(build: build, repositoryURL: "https://github.com/acme/app", created: Date(timeIntervalSince1970: 0), model: model)
+        #expect(labels["org.opencontainers.image.source"] == "https://github.com/acme/app")
+        #expect(labels["org.opencontainers.image.revision"] == build.sha)
+        #expect(labels["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z")
+        #expect(labels["ai.slipway.model.source"] == "s3://m/r.onnx")
+        #expect(labels["ai.slipway.model.sha256"] == String(repeating: "a", count: 64))
+        #expect(labels["ai.slipway.model.version"] == "v12")
+    }
+
+    @Test func repositoryURLsDropCredentialsAndTheGitSuffix() {
+        #expect(ImagePlan.repositoryURL(cloneURL: "git@github.com:acme/app.git", repository: "acme/app") == "https://github.com/acme/app")
+        #expect(ImagePlan.repositoryURL(cloneURL: "https://user:tok@git.example/acme/app.git", repository: "acme/app") == "https://git.example/acme/app")
+        #expect(ImagePlan.repositoryURL(cloneURL: nil, repository: "acme/app") == "https://github.com/acme/app")
+    }
+
+    @Test func registryCredentialsInsideAnAuthFileAreMasked() {
+        let auth = Data("robot:hunter2-long".utf8).base64EncodedString()
+        let variants = SecretVariants.of(#"{"auths":{"r.example":{"auth":"\#(auth)"}}}"#)
+        #expect(variants.contains(auth))
+        #expect(variants.contains("hunter2-long"))
+    }
+}
