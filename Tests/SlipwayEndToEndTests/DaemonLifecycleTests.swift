@@ -125,7 +125,7 @@ import Testing
             }
             var builds: [Build] = []
             for id in ids { builds.append(try await daemon.waitForEnd(of: id)) }
-            #expect(builds.allSatisfy { $0.state == .success })
+            #expect(builds.allSatisfy { $0.state == .success }, "\(builds.map { "\($0.id) \($0.state) \($0.reason ?? "")" })\n\(daemon.daemonLog())")
             for (earlier, later) in zip(builds, builds.dropFirst()) {
                 #expect((earlier.finishedAt ?? .infinity) <= (later.startedAt ?? 0), "build \(later.id) started before \(earlier.id) ended")
             }

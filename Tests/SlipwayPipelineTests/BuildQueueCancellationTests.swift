@@ -77,7 +77,10 @@ import Testing
         try await withQueue(["sh", "-c", "trap '' TERM; sleep 300 & sleep 300"]) { rig in
             let build = try await enqueue(rig)
             _ = try await waitFor(rig, build.id, .running)
-            try await Task.sleep(for: .milliseconds(300))
+            // Running is recorded at claim time; wait for the step's processes themselves.
+            let started = ContinuousClock.now + .seconds(10)
+            while leftovers(rig, build.id) < 2, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(100))
             #expect(leftovers(rig, build.id) >= 2)
             let asked = ContinuousClock.now
             #expect(rig.queue.stop(build.id, reason: .canceled(by: "test")))
