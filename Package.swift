@@ -47,10 +47,20 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SlipwayModels",
+            dependencies: [
+                "SlipwayCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SlipwayPipeline",
             dependencies: [
                 "SlipwayCore",
                 "SlipwayStore",
+                "SlipwayModels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -111,6 +121,7 @@ let package = Package(
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayPipelineTests", dependencies: ["SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
+        .testTarget(name: "SlipwayModelsTests", dependencies: ["SlipwayModels", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(
             name: "SlipwayEndToEndTests",
             dependencies: [

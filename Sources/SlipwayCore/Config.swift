@@ -121,11 +121,27 @@ public struct ModelConfig: Sendable, Equatable {
         public var secretAccessKey: SecretReference?
         public var sessionToken: SecretReference?
         public var pathStyle: Bool = false
+
+        public init(region: String = "us-east-1", endpoint: String? = nil, accessKeyID: SecretReference? = nil,
+                    secretAccessKey: SecretReference? = nil, sessionToken: SecretReference? = nil, pathStyle: Bool = false) {
+            self.region = region
+            self.endpoint = endpoint
+            self.accessKeyID = accessKeyID
+            self.secretAccessKey = secretAccessKey
+            self.sessionToken = sessionToken
+            self.pathStyle = pathStyle
+        }
     }
     public struct Azure: Sendable, Equatable {
         public var accountKey: SecretReference?
         public var sasToken: SecretReference?
         public var endpoint: String?
+
+        public init(accountKey: SecretReference? = nil, sasToken: SecretReference? = nil, endpoint: String? = nil) {
+            self.accountKey = accountKey
+            self.sasToken = sasToken
+            self.endpoint = endpoint
+        }
     }
     public var source: String
     public var dest: String
@@ -134,6 +150,11 @@ public struct ModelConfig: Sendable, Equatable {
     public var azure: Azure?
     public var bearerToken: SecretReference?
     public var watch: Duration?
+
+    public init(source: String, dest: String) {
+        self.source = source
+        self.dest = dest
+    }
 }
 
 public struct ImageConfig: Sendable, Equatable {

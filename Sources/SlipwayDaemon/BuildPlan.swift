@@ -3,7 +3,6 @@ import SlipwayPipeline
 import SlipwayStore
 
 /// The steps of a build, in the SPEC's order: checkout, test, model, image, smoke, push.
-/// The model step lands with its own issue; its place is between test and image.
 struct BuildPlan: Sendable {
     let mirrors = GitMirrors()
     let toolEnvironment: [String: String]
@@ -11,6 +10,7 @@ struct BuildPlan: Sendable {
     func steps(for build: Build, repository: RepositoryConfig) -> [any BuildStep] {
         var steps: [any BuildStep] = [CheckoutStep(mirrors: mirrors)]
         if let test = repository.test { steps.append(CommandStep(name: "test", argv: test)) }
+        if let model = repository.model { steps.append(ModelStep(model: model)) }
         if let image = repository.image {
             let builder = ImageBuilders.make(image.builder, environment: toolEnvironment)
             steps.append(ImageStep(builder: builder, image: image))

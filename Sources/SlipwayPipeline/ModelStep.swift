@@ -1,0 +1,67 @@
+import Foundation
+import SlipwayCore
+import SlipwayModels
+import SlipwayStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// model: the newest model from its store into the build context (`model.dest`, inside
+/// `image.context`), through the cache under `state_dir/models`. The resolved object, its
+/// version and sha256 are recorded on the build and become the image's labels. A `sha256`
+/// pin that does not match is the project's `failure`; a store that refuses or cannot be
+/// reached is an `error` naming the source.
+public struct ModelStep: BuildStep {
+    public let name = "model"
+    let model: ModelConfig
+
+    public init(model: ModelConfig) { self.model = model }
+
+    public func run(_ context: StepContext) async throws -> StepOutcome {
+        guard let location = ModelLocation(model.source) else {
+            return .error(detail: "model: '\(model.source)' is not a model source")
+        }
+        let fetcher = ModelFetcher(cache: ModelCache(stateDirectory: context.stateDirectory))
+        let result: ModelFetcher.Result
+        do {
+            let store = try ModelFetcher.store(for: model, location: location, secret: context.config.secret)
+            context.log.line(location.isLatest ? "looking for the newest model matching \(model.source)" : "model \(model.source)")
+            let object = try await fetcher.resolve(location, store: store)
+            result = try await fetcher.fetch(location, object: object, store: store)
+        } catch let error as ModelError {
+            context.log.line(error.description)
+            return .error(detail: error.description)
+        }
+        try Task.checkCancellation()
+        let provenance = result.provenance
+        context.log.line(result.cacheHit
+            ? "\(provenance.source) version \(provenance.version ?? "-") is cached: 0 bytes transferred"
+            : "downloaded \(provenance.source) version \(provenance.version ?? "-"): \(result.entry.size) bytes (\(result.transferred) transferred)")
+        context.log.line("sha256 \(provenance.sha256)")
+        if let pin = model.sha256, pin != provenance.sha256 {
+            context.log.line("sha256 mismatch: the config pins \(pin), the model has \(provenance.sha256)")
+            return .failure(exitCode: nil, detail: "model sha256 mismatch: expected \(pin), got \(provenance.sha256)")
+        }
+        let contextDirectory = ImageStep.inside(context.checkoutDirectory, context.repository.image?.context ?? ".") ?? context.checkoutDirectory
+        guard let destination = ImageStep.inside(contextDirectory, model.dest) else {
+            return .failure(exitCode: nil, detail: "model: dest must stay inside the build context")
+        }
+        do {
+            try Self.place(result.entry.path, at: destination)
+        } catch {
+            return .error(detail: "model: cannot place the model at \(model.dest): \(error)")
+        }
+        context.log.line("placed at \(model.dest)")
+        context.artifacts.model = provenance
+        try await context.store.recordModel(buildID: context.build.id, provenance)
+        return .success
+    }
+
+    /// A hard link when the cache and the workspace share a file system, else a copy.
+    static func place(_ cached: String, at destination: String) throws {
+        try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: destination)
+        if link(cached, destination) == 0 { return }
+        try FileManager.default.copyItem(atPath: cached, toPath: destination)
+    }
+}
