@@ -16,6 +16,16 @@ import hashlib, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT, PORT, TOKEN, DROP, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5]
+AZURE = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "-" else None
+if AZURE:
+    # Azure Blob mode: /ACCOUNT/CONTAINER/BLOB paths; every request's Shared Key checked
+    # by recomputing it with Microsoft's SDK.
+    from email.utils import formatdate
+    from urllib.parse import urlparse, parse_qs
+    from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
+    from azure.core.pipeline import PipelineRequest, PipelineContext
+    from azure.core.pipeline.transport import HttpRequest
+    AZ_ACCOUNT, AZ_KEY = AZURE.split(":", 1)
 state = {"dropped": False}
 etags = {}
 
@@ -43,9 +53,36 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.log(status, len(body))
+    def azure_authorized(self):
+        signed = {k: v for k, v in self.headers.items() if k.lower().startswith("x-ms-") or k.lower() in ("if-none-match", "if-match", "range")}
+        request = HttpRequest("GET", "http://127.0.0.1:%d%s" % (PORT, self.path), headers=signed)
+        SharedKeyCredentialPolicy(AZ_ACCOUNT, AZ_KEY).on_request(PipelineRequest(request, PipelineContext(None)))
+        return request.headers.get("Authorization") == self.headers.get("Authorization")
+    def azure_list(self, directory, prefix):
+        import html
+        items = []
+        for dirpath, _, names in os.walk(directory):
+            for name in names:
+                full = os.path.join(dirpath, name)
+                blob = os.path.relpath(full, directory)
+                if blob.startswith(prefix):
+                    items.append("<Blob><Name>%s</Name><Properties><Last-Modified>%s</Last-Modified><Etag>%s</Etag><Content-Length>%d</Content-Length></Properties></Blob>"
+                                 % (html.escape(blob), formatdate(os.path.getmtime(full), usegmt=True), etag(full), os.path.getsize(full)))
+        body = ('<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>%s</Blobs><NextMarker /></EnumerationResults>' % "".join(items)).encode()
+        return self.reply(200, [("Content-Type", "application/xml")], body)
     def do_GET(self):
         if TOKEN != "-" and self.headers.get("Authorization") != "Bearer " + TOKEN:
             return self.reply(401, [("WWW-Authenticate", "Bearer")])
+        if AZURE:
+            if not self.azure_authorized():
+                return self.reply(403, [], b"<Error><Code>AuthenticationFailed</Code></Error>")
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            if query.get("comp") == ["list"]:
+                return self.azure_list(os.path.join(ROOT, url.path.lstrip("/")), query.get("prefix", [""])[0])
+            self.path = url.path
+            if self.headers.get("x-ms-range"):
+                self.headers.replace_header("Range", self.headers["x-ms-range"]) if self.headers.get("Range") else self.headers.add_header("Range", self.headers["x-ms-range"])
         path = os.path.join(ROOT, self.path.lstrip("/"))
         if not os.path.isfile(path):
             return self.reply(404)
@@ -90,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
 """#
 
-    public init(bearerToken: String? = nil, dropFirstDownloadHalfway: Bool = false) throws {
+    /// `azureAccount`: serve as Azure Blob Storage for that account and key (base64),
+    /// checking every request's Shared Key with the Azure SDK.
+    public init(bearerToken: String? = nil, dropFirstDownloadHalfway: Bool = false, azureAccount: (name: String, key: String)? = nil) throws {
         directory = try TestPaths.temporaryDirectory("blob-http")
         root = directory.appendingPathComponent("files")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -99,7 +138,8 @@ ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try PythonTools.python())
         process.arguments = [directory.appendingPathComponent("server.py").path, root.path, String(port), bearerToken ?? "-",
-                             dropFirstDownloadHalfway ? "1" : "0", requestLog.path]
+                             dropFirstDownloadHalfway ? "1" : "0", requestLog.path,
+                             azureAccount.map { "\($0.name):\($0.key)" } ?? "-"]
         try process.run()
         self.process = process
     }

@@ -1,0 +1,111 @@
+import Foundation
+import SlipwayCore
+import SlipwayModels
+import SlipwayTesting
+import Testing
+
+/// The Shared Key signer against what Microsoft's own Python SDK (azure-storage-blob)
+/// produces for the same requests: string-to-sign and Authorization header.
+@Suite struct AzureSharedKeyTests {
+    static let script = #"""
+import json, sys
+from urllib.parse import urlparse, parse_qsl
+from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
+from azure.core.pipeline import PipelineRequest, PipelineContext
+from azure.core.pipeline.transport import HttpRequest
+
+out = []
+for case in json.load(sys.stdin):
+    request = HttpRequest(case["method"], case["url"], headers=case["headers"])
+    policy = SharedKeyCredentialPolicy(case["account"], case["key"])
+    pipeline_request = PipelineRequest(request, PipelineContext(None))
+    string_to_sign = (policy._get_verb(pipeline_request)
+        + policy._get_headers(pipeline_request, ["content-encoding", "content-language", "content-length", "content-md5",
+                              "content-type", "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "byte_range"])
+        + policy._get_canonicalized_headers(pipeline_request)
+        + policy._get_canonicalized_resource(pipeline_request)
+        + policy._get_canonicalized_resource_query(pipeline_request))
+    policy.on_request(pipeline_request)
+    out.append({"stringToSign": string_to_sign, "authorization": request.headers["Authorization"]})
+print(json.dumps(out))
+"""#
+
+    struct Case {
+        let method: String
+        let path: String
+        let query: [(name: String, value: String)]
+        let headers: [String: String]
+    }
+
+    @Test func stringToSignAndAuthorizationMatchTheAzureSDK() throws {
+        let key = Data((0..<64).map { UInt8($0) }).base64EncodedString()
+        let date = "Wed, 25 Nov 2026 10:00:00 GMT"
+        let cases = [
+            Case(method: "GET", path: "/models/resnet/v1.onnx", query: [],
+                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "x-ms-range": "bytes=1048576-"]),
+            Case(method: "GET", path: "/models", query: [("restype", "container"), ("comp", "list"), ("prefix", "resnet/")],
+                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06"]),
+            Case(method: "GET", path: "/models/team%20a/model.onnx", query: [],
+                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "If-None-Match": "\"0x8DC\""]),
+        ]
+        let input = cases.map { item -> [String: Any] in
+            let query = item.query.map { "\($0.name)=\(SigV4.uriEncode($0.value))" }.joined(separator: "&")
+            return ["method": item.method, "account": "slipwaytest", "key": key, "headers": item.headers,
+                    "url": "https://slipwaytest.blob.core.windows.net\(item.path)" + (query.isEmpty ? "" : "?" + query)]
+        }
+        let directory = try TestPaths.temporaryDirectory("azure-sdk")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.script.write(to: directory.appendingPathComponent("sign.py"), atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: input).write(to: directory.appendingPathComponent("cases.json"))
+        let result = try runProgram("/bin/sh", ["-c", "'\(try PythonTools.python())' sign.py < cases.json"], in: directory)
+        #expect(result.status == 0, "\(result.output)")
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: String]])
+        let signer = try #require(AzureSharedKey(account: "slipwaytest", base64Key: key))
+        for (index, item) in cases.enumerated() {
+            // The path as sent, URI-encoded, is what both sign.
+            let decodedPath = item.path
+            let ours = signer.stringToSign(method: item.method, path: decodedPath, query: item.query, headers: item.headers)
+            #expect(ours == expected[index]["stringToSign"], "case \(index)")
+            #expect(signer.authorization(method: item.method, path: decodedPath, query: item.query, headers: item.headers)
+                == expected[index]["authorization"], "case \(index)")
+        }
+    }
+}
+
+/// Downloads from a local server playing Azure Blob Storage (it is not Azure): every
+/// request's Shared Key is recomputed there with Microsoft's SDK and refused on mismatch.
+@Suite struct AzureBlobDownloadTests {
+    @Test func sharedKeyListingAndDownloadAreAcceptedAndAWrongKeyIsRefused() async throws {
+        let key = Data((0..<64).map { UInt8(($0 * 13) & 0xff) }).base64EncodedString()
+        let server = try BlobHTTPServer(azureAccount: ("slipwaytest", key))
+        defer { server.stop() }
+        let blobs = server.root.appendingPathComponent("slipwaytest/models/resnet")
+        try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+        let bytes = (0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 >> 2) }
+        try Data("old".utf8).write(to: blobs.appendingPathComponent("v1.onnx"))
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: blobs.appendingPathComponent("v1.onnx").path)
+        try Data(bytes).write(to: blobs.appendingPathComponent("v2.onnx"))
+        try await server.waitUntilListening()
+        let state = try TestPaths.temporaryDirectory("azure-state")
+        defer { try? FileManager.default.removeItem(at: state) }
+
+        func fetch(_ accountKey: String) async throws -> ModelFetcher.Result {
+            var model = ModelConfig(source: "azblob://slipwaytest/models/resnet/*.onnx", dest: "m")
+            model.azure = ModelConfig.Azure(accountKey: .environment("AZ"), endpoint: server.baseURL + "/slipwaytest")
+            let location = try #require(ModelLocation(model.source))
+            let store = try ModelFetcher.store(for: model, location: location) { _ in accountKey }
+            let fetcher = ModelFetcher(cache: ModelCache(stateDirectory: state.path))
+            return try await fetcher.fetch(location, object: try await fetcher.resolve(location, store: store), store: store)
+        }
+
+        let result = try await fetch(key)
+        #expect(result.provenance.source == "azblob://slipwaytest/models/resnet/v2.onnx")
+        #expect(result.provenance.sha256 == Crypto.sha256(bytes).hexString)
+        let storeRequests = server.requests.filter { $0.contains("/slipwaytest/models") }
+        #expect(storeRequests.count == 2 && storeRequests.allSatisfy { $0.contains("status=200") }, "list and get, both signed right: \(server.requests)")
+        let wrong = Data((0..<64).map { UInt8($0) }).base64EncodedString()
+        await #expect { _ = try await fetch(wrong) } throws: { error in
+            (error as? ModelError)?.kind == .denied && "\(error)".contains("AuthenticationFailed") && !"\(error)".contains(wrong)
+        }
+    }
+}
