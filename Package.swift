@@ -61,6 +61,7 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayStore",
                 "SlipwayModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

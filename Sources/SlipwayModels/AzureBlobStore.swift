@@ -56,7 +56,7 @@ public struct AzureBlobStore: ModelStore {
             if let marker { query.append(("marker", marker)) }
             let response: HTTPClientResponse
             do {
-                response = try await HTTPClient.shared.execute(request(path: "/\(container)", query: query, headers: [:]), timeout: .seconds(30))
+                response = try await ModelHTTP.client.execute(request(path: "/\(container)", query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
             } catch {
                 throw ModelError(.unreachable, source: source, "cannot reach the store: \(error)")
             }

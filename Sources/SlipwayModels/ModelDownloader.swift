@@ -47,7 +47,7 @@ public struct ModelDownloader: Sendable {
                                                ifNoneMatch: resuming ? nil : ifNoneMatch, ifMatch: resuming ? version : nil)
             let response: HTTPClientResponse
             do {
-                response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                response = try await ModelHTTP.client.execute(request, timeout: ModelHTTP.headTimeout)
             } catch {
                 failure = ModelError(.unreachable, source: source, "cannot reach the store: \(error)")
                 continue

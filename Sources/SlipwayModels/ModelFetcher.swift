@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import SlipwayCore
 #if canImport(Glibc)
@@ -152,4 +153,37 @@ public struct ModelFetcher: Sendable {
 
     /// The resolved source as recorded on the build and in the image label.
     static func display(_ location: ModelLocation, _ object: ModelObject) -> String { objectID(location, object) }
+}
+
+extension ModelFetcher {
+    /// The current version of what `location` names, for `watch`: the newest object's name
+    /// and ETag from a listing, or for a single object a conditional GET whose body is not
+    /// read (304 when `known` is still current).
+    public func currentVersion(_ location: ModelLocation, store: (any ModelStore)?, known: String?) async throws -> String {
+        let object = try await resolve(location, store: store)
+        guard let store else {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: object.name)
+            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            return "\(object.name) \((attributes?[.size] as? NSNumber)?.int64Value ?? 0)-\(Int64(modified * 1000))"
+        }
+        if location.isLatest { return "\(object.name) \(object.version ?? "")" }
+        let knownETag = known?.split(separator: " ", maxSplits: 1).last.map(String.init)
+        let request = try store.getRequest(name: object.name, range: nil, ifNoneMatch: knownETag, ifMatch: nil)
+        let response: HTTPClientResponse
+        do {
+            response = try await ModelHTTP.client.execute(request, timeout: ModelHTTP.headTimeout)
+        } catch {
+            throw ModelError(.unreachable, source: location.source, "cannot reach the store: \(error)")
+        }
+        switch response.status {
+        case .notModified: return known ?? ""
+        case .ok, .partialContent:
+            guard let etag = response.headers.first(name: "ETag") else {
+                throw ModelError(.invalid, source: location.source, "the store gives no ETag; it cannot be watched")
+            }
+            return "\(object.name) \(etag)"
+        default:
+            throw ModelError.status(response.status, source: location.source, body: "")
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import NIOCore
 import NIOHTTP1
 import SlipwayCore
 
@@ -86,4 +87,19 @@ final class ListingParser: NSObject, XMLParserDelegate {
         }
         text = ""
     }
+}
+
+/// The HTTP client of model transfers: a connection must be up within 5 s and a stalled
+/// transfer (no byte for 60 s) fails, so an unreachable store is reported in seconds and
+/// retried, while a large download may take as long as it needs.
+enum ModelHTTP {
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Until the response head arrives.
+    static let headTimeout: TimeAmount = .seconds(30)
 }

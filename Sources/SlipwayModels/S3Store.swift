@@ -66,7 +66,7 @@ public struct S3Store: ModelStore {
             if let token { query.append(("continuation-token", token)) }
             let response: HTTPClientResponse
             do {
-                response = try await HTTPClient.shared.execute(request(method: "GET", key: nil, query: query, headers: [:]), timeout: .seconds(30))
+                response = try await ModelHTTP.client.execute(request(method: "GET", key: nil, query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
             } catch {
                 throw ModelError(.unreachable, source: source, "cannot reach the store: \(error)")
             }

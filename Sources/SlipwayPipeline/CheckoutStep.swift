@@ -121,11 +121,16 @@ public actor GitMirrors {
 }
 
 /// How git authenticates for one checkout, as environment variables only.
-struct GitCredentials {
-    let environment: [String: String]
+public struct GitCredentials: Sendable {
+    public let environment: [String: String]
     private let keyFile: String?
 
     init(context: StepContext) throws {
+        try self.init(auth: context.repository.cloneAuth, config: context.config, scratchDirectory: context.scratchDirectory)
+    }
+
+    /// `scratchDirectory` receives an SSH key file for the duration of the call.
+    public init(auth: CloneAuth?, config: ResolvedConfig, scratchDirectory: String) throws {
         var env = [
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ASKPASS": "/bin/false",
@@ -133,24 +138,24 @@ struct GitCredentials {
             "GIT_CONFIG_NOSYSTEM": "1",
         ]
         var keyFile: String?
-        switch context.repository.cloneAuth {
+        switch auth {
         case .token(let reference, let username):
-            guard let token = context.config.secret(reference) else { throw SecretLookupError(reference: reference, reason: "not resolved") }
+            guard let token = config.secret(reference) else { throw SecretLookupError(reference: reference, reason: "not resolved") }
             let basic = Data("\(username):\(token)".utf8).base64EncodedString()
             env["GIT_CONFIG_COUNT"] = "1"
             env["GIT_CONFIG_KEY_0"] = "http.extraHeader"
             env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic \(basic)"
         case .sshKey(let reference):
-            guard let key = context.config.secret(reference) else { throw SecretLookupError(reference: reference, reason: "not resolved") }
-            try FileManager.default.createDirectory(atPath: context.scratchDirectory, withIntermediateDirectories: true,
+            guard let key = config.secret(reference) else { throw SecretLookupError(reference: reference, reason: "not resolved") }
+            try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            let path = context.scratchDirectory + "/deploy-key"
+            let path = scratchDirectory + "/deploy-key-\(UUID().uuidString)"
             guard FileManager.default.createFile(atPath: path, contents: Data((key.hasSuffix("\n") ? key : key + "\n").utf8),
                                                  attributes: [.posixPermissions: 0o600]) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }
             keyFile = path
-            let knownHosts = context.stateDirectory + "/known_hosts"
+            let knownHosts = config.config.stateDirectory + "/known_hosts"
             env["GIT_SSH_COMMAND"] = "ssh -i '\(path)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='\(knownHosts)'"
         case nil:
             break
@@ -159,7 +164,7 @@ struct GitCredentials {
         self.keyFile = keyFile
     }
 
-    func remove() {
+    public func remove() {
         if let keyFile { try? FileManager.default.removeItem(atPath: keyFile) }
     }
 }

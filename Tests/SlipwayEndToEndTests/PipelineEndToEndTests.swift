@@ -210,6 +210,73 @@ import Testing
         }
     }
 
+    @Test func theNewestModelIsBakedInWithItsProvenanceAndAPinMismatchFails() async throws {
+        let server = try BlobHTTPServer()
+        defer { server.stop() }
+        let model = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        try Data(model).write(to: server.root.appendingPathComponent("resnet.onnx"))
+        try await server.waitUntilListening()
+        let digest = Crypto.sha256(model).hexString
+        var files = Self.appFiles
+        files["Dockerfile"] = """
+            FROM \(BuildahSandbox.baseImage)
+            COPY app.sh /app/app.sh
+            COPY model/ /app/model/
+            RUN test -s /app/model/model.onnx
+            CMD ["/app/app.sh"]
+            """
+        let extra = """
+                model:
+                  source: \(server.baseURL)/resnet.onnx
+                  dest: model/model.onnx
+            """
+        try await Self.withRig("model", files: files, smoke: "[sh, -c, 'test -s /app/model/model.onnx']", extra: extra) { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(build.state == .success, "\(build.reason ?? "")\n\(rig.log(build.id))")
+            let provenance = try #require(build.model)
+            #expect(provenance.source == "\(server.baseURL)/resnet.onnx")
+            #expect(provenance.sha256 == digest)
+            let steps = try await rig.daemon.openStore().steps(buildID: build.id)
+            #expect(steps.map(\.name) == ["checkout", "test", "model", "image", "smoke", "push"])
+            let labels = try await rig.registry.labels("acme/app", rig.repository.head)
+            #expect(labels["ai.slipway.model.sha256"] == digest)
+            #expect(labels["ai.slipway.model.source"] == provenance.source)
+            #expect(labels["ai.slipway.model.version"] == provenance.version)
+
+            // A second build of a new commit: the model comes from the cache (0 bytes).
+            let sent = server.bytesSent
+            let next = try await blocking { try rig.repository.commit(files: ["README.md": "again\n"], message: "Again") }
+            let second = try await rig.daemon.waitForEnd(of: try await rig.deliver(sha: next), timeout: .seconds(120))
+            #expect(second.state == .success)
+            #expect(server.bytesSent == sent, "the unchanged model was not transferred again")
+            #expect(rig.log(second.id).contains("0 bytes transferred"))
+        }
+
+        // A pin that does not match: failure, both digests in the log, nothing pushed.
+        let pinned = extra + "\n      sha256: \(String(repeating: "0", count: 64))"
+        try await Self.withRig("model-pin", files: files, smoke: "null", extra: pinned) { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(build.state == .failure)
+            #expect(build.reason == "model sha256 mismatch: expected \(String(repeating: "0", count: 64)), got \(digest)")
+            #expect(rig.log(build.id).contains(digest) && rig.log(build.id).contains(String(repeating: "0", count: 64)))
+            #expect(try await rig.registry.tags("acme/app").isEmpty)
+        }
+    }
+
+    @Test func anUnreachableModelStoreIsAnErrorNamingTheSource() async throws {
+        let port = freeLoopbackPort()
+        let extra = """
+                model:
+                  source: http://127.0.0.1:\(port)/resnet.onnx
+                  dest: model/model.onnx
+            """
+        try await Self.withRig("model-down", smoke: "null", extra: extra) { rig in
+            let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(build.state == .error)
+            #expect((build.reason ?? "").contains("http://127.0.0.1:\(port)/resnet.onnx"), "\(build.reason ?? "")")
+        }
+    }
+
     @Test(arguments: ["$(touch /tmp/slipway-pwned-MARK)", "a;touch /tmp/slipway-pwned-MARK", "`touch /tmp/slipway-pwned-MARK`"])
     func branchNamesNeverReachAShell(_ template: String) async throws {
         let mark = UUID().uuidString

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SlipwayCore
+import SlipwayModels
+import SlipwayStore
+
+/// `model.watch`: polls each watched source at its interval. The first poll records the
+/// current version; each change after that enqueues one build (trigger `model`) of the
+/// default branch head of every repository using that source. The head is read with
+/// `git ls-remote` (the repository's `clone_url` and `clone_auth`).
+public final class ModelWatcher: Service, Sendable {
+    let store: any BuildStore
+    let config: LiveConfig
+    let queue: BuildQueue
+    let logger: Logger
+    let processes = ProcessRunner()
+
+    public init(store: any BuildStore, config: LiveConfig, queue: BuildQueue, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.queue = queue
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Shutdown cancels a poll in flight rather than waiting for it.
+        _ = try? await cancelOnGracefulShutdown { await self.pollForever() }
+    }
+
+    private func pollForever() async {
+        var known: [String: String] = [:]
+        var due: [String: ContinuousClock.Instant] = [:]
+        while !Task.isCancelled {
+            let snapshot = config.snapshot
+            let watched = snapshot.config.repositories.filter { $0.model?.watch != nil }
+            for source in Set(watched.compactMap { $0.model?.source }) where (due[source] ?? .now) <= .now {
+                let users = watched.filter { $0.model?.source == source }
+                guard let model = users.first?.model, let interval = model.watch else { continue }
+                due[source] = .now + interval
+                do {
+                    guard let location = ModelLocation(source) else { continue }
+                    let modelStore = try ModelFetcher.store(for: model, location: location, secret: snapshot.secret)
+                    let fetcher = ModelFetcher(cache: ModelCache(stateDirectory: snapshot.config.stateDirectory))
+                    let version = try await fetcher.currentVersion(location, store: modelStore, known: known[source])
+                    defer { known[source] = version }
+                    guard let previous = known[source], previous != version else { continue }
+                    logger.notice("model changed", metadata: ["source": "\(source)", "version": "\(version)"])
+                    for repository in users { await enqueueDefaultBranch(of: repository, snapshot: snapshot) }
+                } catch {
+                    logger.warning("cannot poll the model", metadata: ["source": "\(source)", "error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    func enqueueDefaultBranch(of repository: RepositoryConfig, snapshot: ResolvedConfig) async {
+        var logger = self.logger
+        logger[metadataKey: "repo"] = "\(repository.name)"
+        guard let url = repository.cloneURL else {
+            logger.warning("model changed but the repository has no clone_url; cannot find its default branch")
+            return
+        }
+        let scratch = snapshot.config.stateDirectory + "/tmp"
+        do {
+            let credentials = try GitCredentials(auth: repository.cloneAuth, config: snapshot, scratchDirectory: scratch)
+            defer { credentials.remove() }
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            let output = CapturedOutput(forwardingTo: nil)
+            var environment = ToolEnvironment.fromProcess().merging(credentials.environment) { $1 }
+            environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+            let result = try await processes.run(["git", "ls-remote", "--symref", "--", url, "HEAD"], workingDirectory: scratch,
+                                                 environment: environment, timeout: .seconds(60), log: output)
+            guard result.succeeded, let head = Self.parseHead(output.text) else {
+                logger.warning("cannot read the default branch head", metadata: ["exit": "\(result.exitCode ?? -1)"])
+                return
+            }
+            let build = try await store.enqueue(
+                BuildRequest(repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url, trigger: .model, deliveryID: nil),
+                supersedeOlder: false)
+            logger.notice("build queued for the new model", metadata: ["build": "\(build.id)", "ref": "\(head.ref)", "sha": "\(head.sha)"])
+            queue.wake()
+        } catch {
+            logger.warning("cannot queue a build for the new model", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `ref: refs/heads/main\tHEAD` and `<sha>\tHEAD` from `git ls-remote --symref URL HEAD`.
+    static func parseHead(_ text: String) -> (ref: String, sha: String)? {
+        var ref: String?
+        var sha: String?
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: "\t")
+            guard fields.count == 2, fields[1] == "HEAD" else { continue }
+            if fields[0].hasPrefix("ref: ") { ref = String(fields[0].dropFirst(5)) } else if fields[0].count == 40 { sha = String(fields[0]) }
+        }
+        guard let ref, let sha else { return nil }
+        return (ref, sha)
+    }
+}
