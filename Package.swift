@@ -106,6 +106,7 @@ let package = Package(
             name: "slipway",
             dependencies: [
                 "SlipwayCore",
+                "SlipwayModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -5,7 +5,7 @@ import SlipwayTesting
 import Testing
 
 /// S3 against moto_server with signatures enforced (its IAM mode): real SigV4 requests.
-@Suite struct S3ModelTests {
+@Suite(.serialized) struct S3ModelTests {
     static func withMoto(_ body: (MotoHarness, URL) async throws -> Void) async throws {
         let moto = try MotoHarness()
         defer { moto.stop() }
