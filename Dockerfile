@@ -45,7 +45,7 @@ FROM debian:bookworm-slim
 # tzdata: deploy schedules use the local time zone (set TZ).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates curl git buildah uidmap libssl3 libsqlite3-0 libstdc++6 tzdata \
+      ca-certificates curl git buildah uidmap libssl3 libsqlite3-0 libstdc++6 libxml2 tzdata \
  && rm -rf /var/lib/apt/lists/*
 # A fixed UID so the state volume keeps its owner across image rebuilds; sub-IDs
 # for rootless buildah's user namespace.

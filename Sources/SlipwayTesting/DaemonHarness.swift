@@ -133,3 +133,19 @@ public final class DaemonHarness: @unchecked Sendable {
         return try await request("POST", "/webhooks/github", headers: headers, body: payload)
     }
 }
+
+extension DaemonHarness {
+    /// Starts the daemon, runs `body`, and shuts it down; on failure prints its log first.
+    public func run<T>(_ body: (DaemonHarness) async throws -> T) async throws -> T {
+        do {
+            try await start()
+            let result = try await body(self)
+            await shutdown()
+            return result
+        } catch {
+            print("--- slipwayd log (\(directory.lastPathComponent)) ---\n\(daemonLog())")
+            await shutdown()
+            throw error
+        }
+    }
+}

@@ -38,25 +38,13 @@ public final class GitFixture: @unchecked Sendable {
 
     @discardableResult
     static func git(_ arguments: [String], in directory: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = [
+        let result = try runProgram("/usr/bin/git", arguments, environment: [
             "PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_AUTHOR_NAME": "Slipway Test", "GIT_AUTHOR_EMAIL": "test@slipway.invalid",
             "GIT_COMMITTER_NAME": "Slipway Test", "GIT_COMMITTER_EMAIL": "test@slipway.invalid",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        waitForExit(process)
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("git \(arguments.joined(separator: " ")) failed: \(text)")
-        }
-        return text
+        ], in: directory)
+        guard result.status == 0 else { throw HarnessError("git \(arguments.joined(separator: " ")) failed: \(result.output)") }
+        return result.output
     }
 }
 
@@ -96,4 +84,18 @@ func stopProcess(_ process: Process) {
     let deadline = Date().addingTimeInterval(5)
     while alive(), Date() < deadline { usleep(5_000) }
     if alive() { kill(pid, SIGKILL) }
+}
+
+/// Starts a long-running server program with its output in `log`; stop it with `stopProcess`.
+func launchServer(_ path: String, _ arguments: [String], environment: [String: String]? = nil, log: URL) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
 }

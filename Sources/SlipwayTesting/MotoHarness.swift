@@ -18,17 +18,10 @@ public final class MotoHarness: @unchecked Sendable {
     }
 
     public func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try PythonTools.program("moto_server"))
-        process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
-        process.environment = ProcessInfo.processInfo.environment.merging(["INITIAL_NO_AUTH_ACTION_COUNT": "3"]) { $1 }
         let log = directory.appendingPathComponent("moto.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        self.process = process
+        process = try launchServer(try PythonTools.program("moto_server"), ["-H", "127.0.0.1", "-p", String(port)],
+                                   environment: ProcessInfo.processInfo.environment.merging(["INITIAL_NO_AUTH_ACTION_COUNT": "3"]) { $1 },
+                                   log: log)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if (try? Data(contentsOf: log)).map({ String(decoding: $0, as: UTF8.self).contains("Running on") }) == true { break }

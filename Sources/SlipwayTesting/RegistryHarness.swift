@@ -41,16 +41,8 @@ public final class RegistryHarness: @unchecked Sendable {
     }
 
     public func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", directory.appendingPathComponent("config.yml").path]
         let log = directory.appendingPathComponent("registry.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        self.process = process
+        process = try launchServer("/usr/bin/docker-registry", ["serve", directory.appendingPathComponent("config.yml").path], log: log)
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             if let status = try? await get("/v2/", authenticated: false).status, status == 401 { return }

@@ -22,15 +22,7 @@ import Testing
                        cloneURL: "http://127.0.0.1:\(server.port)/origin.git",
                        appRepositoryExtra: "    clone_auth: {token: env:TEST_GIT_TOKEN}\n")
         }
-        do {
-            try await daemon.start()
-            try await body(daemon, repository, server)
-            await daemon.shutdown()
-        } catch {
-            print("--- slipwayd log ---\n\(daemon.daemonLog())")
-            await daemon.shutdown()
-            throw error
-        }
+        try await daemon.run { try await body($0, repository, server) }
     }
 
     @Test func aTokenClonesAPrivateRepositoryAndIsWrittenNowhere() async throws {

@@ -22,8 +22,7 @@ import Testing
         let daemon = try DaemonHarness(label: "watch", environment: TestSecrets.environment) { port, state in
             testConfig(port: port, stateDirectory: state, test: ["true"], cloneURL: repository.bareURL, appRepositoryExtra: extra)
         }
-        do {
-            try await daemon.start()
+        try await daemon.run { daemon in
             let store = try daemon.openStore()
             try await Task.sleep(for: .seconds(3.5))
             #expect(try await store.builds(.init()).isEmpty, "no change, no build")
@@ -40,11 +39,6 @@ import Testing
             let ended = try await daemon.waitForEnd(of: build.id, timeout: .seconds(60))
             #expect(ended.state == .success, "\(ended.reason ?? "")")
             #expect(ended.model?.sha256 == Crypto.sha256(Array("model v2, retrained".utf8)).hexString)
-            await daemon.shutdown()
-        } catch {
-            print("--- slipwayd log ---\n\(daemon.daemonLog())")
-            await daemon.shutdown()
-            throw error
         }
     }
 }

@@ -68,16 +68,7 @@ import Testing
             buildah.remove()
             repository.remove()
         }
-        do {
-            try await daemon.start()
-            let result = try await body(rig)
-            await daemon.shutdown()
-            return result
-        } catch {
-            print("--- slipwayd log (\(label)) ---\n\(daemon.daemonLog())")
-            await daemon.shutdown()
-            throw error
-        }
+        return try await daemon.run { _ in try await body(rig) }
     }
 
     @Test func aPushIsBuiltTestedSmokedAndPushedWithItsDigestAndLabels() async throws {

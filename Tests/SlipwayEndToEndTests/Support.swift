@@ -81,17 +81,8 @@ func withDaemon<T>(
         testConfig(port: port, stateDirectory: state, workers: workers, cancelSuperseded: cancelSuperseded,
                    test: test, maxBodyBytes: maxBodyBytes, shutdownGrace: shutdownGrace)
     }
-    do {
-        _ = await blocking { TestRepository.shared }
-        try await daemon.start()
-        let result = try await body(daemon)
-        await daemon.shutdown()
-        return result
-    } catch {
-        print("--- slipwayd log (\(label)) ---\n\(daemon.daemonLog())")
-        await daemon.shutdown()
-        throw error
-    }
+    _ = await blocking { TestRepository.shared }
+    return try await daemon.run(body)
 }
 
 /// A push of `acme/app` as GitHub sends it (the fields Slipway reads, and a few more).

@@ -109,3 +109,20 @@ print(json.dumps(out))
         }
     }
 }
+
+@Suite struct AzureSASTests {
+    @Test func aSASTokenTravelsInTheQueryAndNothingIsSigned() throws {
+        var settings = ModelConfig.Azure()
+        settings.sasToken = .environment("SAS")
+        settings.endpoint = "http://127.0.0.1:10000/devstoreaccount1"
+        let sas = "?sv=2021-08-06&ss=b&srt=co&sp=rl&se=2030-01-01T00:00:00Z&sig=abc%2Fdef%3D"
+        let store = try AzureBlobStore(account: "devstoreaccount1", container: "models", settings: settings, secret: { _ in sas },
+                                       source: "azblob://devstoreaccount1/models/resnet.onnx")
+        let request = try store.getRequest(name: "team a/resnet.onnx", range: 1024, ifNoneMatch: nil, ifMatch: "\"0x1\"")
+        #expect(request.url == "http://127.0.0.1:10000/devstoreaccount1/models/team%20a/resnet.onnx?" + sas.dropFirst())
+        #expect(request.headers["Authorization"].isEmpty)
+        #expect(request.headers["x-ms-range"] == ["bytes=1024-"])
+        #expect(request.headers["If-Match"] == ["\"0x1\""])
+        #expect(request.headers["x-ms-version"].count == 1)
+    }
+}
