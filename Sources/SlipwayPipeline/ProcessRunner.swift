@@ -10,9 +10,9 @@ import Glibc
 /// argv names one), its own session and process group, stdout and stderr streamed into
 /// the build log, and a deadline.
 ///
-/// On timeout or task cancellation the whole process group gets SIGTERM, then SIGKILL a
+/// On timeout or task cancellation every process of the step gets SIGTERM, then SIGKILL a
 /// second later; when the direct child exits on its own, anything it left running in its
-/// group is killed too, so no step leaves processes behind.
+/// session is killed too, so no step leaves processes behind (see `ProcessTree`).
 public struct ProcessRunner: Sendable {
     /// How long SIGTERM is given before SIGKILL.
     public var terminationGrace: Duration = .seconds(1)
@@ -52,13 +52,16 @@ public struct ProcessRunner: Sendable {
         }
         let grace = terminationGrace
         let launched = ContinuousClock.now
+        // Marks every process of this run, so killing them never hits a process that
+        // merely got a recycled pid or process group id (pids wrap at 32768 by default).
+        let token = UUID().uuidString
         let outcome: Outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 var options = PlatformOptions()
                 options.createSession = true
-                options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
                 var env: [Environment.Key: String] = [:]
                 for (key, value) in environment { env[Environment.Key(rawValue: key)!] = value }
+                env[Environment.Key(rawValue: ProcessTree.variable)!] = token
                 let resolved = executable.contains("/") ? Executable.path(FilePath(executable)) : Executable.name(executable)
                 do {
                     let result = try await Subprocess.run(
@@ -69,18 +72,18 @@ public struct ProcessRunner: Sendable {
                         let pid = execution.processIdentifier.value
                         do {
                             try await withTaskCancellationHandler {
-                                try await Self.streamOutput(execution.standardOutput, of: pid, to: log)
+                                try await Self.streamOutput(execution.standardOutput, of: pid, token: token, to: log)
                             } onCancel: {
-                                Self.terminateGroup(pid, grace: grace)
+                                ProcessTree.terminate(session: pid, token: token, grace: grace)
                             }
                         } catch {
-                            // Cancelled: the group got SIGTERM; give it its grace to exit.
+                            // Cancelled: the processes got SIGTERM; give them their grace to exit.
                             if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
-                            Self.killGroup(pid)
+                            ProcessTree.signal(SIGKILL, session: pid, token: token)
                             throw error
                         }
                         if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
-                        Self.killGroup(pid)
+                        ProcessTree.signal(SIGKILL, session: pid, token: token)
                     }
                     return .finished(result.terminationStatus)
                 } catch let error as SubprocessError {
@@ -111,7 +114,7 @@ public struct ProcessRunner: Sendable {
     /// Copies output to the log until the pipe closes. A background process the step
     /// started may hold the pipe open after the step itself has exited: once the direct
     /// child is gone, its group gets a second to finish writing and is then killed.
-    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, to log: (any OutputSink)?) async throws {
+    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, token: String, to log: (any OutputSink)?) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for try await chunk in output {
@@ -123,7 +126,7 @@ public struct ProcessRunner: Sendable {
                 // Cancelled (not thrown) once the reader is done.
                 while isRunning(pid), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
                 try? await Task.sleep(for: .seconds(1))
-                if !Task.isCancelled { killGroup(pid) }
+                if !Task.isCancelled { ProcessTree.signal(SIGKILL, session: pid, token: token) }
                 return false
             }
             while let readerDone = try await group.next() {
@@ -155,20 +158,37 @@ public struct ProcessRunner: Sendable {
         }
     }
 
-    /// Timeout or cancellation: SIGTERM to the step's process group now, SIGKILL after
-    /// `grace`. The killed group closes the output pipe, which ends the step.
-    static func terminateGroup(_ pid: pid_t, grace: Duration) {
-        guard pid > 1 else { return }
-        _ = kill(-pid, SIGTERM)
-        let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { killGroup(pid) }
+}
+
+/// The processes one `ProcessRunner.run` started: those in the session its child leads
+/// that carry its token in their environment. Signalled by scanning /proc, never by a
+/// bare process group id that may have been recycled.
+enum ProcessTree {
+    static let variable = "SLIPWAY_PROCESS"
+
+    static func signal(_ signal: Int32, session: pid_t, token: String) {
+        guard session > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        let marker = Array("\(variable)=\(token)".utf8)
+        for entry in entries {
+            guard let pid = pid_t(entry), pid > 1,
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after "(comm)": state ppid pgrp session ...
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 3, pid_t(fields[3]) == session,
+                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+                  environ.split(separator: 0).contains(where: { $0.elementsEqual(marker) }) else { continue }
+            _ = kill(pid, signal)
+        }
     }
 
-    /// SIGKILL to the step's process group (the child leads its own session, so its pid
-    /// is the group id). ESRCH, nothing left, is the common case.
-    static func killGroup(_ pid: pid_t) {
-        guard pid > 1 else { return }
-        _ = kill(-pid, SIGKILL)
+    /// Timeout or cancellation: SIGTERM now, SIGKILL after `grace` to whatever is left.
+    static func terminate(session: pid_t, token: String, grace: Duration) {
+        signal(SIGTERM, session: session, token: token)
+        let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+            signal(SIGKILL, session: session, token: token)
+        }
     }
 }
 
