@@ -56,6 +56,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SlipwayGitHub",
+            dependencies: [
+                "SlipwayCore",
+                "SlipwayStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "SlipwayPipeline",
             dependencies: [
                 "SlipwayCore",
@@ -85,6 +97,7 @@ let package = Package(
             name: "SlipwayDaemon",
             dependencies: [
                 "SlipwayCore",
+                "SlipwayGitHub",
                 "SlipwayStore",
                 "SlipwayPipeline",
                 "SlipwayServer",

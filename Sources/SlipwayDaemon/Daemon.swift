@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SlipwayCore
+import SlipwayGitHub
 import SlipwayPipeline
 import SlipwayServer
 import SlipwayStore
@@ -37,13 +38,14 @@ public enum Daemon {
         let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
+        let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(store: store, config: live, queue: queue, logger: logger)
         let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
 
         // Shutdown runs in reverse order: the server stops accepting first, then the
         // reloader, then the queue finishes or checkpoints its builds.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: queue), .init(service: watcher), .init(service: reloader), .init(service: server)],
+            services: [.init(service: statuses), .init(service: queue), .init(service: watcher), .init(service: reloader), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.notice("starting", metadata: [

@@ -63,32 +63,34 @@ public struct ProcessRunner: Sendable {
                 for (key, value) in environment { env[Environment.Key(rawValue: key)!] = value }
                 env[Environment.Key(rawValue: ProcessTree.variable)!] = token
                 let resolved = executable.contains("/") ? Executable.path(FilePath(executable)) : Executable.name(executable)
-                do {
-                    let result = try await Subprocess.run(
-                        resolved, arguments: Arguments(Array(argv.dropFirst())), environment: .custom(env),
-                        workingDirectory: FilePath(workingDirectory), platformOptions: options,
-                        input: .none, output: .sequence, error: .combinedWithOutput
-                    ) { execution in
-                        let pid = execution.processIdentifier.value
-                        do {
-                            try await withTaskCancellationHandler {
-                                try await Self.streamOutput(execution.standardOutput, of: pid, token: token, to: log)
-                            } onCancel: {
-                                ProcessTree.terminate(session: pid, token: token, grace: grace)
-                            }
-                        } catch {
-                            // Cancelled: the processes got SIGTERM; give them their grace to exit.
-                            if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
+                // The child runs in a task of its own that is never cancelled: stopping it
+                // is ours (SIGTERM to its processes, SIGKILL after the grace, on our own
+                // timer queue), not Subprocess's, whose teardown waits on the shared pool.
+                let control = RunControl()
+                let child = Task {
+                    do {
+                        let result = try await Subprocess.run(
+                            resolved, arguments: Arguments(Array(argv.dropFirst())), environment: .custom(env),
+                            workingDirectory: FilePath(workingDirectory), platformOptions: options,
+                            input: .none, output: .sequence, error: .combinedWithOutput
+                        ) { execution in
+                            let pid = execution.processIdentifier.value
+                            if control.started(pid) { ProcessTree.terminate(session: pid, token: token, grace: grace) }
+                            try await Self.streamOutput(execution.standardOutput, of: pid, token: token, to: log)
+                            if control.isStopping { await Self.waitForExit(pid, upTo: grace) }
                             ProcessTree.signal(SIGKILL, session: pid, token: token)
-                            throw error
                         }
-                        if Task.isCancelled { await Self.waitForExit(pid, upTo: grace) }
-                        ProcessTree.signal(SIGKILL, session: pid, token: token)
+                        return result.terminationStatus
+                    } catch let error as SubprocessError {
+                        throw LaunchError(executable: executable, reason: "\(error)")
                     }
-                    return .finished(result.terminationStatus)
-                } catch let error as SubprocessError {
-                    throw LaunchError(executable: executable, reason: "\(error)")
                 }
+                let status = try await withTaskCancellationHandler {
+                    try await child.value
+                } onCancel: {
+                    if let pid = control.stop() { ProcessTree.terminate(session: pid, token: token, grace: grace) }
+                }
+                return .finished(status)
             }
             if let timeout {
                 group.addTask {
@@ -153,7 +155,7 @@ public struct ProcessRunner: Sendable {
         let deadline = ContinuousClock.now + limit
         while isRunning(pid), ContinuousClock.now < deadline {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
+                ProcessTree.timers.asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
             }
         }
     }
@@ -165,6 +167,8 @@ public struct ProcessRunner: Sendable {
 /// bare process group id that may have been recycled.
 enum ProcessTree {
     static let variable = "SLIPWAY_PROCESS"
+    /// Its own queue for kill timers, so a busy global queue never delays a SIGKILL.
+    static let timers = DispatchQueue(label: "slipway.process-timers")
 
     static func signal(_ signal: Int32, session: pid_t, token: String) {
         guard session > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
@@ -186,7 +190,7 @@ enum ProcessTree {
     static func terminate(session: pid_t, token: String, grace: Duration) {
         signal(SIGTERM, session: session, token: token)
         let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+        timers.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
             signal(SIGKILL, session: session, token: token)
         }
     }
@@ -221,4 +225,27 @@ public final class CapturedOutput: OutputSink {
     public func flushPending() { forward?.flushPending() }
 
     public var text: String { buffer.withLock { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// Whether a run was asked to stop, and the pid to stop once it is known.
+final class RunControl: Sendable {
+    private let state = Mutex<(pid: pid_t?, stopping: Bool)>((nil, false))
+
+    /// Records the child's pid; true when a stop was asked for before it started.
+    func started(_ pid: pid_t) -> Bool {
+        state.withLock { state in
+            state.pid = pid
+            return state.stopping
+        }
+    }
+
+    /// Marks the run as stopping; the pid, when the child has started.
+    func stop() -> pid_t? {
+        state.withLock { state in
+            state.stopping = true
+            return state.pid
+        }
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
 }

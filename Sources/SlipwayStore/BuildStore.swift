@@ -26,6 +26,10 @@ public protocol BuildStore: Sendable {
     func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws
     func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws
     func steps(buildID: Int64) async throws -> [StepRecord]
+    /// Commit statuses not yet delivered nor closed, oldest first (the outbox is written
+    /// in the same transaction as each state change, so a restart loses none).
+    func openStatuses(limit: Int) async throws -> [StatusOutboxEntry]
+    func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws
     func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
     func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
     /// Cheap round trip for /readyz.
@@ -111,4 +115,22 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .unsupported(let what): what
         }
     }
+}
+
+/// One commit status waiting to be posted to GitHub.
+public struct StatusOutboxEntry: Sendable, Equatable {
+    public var id: Int64
+    public var buildID: Int64
+    public var repository: String
+    public var sha: String
+    public var status: CommitStatus
+    public var attempts: Int
+    public var nextAttemptAt: Double
+}
+
+public enum StatusOutboxOutcome: Sendable, Equatable {
+    case delivered
+    case retry(at: Double)
+    /// Given up (4xx other than rate limiting) or not sent (a newer status superseded it).
+    case closed(reason: String)
 }

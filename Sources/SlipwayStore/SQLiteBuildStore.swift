@@ -66,6 +66,7 @@ public final class SQLiteBuildStore: BuildStore {
             _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time)
         }
         let build = try fetchBuild(db, id)!
+        try enqueueStatus(db, build, at: time)
         return (build, superseded)
     }
 
@@ -110,6 +111,7 @@ public final class SQLiteBuildStore: BuildStore {
         try db.execute(
             sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
             arguments: [next.rawValue, build.reason, build.startedAt, build.finishedAt, build.attempts, id])
+        try enqueueStatus(db, build, at: time)
         return build
     }
 
@@ -198,6 +200,43 @@ public final class SQLiteBuildStore: BuildStore {
                 StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: row["state"],
                            startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
                            detail: row["detail"])
+            }
+        }
+    }
+
+    /// The build's commit status as of now, into the outbox, in the caller's transaction.
+    private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double) throws {
+        let status = CommitStatus.of(build)
+        try db.execute(
+            sql: """
+                INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [build.id, build.repository, build.sha, status.state, status.description, time, time])
+    }
+
+    public func openStatuses(limit: Int) async throws -> [StatusOutboxEntry] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT ?
+                """, arguments: [limit]).map { row in
+                StatusOutboxEntry(id: row["id"], buildID: row["build_id"], repository: row["repository"], sha: row["sha"],
+                                  status: CommitStatus(state: row["state"], description: row["description"]),
+                                  attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
+            }
+        }
+    }
+
+    public func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws {
+        let now = Date().timeIntervalSince1970
+        try await pool.write { db in
+            switch outcome {
+            case .delivered:
+                try db.execute(sql: "UPDATE status_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [now, id])
+            case .retry(let at):
+                try db.execute(sql: "UPDATE status_outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at, id])
+            case .closed(let reason):
+                try db.execute(sql: "UPDATE status_outbox SET closed_reason = ? WHERE id = ?", arguments: [reason, id])
             }
         }
     }

@@ -57,6 +57,24 @@ enum SQLiteMigrations {
                 ALTER TABLE build ADD COLUMN model_sha256 TEXT;
                 """)
         }
+        migrator.registerMigration("v3: commit status outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE status_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- delivery order
+                    build_id INTEGER NOT NULL REFERENCES build(id),
+                    repository TEXT NOT NULL,
+                    sha TEXT NOT NULL,
+                    state TEXT NOT NULL,                   -- pending, success, failure, error
+                    description TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL,
+                    delivered_at REAL,
+                    closed_reason TEXT                     -- set when given up or skipped
+                );
+                CREATE INDEX status_outbox_open ON status_outbox(delivered_at, closed_reason, id);
+                """)
+        }
         return migrator
     }
 }

@@ -8,11 +8,12 @@ import SlipwayCore
 /// its own loopback port, real HTTP. Stop it with `stop()`, `kill()` or `shutdown()`.
 public final class DaemonHarness: @unchecked Sendable {
     public let directory: URL
-    public let port: Int
+    public private(set) var port: Int
     public let configPath: String
     public let environment: [String: String]
     private var process: Process?
     public private(set) var stderrPath: String
+    private let makeConfig: (Int, String) -> String
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var stateDirectory: String { directory.appendingPathComponent("state").path }
@@ -25,6 +26,7 @@ public final class DaemonHarness: @unchecked Sendable {
         configPath = directory.appendingPathComponent("slipway.yaml").path
         stderrPath = directory.appendingPathComponent("slipwayd.log").path
         self.environment = environment
+        makeConfig = config
         try writeConfig(config(port, directory.appendingPathComponent("state").path))
     }
 
@@ -33,7 +35,7 @@ public final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Starts the daemon and waits until /readyz answers 200.
-    public func start(timeout: Duration = .seconds(20)) async throws {
+    public func start(timeout: Duration = .seconds(20), retriesLeft: Int = 2) async throws {
         let process = Process()
         process.executableURL = try TestPaths.executable("slipwayd")
         process.arguments = ["--config", configPath]
@@ -51,7 +53,15 @@ public final class DaemonHarness: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.isRunning {
-                throw HarnessError("slipwayd exited with \(process.terminationStatus) during start-up:\n\(daemonLog())")
+                // Another test may have taken the free port first: take a new one, once or twice.
+                let log = daemonLog()
+                if log.contains("in use"), retriesLeft > 0 {
+                    self.process = nil
+                    port = freeLoopbackPort()
+                    try writeConfig(makeConfig(port, stateDirectory))
+                    return try await start(timeout: timeout, retriesLeft: retriesLeft - 1)
+                }
+                throw HarnessError("slipwayd exited with \(process.terminationStatus) during start-up:\n\(log)")
             }
             if let response = try? await get("/readyz"), response.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))

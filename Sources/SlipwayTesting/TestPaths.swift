@@ -52,16 +52,20 @@ public struct HarnessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Blocking test work gets its own threads, apart from the global queue the code under
+/// test uses for its timers.
+let blockingQueue = DispatchQueue(label: "slipway.tests.blocking", attributes: .concurrent)
+
 /// Runs blocking work (a child process to completion, file copies) on a Dispatch queue,
 /// so tests running in parallel do not starve Swift's cooperative thread pool.
 public func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        blockingQueue.async { continuation.resume(with: Result { try work() }) }
     }
 }
 
 public func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: work()) }
+        blockingQueue.async { continuation.resume(returning: work()) }
     }
 }

@@ -32,7 +32,7 @@ enum TestRepository {
 func testConfig(
     port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
     test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
-    cloneURL: String = TestRepository.shared.bareURL, appRepositoryExtra: String = ""
+    cloneURL: String = TestRepository.shared.bareURL, appRepositoryExtra: String = "", topLevelExtra: String = ""
 ) -> String {
     let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
     return """
@@ -48,6 +48,7 @@ func testConfig(
           cancel_superseded: \(cancelSuperseded)
           shutdown_grace: \(shutdownGrace)
         webhook_secrets: [env:TEST_ORG_SECRET]
+        \(topLevelExtra)
         repositories:
           - name: Codertocat/Hello-World
             webhook_secrets: [env:TEST_WEBHOOK_SECRET, env:TEST_WEBHOOK_SECRET_PREVIOUS]

@@ -63,10 +63,14 @@ import Testing
         throw HarnessError("build \(id) did not reach \(state): \(String(describing: try await rig.store.build(id: id)))")
     }
 
+    /// Processes of build `id` (only `sh` and `sleep` are looked at: reading another
+    /// process's environ can stall while it is busy, e.g. a buildah copying layers).
     func leftovers(_ rig: Rig, _ id: Int64) -> Int {
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return pids.compactMap(Int32.init).filter { pid in
-            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  stat.contains("(sh)") || stat.contains("(sleep)"),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
             let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
             return variables.isSuperset(of: ["SLIPWAY_INSTANCE=\(rig.instance)", "SLIPWAY_BUILD_ID=\(id)"])
         }.count

@@ -1,0 +1,237 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import SlipwayCore
+import SlipwayStore
+
+/// Posts the commit-status outbox to GitHub (`POST {api_url}/repos/{owner}/{repo}/statuses/{sha}`)
+/// without ever blocking the build queue.
+///
+/// Order: statuses of one commit go out in the order they were written; a later entry of a
+/// commit waits while an earlier one is being retried, and a `pending` that a newer status
+/// of the same commit has overtaken is dropped rather than sent late. Failures: 5xx and
+/// network errors are retried with exponential backoff (Retry-After honoured); 403/429
+/// with `x-ratelimit-remaining: 0` or Retry-After pause all posting until GitHub's reset;
+/// any other 4xx is given up with the reason logged.
+public final class CommitStatusPoster: Service, Sendable {
+    let store: any BuildStore
+    let config: LiveConfig
+    let logger: Logger
+    let tokens: GitHubTokens
+    let client: HTTPClient
+
+    public init(store: any BuildStore, config: LiveConfig, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.logger = logger
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(20))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        tokens = GitHubTokens(client: client)
+    }
+
+    public func run() async throws {
+        var pausedUntil = 0.0
+        while !Task.isCancelled {
+            pausedUntil = await postDue(pausedUntil: pausedUntil)
+            do {
+                try await cancelOnGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
+            } catch {
+                break
+            }
+            if Task.isShuttingDownGracefully { break }
+        }
+        try? await client.shutdown()
+    }
+
+    enum Result {
+        case delivered
+        case retry(after: Double, why: String)
+        case rateLimited(until: Double, why: String)
+        case giveUp(String)
+    }
+
+    /// One pass over the outbox; returns until when posting is paused (rate limit).
+    func postDue(pausedUntil: Double) async -> Double {
+        let snapshot = config.snapshot
+        let entries: [StatusOutboxEntry]
+        do {
+            entries = try await store.openStatuses(limit: 200)
+        } catch {
+            logger.error("cannot read the status outbox", metadata: ["error": "\(error)"])
+            return pausedUntil
+        }
+        guard !entries.isEmpty else { return pausedUntil }
+        guard let github = snapshot.config.github else {
+            for entry in entries { try? await store.closeStatus(id: entry.id, .closed(reason: "github is not configured")) }
+            return pausedUntil
+        }
+        var paused = pausedUntil
+        var waiting = Set<String>()
+        for (index, entry) in entries.enumerated() {
+            let key = entry.repository.lowercased() + "@" + entry.sha
+            guard !waiting.contains(key) else { continue }
+            var logger = self.logger
+            logger[metadataKey: "build"] = "\(entry.buildID)"
+            logger[metadataKey: "repo"] = "\(entry.repository)"
+            logger[metadataKey: "sha"] = "\(entry.sha)"
+            if entry.status.state == "pending",
+               entries[(index + 1)...].contains(where: { $0.repository.lowercased() + "@" + $0.sha == key }) {
+                try? await store.closeStatus(id: entry.id, .closed(reason: "overtaken by a newer status of the commit"))
+                continue
+            }
+            let now = Date().timeIntervalSince1970
+            if entry.nextAttemptAt > now || paused > now {
+                waiting.insert(key)
+                continue
+            }
+            let result = await post(entry, github: github, snapshot: snapshot, logger: logger)
+            do {
+                switch result {
+                case .delivered:
+                    try await store.closeStatus(id: entry.id, .delivered)
+                    logger.info("commit status posted", metadata: ["state": "\(entry.status.state)"])
+                case .retry(let after, let why):
+                    waiting.insert(key)
+                    try await store.closeStatus(id: entry.id, .retry(at: after))
+                    logger.warning("commit status will be retried", metadata: ["why": "\(why)", "in": "\(Int(after - now))s"])
+                case .rateLimited(let until, let why):
+                    waiting.insert(key)
+                    paused = until
+                    try await store.closeStatus(id: entry.id, .retry(at: until))
+                    logger.warning("GitHub rate limit: posting paused", metadata: ["why": "\(why)", "for": "\(Int(until - now))s"])
+                case .giveUp(let reason):
+                    try await store.closeStatus(id: entry.id, .closed(reason: reason))
+                    logger.error("commit status given up", metadata: ["reason": "\(reason)"])
+                }
+            } catch {
+                logger.error("cannot update the status outbox", metadata: ["error": "\(error)"])
+            }
+        }
+        return paused
+    }
+
+    func post(_ entry: StatusOutboxEntry, github: GitHubConfig, snapshot: ResolvedConfig, logger: Logger) async -> Result {
+        let now = Date().timeIntervalSince1970
+        let backoff = min(300, pow(2, Double(entry.attempts)))
+        let token: String
+        do {
+            token = try await tokens.token(for: github, secrets: snapshot, logger: logger)
+        } catch let error as GitHubTokens.Failure {
+            return error.permanent ? .giveUp(error.description) : .retry(after: now + backoff, why: error.description)
+        } catch {
+            return .retry(after: now + backoff, why: "\(error)")
+        }
+        let body: [String: String] = [
+            "state": entry.status.state,
+            "target_url": "\(snapshot.config.server.publicURL)/builds/\(entry.buildID)",
+            "description": entry.status.description,
+            "context": github.statusContext,
+        ]
+        var request = HTTPClientRequest(url: "\(github.apiURL)/repos/\(entry.repository)/statuses/\(entry.sha)")
+        request.method = .POST
+        GitHubAPI.addHeaders(&request.headers, token: token)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(30))
+        } catch {
+            return .retry(after: now + backoff, why: "GitHub unreachable: \(error)")
+        }
+        let text = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
+        let code = Int(response.status.code)
+        if (200..<300).contains(code) { return .delivered }
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
+        if code == 403 || code == 429 {
+            let remaining = response.headers.first(name: "x-ratelimit-remaining")
+            let reset = response.headers.first(name: "x-ratelimit-reset").flatMap(Double.init)
+            if remaining == "0" || retryAfter != nil || code == 429 {
+                let until = retryAfter.map { now + $0 } ?? reset ?? (now + 60)
+                return .rateLimited(until: max(until, now + 1), why: "HTTP \(code)")
+            }
+        }
+        if code == 401, case .app = github.auth { await tokens.forget() }
+        if code >= 500 || code == 401 && entry.attempts == 0 {
+            return .retry(after: now + max(backoff, retryAfter ?? 0), why: "HTTP \(code)")
+        }
+        return .giveUp("HTTP \(code): \(GitHubAPI.message(text))")
+    }
+}
+
+enum GitHubAPI {
+    static let userAgent = "slipway/0.1 (+https://github.com/slipway-ci)"
+
+    static func addHeaders(_ headers: inout HTTPHeaders, token: String) {
+        headers.add(name: "Accept", value: "application/vnd.github+json")
+        headers.add(name: "X-GitHub-Api-Version", value: "2022-11-28")
+        headers.add(name: "User-Agent", value: userAgent)
+        headers.add(name: "Authorization", value: "Bearer \(token)")
+    }
+
+    /// GitHub's `message` field, short; never the request.
+    static func message(_ body: String) -> String {
+        guard let data = body.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let message = object["message"] as? String else { return "no message" }
+        return String(message.prefix(200))
+    }
+}
+
+/// The token statuses are posted with: the configured token, or a GitHub App's
+/// installation token (from a JWT signed with the App's key), reused until a minute
+/// before it expires.
+actor GitHubTokens {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        let permanent: Bool
+    }
+
+    let client: HTTPClient
+    private var cached: (token: String, validUntil: Double, app: Int)?
+
+    init(client: HTTPClient) { self.client = client }
+
+    func forget() { cached = nil }
+
+    func token(for github: GitHubConfig, secrets: ResolvedConfig, logger: Logger) async throws -> String {
+        switch github.auth {
+        case .token(let reference):
+            guard let token = secrets.secret(reference) else { throw Failure(description: "github.token is not resolved", permanent: true) }
+            return token
+        case .app(let id, let installation, let keyReference):
+            let now = Date().timeIntervalSince1970
+            if let cached, cached.app == id, cached.validUntil > now { return cached.token }
+            guard let key = secrets.secret(keyReference) else { throw Failure(description: "github.app.private_key is not resolved", permanent: true) }
+            let jwt: String
+            do {
+                jwt = try GitHubAppJWT.make(appID: id, privateKeyPEM: key, now: Date())
+            } catch {
+                throw Failure(description: "cannot sign the App JWT: \(error)", permanent: true)
+            }
+            var request = HTTPClientRequest(url: "\(github.apiURL)/app/installations/\(installation)/access_tokens")
+            request.method = .POST
+            GitHubAPI.addHeaders(&request.headers, token: jwt)
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .seconds(30))
+            } catch {
+                throw Failure(description: "GitHub unreachable for the installation token: \(error)", permanent: false)
+            }
+            let text = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
+            guard response.status.code == 201 || response.status.code == 200,
+                  let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let token = object["token"] as? String else {
+                throw Failure(description: "installation token refused: HTTP \(response.status.code): \(GitHubAPI.message(text))",
+                              permanent: response.status.code < 500)
+            }
+            let expires = (object["expires_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }?.timeIntervalSince1970 ?? (now + 3600)
+            cached = (token, expires - 60, id)
+            logger.info("GitHub App installation token obtained", metadata: ["installation": "\(installation)"])
+            return token
+        }
+    }
+}

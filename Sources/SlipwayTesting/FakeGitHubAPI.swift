@@ -1,0 +1,198 @@
+import AsyncHTTPClient
+import Foundation
+
+/// A local HTTP server that plays the few GitHub REST endpoints Slipway calls (commit
+/// statuses; a GitHub App's installation token). It is NOT GitHub: it checks each request
+/// against GitHub's documented API — path, method, headers, JSON fields and types, the
+/// 140-character description, and an App JWT verified with the App's public key (iat,
+/// exp, iss) — and answers with scripted failures when told to (500, 403 rate-limited
+/// with Retry-After, 422). Every request is recorded.
+public final class FakeGitHubAPI: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let token: String
+    private var process: Process?
+    private let arguments: [String]
+
+    public struct Recorded: Sendable {
+        public let method: String
+        public let path: String
+        public let status: Int
+        public let body: [String: String]
+        public let violations: [String]
+        public let time: Double
+    }
+
+    static let script = #"""
+import base64, json, os, re, secrets, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT, LOG, SCRIPT, TOKEN = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+APP_ID, INSTALLATION, PUBLIC_KEY = sys.argv[5], sys.argv[6], sys.argv[7]
+issued = set()
+
+def b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+def verify_jwt(jwt):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    try:
+        header, claims, signature = jwt.split(".")
+        key = serialization.load_pem_public_key(open(PUBLIC_KEY, "rb").read())
+        key.verify(b64url(signature), (header + "." + claims).encode(), padding.PKCS1v15(), hashes.SHA256())
+    except Exception as error:
+        return ["JWT signature invalid: %r" % error]
+    problems = []
+    if json.loads(b64url(header)) != {"alg": "RS256", "typ": "JWT"}:
+        problems.append("JWT header")
+    c = json.loads(b64url(claims))
+    now = time.time()
+    if str(c.get("iss")) != APP_ID: problems.append("JWT iss %r" % c.get("iss"))
+    if not isinstance(c.get("iat"), int) or c["iat"] > now + 5: problems.append("JWT iat in the future")
+    if not isinstance(c.get("exp"), int) or c["exp"] <= now or c["exp"] - c["iat"] > 600: problems.append("JWT exp out of range")
+    return problems
+
+def next_scripted():
+    try:
+        lines = open(SCRIPT).read().split()
+    except FileNotFoundError:
+        return None
+    if not lines:
+        return None
+    open(SCRIPT, "w").write("\n".join(lines[1:]))
+    return lines[0]
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def record(self, status, body, violations):
+        with open(LOG, "a") as f:
+            f.write(json.dumps({"method": self.command, "path": self.path, "status": status, "body": body,
+                                "violations": violations, "time": time.time()}) + "\n")
+    def answer(self, status, payload, headers=()):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for k, v in headers: self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def common(self):
+        v = []
+        if self.headers.get("Accept") != "application/vnd.github+json": v.append("Accept header")
+        if self.headers.get("X-GitHub-Api-Version") != "2022-11-28": v.append("X-GitHub-Api-Version header")
+        if not self.headers.get("User-Agent"): v.append("User-Agent header")
+        return v
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        auth = self.headers.get("Authorization", "")
+        v = self.common()
+        if self.path == "/app/installations/%s/access_tokens" % INSTALLATION:
+            v += verify_jwt(auth[len("Bearer "):]) if auth.startswith("Bearer ") else ["no JWT"]
+            if v:
+                self.record(401, {}, v); return self.answer(401, {"message": "; ".join(v)})
+            token = "ghs_" + secrets.token_hex(16)
+            issued.add(token)
+            self.record(201, {}, [])
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            return self.answer(201, {"token": token, "expires_at": expires})
+        m = re.fullmatch(r"/repos/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/statuses/([0-9a-f]{40})", self.path)
+        if not m:
+            self.record(404, {}, ["unknown path"]); return self.answer(404, {"message": "Not Found"})
+        expected = ("Bearer " + TOKEN) if TOKEN != "-" else None
+        if (expected and auth != expected) or (not expected and auth[len("Bearer "):] not in issued):
+            self.record(401, {}, ["Authorization"]); return self.answer(401, {"message": "Bad credentials"})
+        try:
+            body = json.loads(raw)
+        except Exception:
+            body = None
+        if not isinstance(body, dict): v.append("body is not a JSON object"); body = {}
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/json": v.append("Content-Type")
+        if body.get("state") not in ("pending", "success", "failure", "error"): v.append("state")
+        for field in ("target_url", "description", "context"):
+            if not isinstance(body.get(field), str): v.append(field + " not a string")
+        if isinstance(body.get("description"), str) and len(body["description"]) > 140: v.append("description over 140 characters")
+        if set(body) - {"state", "target_url", "description", "context"}: v.append("unknown fields")
+        if v:
+            self.record(422, body, v); return self.answer(422, {"message": "Validation Failed: " + "; ".join(v)})
+        scripted = next_scripted()
+        if scripted == "500":
+            self.record(500, body, []); return self.answer(500, {"message": "Server Error"})
+        if scripted and scripted.startswith("ratelimit:"):
+            wait = scripted.split(":")[1]
+            self.record(403, body, [])
+            return self.answer(403, {"message": "API rate limit exceeded"},
+                               [("Retry-After", wait), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(time.time()) + int(wait)))])
+        if scripted == "422":
+            self.record(422, body, []); return self.answer(422, {"message": "No commit found for SHA"})
+        self.record(201, body, [])
+        return self.answer(201, {"id": 1, "state": body["state"], "context": body["context"]})
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+"""#
+
+    /// With `app` (id, installation id, public key PEM path), statuses must carry an
+    /// installation token this server issued; otherwise `token`.
+    public init(token: String = "ghp_" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
+                app: (id: Int, installation: Int, publicKeyPath: String)? = nil) throws {
+        directory = try TestPaths.temporaryDirectory("fake-github")
+        port = freeLoopbackPort()
+        self.token = token
+        try Self.script.write(to: directory.appendingPathComponent("server.py"), atomically: true, encoding: .utf8)
+        arguments = [
+            directory.appendingPathComponent("server.py").path, String(port), directory.appendingPathComponent("requests.jsonl").path,
+            directory.appendingPathComponent("script.txt").path,
+            app == nil ? token : "-", app.map { String($0.id) } ?? "0", app.map { String($0.installation) } ?? "0",
+            app?.publicKeyPath ?? "-",
+        ]
+    }
+
+    /// Starts (or restarts, on the same port) the server and waits until it answers.
+    public func start() async throws {
+        guard process == nil else { return }
+        process = try launchServer(try PythonTools.python(), arguments, log: directory.appendingPathComponent("server.log"))
+        try await waitUntilListening()
+    }
+
+    public var apiURL: String { "http://127.0.0.1:\(port)" }
+    var logFile: URL { directory.appendingPathComponent("requests.jsonl") }
+    var scriptFile: URL { directory.appendingPathComponent("script.txt") }
+
+    /// The next status requests get these answers, in order ("500", "ratelimit:SECONDS", "422").
+    public func script(_ answers: [String]) throws {
+        try answers.joined(separator: "\n").write(to: scriptFile, atomically: true, encoding: .utf8)
+    }
+
+    public var requests: [Recorded] {
+        ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return Recorded(method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
+                            status: object["status"] as? Int ?? 0, body: object["body"] as? [String: String] ?? [:],
+                            violations: object["violations"] as? [String] ?? [], time: object["time"] as? Double ?? 0)
+        }
+    }
+
+    public var statusRequests: [Recorded] { requests.filter { $0.path.contains("/statuses/") } }
+
+    public func waitUntilListening() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if (try? await HTTPClient.shared.execute(HTTPClientRequest(url: apiURL + "/"), timeout: .seconds(2))) != nil { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("the fake GitHub API did not start")
+    }
+
+    public func stop() {
+        if let process { stopProcess(process) }
+        process = nil
+    }
+
+    public func remove() {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
