@@ -20,7 +20,7 @@ public final class DaemonHarness: @unchecked Sendable {
     public var databasePath: String { stateDirectory + "/slipway.sqlite" }
 
     /// `config` receives the port and the state directory and returns the YAML.
-    public init(label: String, environment: [String: String] = [:], config: (_ port: Int, _ stateDirectory: String) -> String) throws {
+    public init(label: String, environment: [String: String] = [:], config: @escaping (_ port: Int, _ stateDirectory: String) -> String) throws {
         directory = try TestPaths.temporaryDirectory(label)
         port = freeLoopbackPort()
         configPath = directory.appendingPathComponent("slipway.yaml").path
