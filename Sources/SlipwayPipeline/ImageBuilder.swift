@@ -2,7 +2,7 @@ import Foundation
 import SlipwayCore
 
 /// The container tool behind the image, smoke and push steps. Each method returns the
-/// argv to run; `ImageTool` runs them. buildah is the default and the one tested against
+/// argv to run; the image, smoke and push steps run them. buildah is the default and the one tested against
 /// a real registry here; docker and podman take the same roles with their own flags.
 public protocol ImageBuilder: Sendable {
     var executable: String { get }
