@@ -14,7 +14,6 @@ public final class ModelWatcher: Service, Sendable {
     let config: LiveConfig
     let queue: BuildQueue
     let logger: Logger
-    let processes = ProcessRunner()
 
     public init(store: any BuildStore, config: LiveConfig, queue: BuildQueue, logger: Logger) {
         self.store = store
@@ -62,18 +61,9 @@ public final class ModelWatcher: Service, Sendable {
             logger.warning("model changed but the repository has no clone_url; cannot find its default branch")
             return
         }
-        let scratch = snapshot.config.stateDirectory + "/tmp"
         do {
-            let credentials = try GitCredentials(auth: repository.cloneAuth, config: snapshot, scratchDirectory: scratch)
-            defer { credentials.remove() }
-            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            let output = CapturedOutput(forwardingTo: nil)
-            var environment = ToolEnvironment.fromProcess().merging(credentials.environment) { $1 }
-            environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-            let result = try await processes.run(["git", "ls-remote", "--symref", "--", url, "HEAD"], workingDirectory: scratch,
-                                                 environment: environment, timeout: .seconds(60), log: output)
-            guard result.succeeded, let head = Self.parseHead(output.text) else {
-                logger.warning("cannot read the default branch head", metadata: ["exit": "\(result.exitCode ?? -1)"])
+            guard let head = try await GitRemote.head(url: url, ref: nil, auth: repository.cloneAuth, config: snapshot) else {
+                logger.warning("cannot read the default branch head")
                 return
             }
             let build = try await store.enqueue(
@@ -84,18 +74,5 @@ public final class ModelWatcher: Service, Sendable {
         } catch {
             logger.warning("cannot queue a build for the new model", metadata: ["error": "\(error)"])
         }
-    }
-
-    /// `ref: refs/heads/main\tHEAD` and `<sha>\tHEAD` from `git ls-remote --symref URL HEAD`.
-    static func parseHead(_ text: String) -> (ref: String, sha: String)? {
-        var ref: String?
-        var sha: String?
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: "\t")
-            guard fields.count == 2, fields[1] == "HEAD" else { continue }
-            if fields[0].hasPrefix("ref: ") { ref = String(fields[0].dropFirst(5)) } else if fields[0].count == 40 { sha = String(fields[0]) }
-        }
-        guard let ref, let sha else { return nil }
-        return (ref, sha)
     }
 }

@@ -14,6 +14,7 @@ public enum HTTPServer {
         let router = Router(context: BasicRequestContext.self)
         WebhookRoute(store: store, config: config, queue: queue, metrics: DeliveryCounters()).register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
+        OperatorAPI(store: store, config: config, queue: queue).register(on: router)
         let address: BindAddress = switch listen {
         case .tcp(let host, let port): .hostname(host, port: port)
         case .unix(let path): .unixDomainSocket(path: path)

@@ -1,0 +1,189 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import SlipwayCore
+import SlipwayPipeline
+import SlipwayStore
+
+/// The operator API (SPEC "Operator API"): bearer tokens from `api.tokens`, compared in
+/// constant time; the token's name is logged with every action. JSON in and out; 400,
+/// 401, 404 and 409 with a reason.
+struct OperatorAPI: Sendable {
+    let store: any BuildStore
+    let config: LiveConfig
+    let queue: BuildQueue
+
+    func register(on router: Router<BasicRequestContext>) {
+        let api = router.group("/api/v1")
+        api.get("builds") { request, context in try await authorized(request, context) { try await list(request, $0) } }
+        api.post("builds") { request, context in try await authorized(request, context) { try await create(request, context, $0) } }
+        api.get("builds/:id") { request, context in try await authorized(request, context) { _ in try await show(context) } }
+        api.post("builds/:id/cancel") { request, context in try await authorized(request, context) { try await cancel(context, $0) } }
+        api.post("builds/:id/rebuild") { request, context in try await authorized(request, context) { try await rebuild(context, $0) } }
+        api.get("builds/:id/log") { request, context in try await authorized(request, context) { _ in try await log(request, context) } }
+    }
+
+    /// Runs `handler` with a logger naming the token, or answers 401.
+    func authorized(_ request: Request, _ context: BasicRequestContext, _ handler: (Logger) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              let name = config.snapshot.apiTokenName(matching: String(header.dropFirst(7))) else {
+            context.logger.notice("operator API: refused", metadata: ["path": "\(request.uri.path)"])
+            return JSONReply.error(.unauthorized, "missing or wrong bearer token", headers: [.wwwAuthenticate: "Bearer"])
+        }
+        var logger = context.logger
+        logger[metadataKey: "token"] = "\(name)"
+        return try await handler(logger)
+    }
+
+    func buildID(_ context: BasicRequestContext) -> Int64? { context.parameters.get("id").flatMap(Int64.init) }
+
+    func list(_ request: Request, _ logger: Logger) async throws -> Response {
+        let query = request.uri.queryParameters
+        var filter = BuildFilter()
+        if let repository = query["repository"] { filter.repository = String(repository) }
+        if let text = query["state"] {
+            guard let state = BuildState(rawValue: String(text)) else {
+                return JSONReply.error(.badRequest, "state must be one of \(BuildState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter.state = state
+        }
+        if let text = query["limit"] {
+            guard let limit = Int(text), (1...200).contains(limit) else { return JSONReply.error(.badRequest, "limit must be 1 to 200") }
+            filter.limit = limit
+        }
+        if let text = query["before"] {
+            guard let before = Int64(text) else { return JSONReply.error(.badRequest, "before must be a build id") }
+            filter.before = before
+        }
+        let builds = try await store.builds(filter)
+        let next = builds.count == filter.limit ? builds.last?.id : nil
+        return JSONReply.make(.ok, BuildList(builds: builds.map { BuildJSON($0, steps: nil) }, nextBefore: next))
+    }
+
+    func show(_ context: BasicRequestContext) async throws -> Response {
+        guard let id = buildID(context), let build = try await store.build(id: id) else {
+            return JSONReply.error(.notFound, "no such build")
+        }
+        return JSONReply.make(.ok, BuildJSON(build, steps: try await store.steps(buildID: id)))
+    }
+
+    func cancel(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
+        guard let id = buildID(context), let build = try await store.build(id: id) else { return JSONReply.error(.notFound, "no such build") }
+        let who = logger[metadataKey: "token"].map { "\($0)" } ?? "operator"
+        switch build.state {
+        case .running where queue.stop(id, reason: .canceled(by: who)):
+            logger.notice("build cancel requested", metadata: ["build": "\(id)"])
+        case .queued, .running:
+            do {
+                try await store.transition(id, .cancel, reason: "canceled by \(who)")
+            } catch is InvalidTransition {
+                return JSONReply.error(.conflict, "build \(id) has already ended")
+            }
+            logger.notice("build canceled", metadata: ["build": "\(id)"])
+        default:
+            return JSONReply.error(.conflict, "build \(id) is \(build.state.rawValue); only queued or running builds can be canceled")
+        }
+        return JSONReply.make(.accepted, ["build": String(id), "cancel": "requested"])
+    }
+
+    func rebuild(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
+        guard let id = buildID(context), let build = try await store.build(id: id) else { return JSONReply.error(.notFound, "no such build") }
+        guard config.snapshot.config.repository(named: build.repository) != nil else {
+            return JSONReply.error(.conflict, "repository \(build.repository) is no longer configured")
+        }
+        let new = try await store.enqueue(BuildRequest(repository: build.repository, ref: build.ref, sha: build.sha, cloneURL: build.cloneURL,
+                                                       trigger: .rebuild, deliveryID: nil), supersedeOlder: false)
+        queue.wake()
+        logger.notice("rebuild queued", metadata: ["build": "\(new.id)", "of": "\(id)"])
+        return JSONReply.make(.created, BuildJSON(new, steps: nil))
+    }
+
+    struct CreateBody: Decodable {
+        var repository: String
+        var ref: String?
+        var sha: String?
+    }
+
+    func create(_ request: Request, _ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
+        let body: CreateBody
+        do {
+            body = try JSONDecoder().decode(CreateBody.self, from: Data(buffer: try await request.body.collect(upTo: 64 * 1024)))
+        } catch {
+            return JSONReply.error(.badRequest, "body must be JSON {\"repository\": \"owner/name\", \"ref\"?: \"refs/heads/main\", \"sha\"?: \"40 hex\"}")
+        }
+        guard let repository = config.snapshot.config.repository(named: body.repository) else {
+            return JSONReply.error(.badRequest, "repository \(body.repository) is not configured")
+        }
+        var ref = body.ref.map { $0.hasPrefix("refs/") ? $0 : "refs/heads/\($0)" }
+        var sha = body.sha?.lowercased()
+        if let given = sha, !(given.count == 40 && given.allSatisfy(\.isHexDigit)) {
+            return JSONReply.error(.badRequest, "sha must be 40 hexadecimal digits")
+        }
+        if sha == nil {
+            guard let url = repository.cloneURL else {
+                return JSONReply.error(.badRequest, "give sha: \(repository.name) has no clone_url to resolve a ref with")
+            }
+            guard let head = try await GitRemote.head(url: url, ref: ref, auth: repository.cloneAuth, config: config.snapshot) else {
+                return JSONReply.error(.badRequest, "\(ref ?? "HEAD") not found in \(repository.name)")
+            }
+            ref = head.ref
+            sha = head.sha
+        }
+        let new = try await store.enqueue(BuildRequest(repository: repository.name, ref: ref ?? "refs/heads/main", sha: sha!,
+                                                       cloneURL: repository.cloneURL, trigger: .rebuild, deliveryID: nil),
+                                          supersedeOlder: false)
+        queue.wake()
+        logger.notice("build requested", metadata: ["build": "\(new.id)", "repo": "\(repository.name)", "ref": "\(new.ref)"])
+        return JSONReply.make(.created, BuildJSON(new, steps: nil))
+    }
+
+    func log(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        guard let id = buildID(context), try await store.build(id: id) != nil else { return JSONReply.error(.notFound, "no such build") }
+        let path = BuildRunner.logPath(stateDirectory: config.snapshot.config.stateDirectory, buildID: id)
+        var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if let tail = request.uri.queryParameters["tail"] {
+            guard let count = Int(tail), count >= 0 else { return JSONReply.error(.badRequest, "tail must be a number of lines") }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let kept = lines.last == "" ? lines.dropLast() : lines[...]
+            text = kept.suffix(count).joined(separator: "\n") + (kept.isEmpty ? "" : "\n")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+struct BuildList: Encodable {
+    let builds: [BuildJSON]
+    let nextBefore: Int64?
+
+    enum CodingKeys: String, CodingKey { case builds, nextBefore = "next_before" }
+}
+
+/// A build as the API shows it.
+struct BuildJSON: Encodable {
+    struct Step: Encodable {
+        let name: String, attempt: Int, state: String, startedAt: Double, finishedAt: Double?, exitCode: Int32?, detail: String?
+        enum CodingKeys: String, CodingKey {
+            case name, attempt, state, detail
+            case startedAt = "started_at", finishedAt = "finished_at", exitCode = "exit_code"
+        }
+    }
+    let id: Int64, repository: String, ref: String, sha: String, trigger: String, state: String, reason: String?
+    let deliveryID: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?, attempts: Int
+    let image: ImageProvenance?, model: ModelProvenance?, steps: [Step]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, repository, ref, sha, trigger, state, reason, attempts, image, model, steps
+        case deliveryID = "delivery_id", createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
+    }
+
+    init(_ build: Build, steps: [StepRecord]?) {
+        id = build.id; repository = build.repository; ref = build.ref; sha = build.sha; trigger = build.trigger.rawValue
+        state = build.state.rawValue; reason = build.reason; deliveryID = build.deliveryID; createdAt = build.createdAt
+        startedAt = build.startedAt; finishedAt = build.finishedAt; attempts = build.attempts; image = build.image; model = build.model
+        self.steps = steps?.map {
+            Step(name: $0.name, attempt: $0.attempt, state: $0.state, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
+                 exitCode: $0.exitCode, detail: $0.detail)
+        }
+    }
+}
