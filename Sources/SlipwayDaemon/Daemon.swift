@@ -32,10 +32,11 @@ public enum Daemon {
         let live = LiveConfig(resolved)
         let toolEnvironment = ToolEnvironment.fromProcess()
         let plan = BuildPlan(toolEnvironment: toolEnvironment)
-        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, logger: logger,
+        let followers = LogFollowers()
+        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, followers: followers, logger: logger,
                                  planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
-        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, logger: logger) { address in
+        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers, logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)

@@ -9,6 +9,8 @@ public final class BuildLog: Sendable {
     public let path: String
     private let masker: SecretMasker
     private let state: Mutex<State>
+    /// Called after each write and once when the log is closed.
+    private let onChange: @Sendable (LogFollowers.Event) -> Void
 
     private struct State {
         var handle: FileHandle?
@@ -18,9 +20,10 @@ public final class BuildLog: Sendable {
     /// Longest partial line held back waiting for its newline.
     static let maxPendingBytes = 64 * 1024
 
-    public init(path: String, masker: SecretMasker) throws {
+    public init(path: String, masker: SecretMasker, onChange: @escaping @Sendable (LogFollowers.Event) -> Void = { _ in }) throws {
         self.path = path
         self.masker = masker
+        self.onChange = onChange
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: path) {
@@ -77,6 +80,7 @@ public final class BuildLog: Sendable {
             try? state.handle?.close()
             state.handle = nil
         }
+        onChange(.ended)
     }
 
     private func maskLines(_ text: String) -> String {
@@ -87,6 +91,7 @@ public final class BuildLog: Sendable {
         state.withLock { state in
             try? state.handle?.write(contentsOf: Data(text.utf8))
         }
+        onChange(.grew)
     }
 
     static func timestamp() -> String {

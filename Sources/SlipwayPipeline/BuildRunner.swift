@@ -22,10 +22,12 @@ public struct BuildRunner: Sendable {
     let processes: ProcessRunner
     let logger: Logger
     let toolEnvironment: [String: String]
+    let followers: LogFollowers?
 
     public init(store: any BuildStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
-                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(),
+                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), followers: LogFollowers? = nil,
                 logger: Logger, planSteps: @escaping StepPlanner) {
+        self.followers = followers
         self.toolEnvironment = toolEnvironment
         self.store = store
         self.config = config
@@ -59,7 +61,8 @@ public struct BuildRunner: Sendable {
         let log: BuildLog
         do {
             log = try BuildLog(path: Self.logPath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id),
-                               masker: SecretMasker(secrets: snapshot.secretValues))
+                               masker: SecretMasker(secrets: snapshot.secretValues),
+                               onChange: { [followers] event in followers?.publish(build.id, event) })
         } catch {
             logger.error("cannot open the build log", metadata: ["error": "\(error)"])
             await finish(build, .error, reason: "cannot open the build log: \(error)", logger: logger)

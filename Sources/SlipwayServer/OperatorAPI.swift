@@ -13,6 +13,7 @@ struct OperatorAPI: Sendable {
     let store: any BuildStore
     let config: LiveConfig
     let queue: BuildQueue
+    let followers: LogFollowers
 
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group("/api/v1")
@@ -141,6 +142,7 @@ struct OperatorAPI: Sendable {
     func log(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         guard let id = buildID(context), try await store.build(id: id) != nil else { return JSONReply.error(.notFound, "no such build") }
         let path = BuildRunner.logPath(stateDirectory: config.snapshot.config.stateDirectory, buildID: id)
+        if request.uri.queryParameters["follow"] == "true" { return follow(id, path: path) }
         var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         if let tail = request.uri.queryParameters["tail"] {
             guard let count = Int(tail), count >= 0 else { return JSONReply.error(.badRequest, "tail must be a number of lines") }
@@ -149,6 +151,37 @@ struct OperatorAPI: Sendable {
             text = kept.suffix(count).joined(separator: "\n") + (kept.isEmpty ? "" : "\n")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+extension OperatorAPI {
+    /// `?follow=true`: the log so far, then each new part as the build writes it (woken by
+    /// `LogFollowers`, not by polling the file), until the build ends. Chunked.
+    func follow(_ id: Int64, path: String) -> Response {
+        let events = followers.follow(id)   // before reading, so no write is missed
+        let store = self.store
+        let body = ResponseBody { writer in
+            var offset: UInt64 = 0
+            func drain(_ writer: inout any ResponseBodyWriter) async throws {
+                guard let handle = FileHandle(forReadingAtPath: path) else { return }
+                defer { try? handle.close() }
+                try handle.seek(toOffset: offset)
+                while let data = try handle.read(upToCount: 64 * 1024), !data.isEmpty {
+                    offset += UInt64(data.count)
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+            }
+            try await drain(&writer)
+            if try await store.build(id: id)?.state.isTerminal != true {
+                for await event in events {
+                    try await drain(&writer)
+                    if case .ended = event, try await store.build(id: id)?.state.isTerminal == true { break }
+                }
+                try await drain(&writer)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: body)
     }
 }
 

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import SlipwayCore
 import SlipwayTesting
@@ -91,6 +92,48 @@ import Testing
             #expect(build.reason == "canceled by ops-alice")
             #expect(try await call(daemon, "POST", "/api/v1/builds/\(id)/cancel").status == 409)
             #expect(try await call(daemon, "POST", "/api/v1/builds/999/cancel").status == 404)
+        }
+    }
+}
+
+/// `GET /api/v1/builds/{id}/log?follow=true` with two followers at once.
+@Suite struct LogFollowTests {
+    @Test func followersSeeLinesBeforeTheBuildEndsAndTheStreamEndsWithIt() async throws {
+        var env = TestSecrets.environment
+        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        _ = await blocking { TestRepository.shared }
+        let daemon = try DaemonHarness(label: "follow", environment: env) { port, state in
+            testConfig(port: port, stateDirectory: state, test: ["sh", "-c", "echo first-line; sleep 2; echo second-line"],
+                       topLevelExtra: OperatorAPITests.apiYAML)
+        }
+        try await daemon.run { daemon in
+            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let store = try daemon.openStore()
+            // Two followers at once.
+            try await withThrowingTaskGroup(of: (sawFirstWhileRunning: Bool, text: String).self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: daemon.baseURL + "/api/v1/builds/\(id)/log?follow=true")
+                        request.headers.add(name: "Authorization", value: "Bearer \(OperatorAPITests.token)")
+                        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                        var text = ""
+                        var sawFirstWhileRunning = false
+                        for try await chunk in response.body {
+                            let before = text.contains("first-line")
+                            text += String(buffer: chunk)
+                            if !before, text.contains("first-line") {
+                                sawFirstWhileRunning = try await store.build(id: id)?.state == .running
+                            }
+                        }
+                        return (sawFirstWhileRunning, text)
+                    }
+                }
+                for try await (sawFirstWhileRunning, text) in group {
+                    #expect(sawFirstWhileRunning, "the first line arrived before the build ended")
+                    #expect(text.contains("second-line") && text.contains("build success"), "\(text)")
+                }
+            }
+            #expect(try await store.build(id: id)?.state == .success)
         }
     }
 }
