@@ -23,6 +23,7 @@ extension BuildStep {
 public final class BuildArtifacts: Sendable {
     private struct Values {
         var localImage: String?
+        var imageTags: [String] = []
         var model: ModelProvenance?
     }
     private let values = Mutex(Values())
@@ -32,6 +33,12 @@ public final class BuildArtifacts: Sendable {
     public var localImage: String? {
         get { values.withLock { $0.localImage } }
         set { values.withLock { $0.localImage = newValue } }
+    }
+
+    /// The tags the image step rendered, for the push.
+    public var imageTags: [String] {
+        get { values.withLock { $0.imageTags } }
+        set { values.withLock { $0.imageTags = newValue } }
     }
 
     public var model: ModelProvenance? {
@@ -126,9 +133,9 @@ public struct StepContext: Sendable {
     }
 
     /// A housekeeping call (removing a container or image): not logged, own time limit.
-    public func runToolQuietly(_ argv: [String], timeout: Duration) async throws -> ProcessRunner.Result {
-        try await processes.run(argv, workingDirectory: workspace, environment: environment.merging(toolEnvironment) { $1 },
-                                timeout: timeout, log: nil)
+    public func runToolQuietly(_ argv: [String], timeout: Duration, extraEnvironment: [String: String] = [:]) async throws -> ProcessRunner.Result {
+        let env = environment.merging(toolEnvironment) { $1 }.merging(extraEnvironment) { $1 }
+        return try await processes.run(argv, workingDirectory: workspace, environment: env, timeout: timeout, log: nil)
     }
 }
 

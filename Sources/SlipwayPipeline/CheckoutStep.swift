@@ -176,12 +176,7 @@ struct GitCommand {
 
     func run(_ arguments: [String], quiet: Bool = false, localOnly: Bool = false) async throws -> ProcessRunner.Result {
         let env = localOnly ? ["GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"] : credentials.environment
-        if quiet {
-            var processEnvironment = context.environment
-            processEnvironment.merge(env) { $1 }
-            return try await context.processes.run(["git"] + arguments, workingDirectory: context.workspace,
-                                                   environment: processEnvironment, timeout: context.remaining, log: nil)
-        }
+        if quiet { return try await context.runToolQuietly(["git"] + arguments, timeout: context.remaining, extraEnvironment: env) }
         return try await context.runTool(["git"] + arguments, extraEnvironment: env)
     }
 }

@@ -44,6 +44,7 @@ public struct ImageStep: BuildStep {
         context.artifacts.localImage = tag
         let (tags, skipped) = ImagePlan.tags(templates: image.tags, build: context.build, model: model)
         for template in skipped { context.log.line("tag template \(template) skipped: this build has no model version") }
+        context.artifacts.imageTags = tags
         try await context.store.recordImage(buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: nil))
         return .success
     }
@@ -110,7 +111,7 @@ public struct PushStep: BuildStep {
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
         guard let local = context.artifacts.localImage else { return .error(detail: "push: no image was built") }
-        let (tags, _) = ImagePlan.tags(templates: image.tags, build: context.build, model: context.artifacts.model)
+        let tags = context.artifacts.imageTags
         guard !tags.isEmpty else { return .error(detail: "push: no tag to push (every tag template was skipped)") }
         let authFile = try writeAuthFile(context)
         defer { if let authFile { try? FileManager.default.removeItem(atPath: authFile) } }

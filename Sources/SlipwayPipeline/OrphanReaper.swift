@@ -13,15 +13,12 @@ public enum OrphanReaper {
     /// Returns how many processes were killed.
     @discardableResult
     public static func kill(buildIDs: Set<Int64>, instance: String) -> Int {
-        guard !buildIDs.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+        guard !buildIDs.isEmpty else { return 0 }
         let wanted = Set(buildIDs.map { "SLIPWAY_BUILD_ID=\($0)" })
-        let instanceEntry = "SLIPWAY_INSTANCE=\(instance)"
         var killed = 0
-        for entry in entries {
-            guard let pid = pid_t(entry), pid != getpid(),
-                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
-            let variables = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            guard variables.contains(instanceEntry), variables.contains(where: wanted.contains) else { continue }
+        for pid in ProcFS.pids() where pid != getpid() {
+            guard let environment = ProcFS.environment(of: pid), environment.contains("SLIPWAY_INSTANCE=\(instance)"),
+                  !environment.isDisjoint(with: wanted) else { continue }
             if Glibc.kill(pid, SIGKILL) == 0 { killed += 1 }
         }
         return killed

@@ -138,12 +138,7 @@ public struct ProcessRunner: Sendable {
     }
 
     /// True while `pid` exists and is not a zombie (Linux /proc).
-    static func isRunning(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(after: close)...].dropFirst().first
-        return state != "Z" && state != "X"
-    }
+    static func isRunning(_ pid: pid_t) -> Bool { ProcFS.isAlive(pid) }
 
     private enum Outcome: Sendable {
         case finished(TerminationStatus)
@@ -171,17 +166,10 @@ enum ProcessTree {
     static let timers = DispatchQueue(label: "slipway.process-timers")
 
     static func signal(_ signal: Int32, session: pid_t, token: String) {
-        guard session > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        let marker = Array("\(variable)=\(token)".utf8)
-        for entry in entries {
-            guard let pid = pid_t(entry), pid > 1,
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // Fields after "(comm)": state ppid pgrp session ...
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 3, pid_t(fields[3]) == session,
-                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
-                  environ.split(separator: 0).contains(where: { $0.elementsEqual(marker) }) else { continue }
+        guard session > 1 else { return }
+        // The session is checked first: it is cheap, and only our own processes' environments are read.
+        for pid in ProcFS.pids() where ProcFS.stat(pid)?.session == session
+            && ProcFS.environment(of: pid)?.contains("\(variable)=\(token)") == true {
             _ = kill(pid, signal)
         }
     }
