@@ -75,10 +75,9 @@ public struct ModelFetcher: Sendable {
     /// Gets `object` into the cache (or finds it there).
     public func fetch(_ location: ModelLocation, object: ModelObject, store: (any ModelStore)?) async throws -> Result {
         let objectID = Self.objectID(location, object)
-        let display = Self.display(location, object)
-        guard let store else { return try copyFile(object.name, objectID: objectID, display: display, source: location.source) }
+        guard let store else { return try copyFile(object.name, objectID: objectID, source: location.source) }
         if let cached = cache.entry(object: objectID, version: object.version) {
-            return Result(entry: cached, provenance: ModelProvenance(source: display, version: cached.version, sha256: cached.sha256),
+            return Result(entry: cached, provenance: ModelProvenance(source: objectID, version: cached.version, sha256: cached.sha256),
                           transferred: 0, cacheHit: true)
         }
         let previous = object.version == nil ? cache.lastEntry(object: objectID) : nil
@@ -89,17 +88,17 @@ public struct ModelFetcher: Sendable {
         switch outcome {
         case .notModified:
             guard let previous else { throw ModelError(.invalid, source: location.source, "304 without a cached copy") }
-            return Result(entry: previous, provenance: ModelProvenance(source: display, version: previous.version, sha256: previous.sha256),
+            return Result(entry: previous, provenance: ModelProvenance(source: objectID, version: previous.version, sha256: previous.sha256),
                           transferred: 0, cacheHit: true)
         case .downloaded(let sha256, let size, let transferred, let version, _):
             let entry = try cache.store(file: temporary, object: objectID, version: version ?? object.version, sha256: sha256, size: size)
-            return Result(entry: entry, provenance: ModelProvenance(source: display, version: entry.version, sha256: sha256),
+            return Result(entry: entry, provenance: ModelProvenance(source: objectID, version: entry.version, sha256: sha256),
                           transferred: transferred, cacheHit: false)
         }
     }
 
     /// file:// sources: hashed while copied into the cache; the version is size + mtime.
-    func copyFile(_ path: String, objectID: String, display: String, source: String) throws -> Result {
+    func copyFile(_ path: String, objectID: String, source: String) throws -> Result {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
             throw ModelError(.notFound, source: source, "no such file")
         }
@@ -107,7 +106,7 @@ public struct ModelFetcher: Sendable {
         let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
         let version = "\(size)-\(Int64(modified * 1000))"
         if let cached = cache.entry(object: objectID, version: version) {
-            return Result(entry: cached, provenance: ModelProvenance(source: display, version: version, sha256: cached.sha256), transferred: 0, cacheHit: true)
+            return Result(entry: cached, provenance: ModelProvenance(source: objectID, version: version, sha256: cached.sha256), transferred: 0, cacheHit: true)
         }
         let temporary = try cache.temporaryFile()
         defer { try? FileManager.default.removeItem(atPath: temporary) }
@@ -138,10 +137,11 @@ public struct ModelFetcher: Sendable {
         }
         let sha = hasher.finish()
         let entry = try cache.store(file: temporary, object: objectID, version: version, sha256: sha, size: total)
-        return Result(entry: entry, provenance: ModelProvenance(source: display, version: version, sha256: sha), transferred: total, cacheHit: false)
+        return Result(entry: entry, provenance: ModelProvenance(source: objectID, version: version, sha256: sha), transferred: total, cacheHit: false)
     }
 
-    /// Identifies an object across sources: the store plus the object's name.
+    /// Identifies an object across sources (the store plus the object's name); also the
+    /// resolved source recorded on the build and in the image label.
     static func objectID(_ location: ModelLocation, _ object: ModelObject) -> String {
         switch location.store {
         case .s3(let bucket): "s3://\(bucket)/\(object.name)"
@@ -151,8 +151,6 @@ public struct ModelFetcher: Sendable {
         }
     }
 
-    /// The resolved source as recorded on the build and in the image label.
-    static func display(_ location: ModelLocation, _ object: ModelObject) -> String { objectID(location, object) }
 }
 
 extension ModelFetcher {
