@@ -18,18 +18,19 @@ BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
 
 # What the tests start themselves: real git (and its http-backend), buildah with a
 # busybox-static base image, the CNCF registry with htpasswd auth, Python for a small
-# git HTTP server, curl and sqlite3.
-TEST_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 python3-venv"
+# git HTTP server, curl and sqlite3, and Chromium (the build page is loaded headless).
+TEST_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 python3-venv chromium"
 
-# Python packages the tests use: moto (S3 with IAM-checked signatures) and Microsoft's
-# azure-storage-blob SDK (the reference the Azure signer is checked against), plus the
-# aws CLI, in a virtual environment of the project's (.venv-test).
+# Python packages the tests use: moto (S3 with IAM-checked signatures), Microsoft's
+# azure-storage-blob SDK (the reference the Azure signer is checked against),
+# prometheus_client (the reference parser /metrics is read with), plus the aws CLI, in
+# a virtual environment of the project's (.venv-test).
 ensure_test_venv() {
     venv=.venv-test
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import azure.storage.blob' 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
-        echo "creating $venv with moto[server], awscli and azure-storage-blob" >&2
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import azure.storage.blob, prometheus_client' 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
+        echo "creating $venv with moto[server], awscli, azure-storage-blob and prometheus_client" >&2
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --upgrade pip
-        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob
+        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob prometheus_client
     fi
 }

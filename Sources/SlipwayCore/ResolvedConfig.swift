@@ -61,6 +61,11 @@ public struct ResolvedConfig: Sendable {
         }
         return match
     }
+
+    /// The configured value of the API token called `name` (for page sessions).
+    public func apiTokenValue(named name: String) -> String? {
+        config.api.tokens.first { $0.name == name }.flatMap { values[$0.token] }
+    }
 }
 
 extension Config {

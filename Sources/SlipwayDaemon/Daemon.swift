@@ -22,6 +22,7 @@ public enum Daemon {
             return handler
         }
         let logger = Logger(label: "slipwayd")
+        let metrics = DaemonMetrics.bootstrap()
 
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
@@ -36,7 +37,8 @@ public enum Daemon {
         let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, followers: followers, logger: logger,
                                  planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
-        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers, logger: logger) { address in
+        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers,
+                                     metrics: metrics, logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
@@ -52,6 +53,16 @@ public final class CommitStatusPoster: Service, Sendable {
         case retry(after: Double, why: String)
         case rateLimited(until: Double, why: String)
         case giveUp(String)
+
+        /// The `kind` label of `slipway_status_post_failures_total`; nil when delivered.
+        var failureKind: String? {
+            switch self {
+            case .delivered: nil
+            case .retry: "retry"
+            case .rateLimited: "rate_limited"
+            case .giveUp: "given_up"
+            }
+        }
     }
 
     /// One pass over the outbox; returns until when posting is paused (rate limit).
@@ -89,6 +100,9 @@ public final class CommitStatusPoster: Service, Sendable {
                 continue
             }
             let result = await post(entry, github: github, snapshot: snapshot, logger: logger)
+            if let kind = result.failureKind {
+                Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)]).increment()
+            }
             do {
                 switch result {
                 case .delivered:

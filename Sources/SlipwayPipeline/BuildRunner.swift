@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SlipwayCore
 import SlipwayStore
 
@@ -100,7 +101,8 @@ public struct BuildRunner: Sendable {
             ran.append(step)
             let outcome = await runStep(step, context, logger: logger)
             if case .canceled = outcome {
-                await stop(build, reason: stopReason(), log: log, logger: logger)
+                let state = await stop(build, reason: stopReason(), log: log, logger: logger)
+                Self.recordDuration(ContinuousClock.now - started, repository: build.repository, state: state)
                 return
             }
             switch outcome {
@@ -117,6 +119,14 @@ public struct BuildRunner: Sendable {
         let elapsed = ContinuousClock.now - started
         log.header("build \(finalState.rawValue) after \(Self.format(elapsed))\(reason.map { ": \($0)" } ?? "")")
         await finish(build, finalState, reason: reason, logger: logger)
+        Self.recordDuration(elapsed, repository: build.repository, state: finalState)
+    }
+
+    /// `slipway_build_duration_seconds{repository, state}`: one observation per attempt
+    /// that ran its steps (a checkpointed attempt is recorded as `queued`).
+    private static func recordDuration(_ elapsed: Duration, repository: String, state: BuildState) {
+        Timer(label: "slipway_build_duration_seconds", dimensions: [("repository", repository), ("state", state.rawValue)])
+            .record(duration: elapsed)
     }
 
     /// After the build, whatever its end: each step's own clean-up (local images,
@@ -155,7 +165,10 @@ public struct BuildRunner: Sendable {
             outcome = .error(detail: "\(step.name): \(error)")
         }
         if Task.isCancelled { outcome = .canceled }
-        let took = Self.format(ContinuousClock.now - begin)
+        let elapsed = ContinuousClock.now - begin
+        let took = Self.format(elapsed)
+        Timer(label: "slipway_step_duration_seconds", dimensions: [("step", step.name), ("outcome", outcome.label)])
+            .record(duration: elapsed)
         context.log.header("step \(step.name) \(outcome.label) after \(took)")
         logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(outcome.label)", "duration": "\(took)"])
         do {
@@ -169,23 +182,26 @@ public struct BuildRunner: Sendable {
         return outcome
     }
 
-    private func stop(_ build: Build, reason: StopReason?, log: BuildLog, logger: Logger) async {
+    /// Records why the build stopped early; returns the state it goes to.
+    private func stop(_ build: Build, reason: StopReason?, log: BuildLog, logger: Logger) async -> BuildState {
         let event: BuildEvent
         let text: String
+        let state: BuildState
         switch reason ?? .canceled(by: "unknown") {
         case .canceled(let who):
-            event = .cancel
+            (event, state) = (.cancel, .canceled)
             text = "canceled by \(who)"
         case .superseded(let newer):
-            event = .supersede
+            (event, state) = (.supersede, .superseded)
             text = "superseded by build #\(newer)"
         case .checkpoint:
-            event = .checkpoint
+            (event, state) = (.checkpoint, .queued)
             text = "stopped by daemon shutdown; queued again"
         }
         log.header("build \(text)")
         logger.notice("build stopped", metadata: ["why": "\(text)"])
         await apply(build, event, reason: text, logger: logger)
+        return state
     }
 
     private func finish(_ build: Build, _ state: BuildState, reason: String?, logger: Logger) async {

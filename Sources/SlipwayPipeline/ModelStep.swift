@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import SlipwayCore
 import SlipwayModels
 import SlipwayStore
@@ -32,6 +33,7 @@ public struct ModelStep: BuildStep {
             context.log.line(error.description)
             return .error(detail: error.description)
         }
+        Counter(label: "slipway_model_bytes_downloaded_total").increment(by: result.transferred)
         try Task.checkCancellation()
         let provenance = result.provenance
         context.log.line(result.cacheHit

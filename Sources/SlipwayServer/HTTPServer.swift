@@ -1,20 +1,24 @@
 import Hummingbird
 import ServiceLifecycle
 import Logging
+import Prometheus
 import SlipwayCore
 import SlipwayPipeline
 import SlipwayStore
 
-/// Builds the HTTP application (a `Service`): webhook route and health endpoints.
+/// Builds the HTTP application (a `Service`): webhook route, health and metrics endpoints, operator API
+/// and pages.
 public enum HTTPServer {
     public static func make(
         listen: ListenAddress, store: any BuildStore, config: LiveConfig, queue: BuildQueue, followers: LogFollowers,
-        logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
+        metrics: PrometheusCollectorRegistry? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
-        WebhookRoute(store: store, config: config, queue: queue, metrics: DeliveryCounters()).register(on: router)
+        WebhookRoute(store: store, config: config, queue: queue).register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
         OperatorAPI(store: store, config: config, queue: queue, followers: followers).register(on: router)
+        PageRoutes(store: store, config: config, followers: followers).register(on: router)
+        if let metrics { MetricsRoute(store: store, registry: metrics).register(on: router) }
         let address: BindAddress = switch listen {
         case .tcp(let host, let port): .hostname(host, port: port)
         case .unix(let path): .unixDomainSocket(path: path)

@@ -41,21 +41,10 @@ struct OperatorAPI: Sendable {
 
     func list(_ request: Request, _ logger: Logger) async throws -> Response {
         let query = request.uri.queryParameters
-        var filter = BuildFilter()
-        if let repository = query["repository"] { filter.repository = String(repository) }
-        if let text = query["state"] {
-            guard let state = BuildState(rawValue: String(text)) else {
-                return JSONReply.error(.badRequest, "state must be one of \(BuildState.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            filter.state = state
-        }
-        if let text = query["limit"] {
-            guard let limit = Int(text), (1...200).contains(limit) else { return JSONReply.error(.badRequest, "limit must be 1 to 200") }
-            filter.limit = limit
-        }
-        if let text = query["before"] {
-            guard let before = Int64(text) else { return JSONReply.error(.badRequest, "before must be a build id") }
-            filter.before = before
+        let filter: BuildFilter
+        switch BuildListQuery.parse({ query[Substring($0)].map(String.init) }) {
+        case .success(let parsed): filter = parsed
+        case .failure(let problem): return JSONReply.error(.badRequest, problem.message)
         }
         let builds = try await store.builds(filter)
         let next = builds.count == filter.limit ? builds.last?.id : nil
@@ -155,68 +144,27 @@ struct OperatorAPI: Sendable {
 }
 
 extension OperatorAPI {
-    /// `?follow=true`: the log so far, then each new part as the build writes it (woken by
-    /// `LogFollowers`, not by polling the file), until the build ends. Chunked.
+    /// `?follow=true`: the log so far, then each new part as the build writes it, until
+    /// the build ends. Chunked.
     func follow(_ id: Int64, path: String) -> Response {
-        let events = followers.follow(id)   // before reading, so no write is missed
-        let store = self.store
+        let tail = LogTail(store: store, followers: followers)
         let body = ResponseBody { writer in
-            var offset: UInt64 = 0
-            func drain(_ writer: inout any ResponseBodyWriter) async throws {
-                guard let handle = FileHandle(forReadingAtPath: path) else { return }
-                defer { try? handle.close() }
-                try handle.seek(toOffset: offset)
-                while let data = try handle.read(upToCount: 64 * 1024), !data.isEmpty {
-                    offset += UInt64(data.count)
-                    try await writer.write(ByteBuffer(bytes: data))
-                }
-            }
-            try await drain(&writer)
-            if try await store.build(id: id)?.state.isTerminal != true {
-                for await event in events {
-                    try await drain(&writer)
-                    if case .ended = event, try await store.build(id: id)?.state.isTerminal == true { break }
-                }
-                try await drain(&writer)
-            }
+            try await tail.follow(id, path: path, from: 0) { data, _ in try await writer.write(ByteBuffer(bytes: data)) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: body)
     }
 }
 
-struct BuildList: Encodable {
-    let builds: [BuildJSON]
-    let nextBefore: Int64?
-
-    enum CodingKeys: String, CodingKey { case builds, nextBefore = "next_before" }
-}
-
-/// A build as the API shows it.
-struct BuildJSON: Encodable {
-    struct Step: Encodable {
-        let name: String, attempt: Int, state: String, startedAt: Double, finishedAt: Double?, exitCode: Int32?, detail: String?
-        enum CodingKeys: String, CodingKey {
-            case name, attempt, state, detail
-            case startedAt = "started_at", finishedAt = "finished_at", exitCode = "exit_code"
-        }
-    }
-    let id: Int64, repository: String, ref: String, sha: String, trigger: String, state: String, reason: String?
-    let deliveryID: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?, attempts: Int
-    let image: ImageProvenance?, model: ModelProvenance?, steps: [Step]?
-
-    enum CodingKeys: String, CodingKey {
-        case id, repository, ref, sha, trigger, state, reason, attempts, image, model, steps
-        case deliveryID = "delivery_id", createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
-    }
-
+extension BuildJSON {
     init(_ build: Build, steps: [StepRecord]?) {
-        id = build.id; repository = build.repository; ref = build.ref; sha = build.sha; trigger = build.trigger.rawValue
-        state = build.state.rawValue; reason = build.reason; deliveryID = build.deliveryID; createdAt = build.createdAt
-        startedAt = build.startedAt; finishedAt = build.finishedAt; attempts = build.attempts; image = build.image; model = build.model
-        self.steps = steps?.map {
-            Step(name: $0.name, attempt: $0.attempt, state: $0.state, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
-                 exitCode: $0.exitCode, detail: $0.detail)
-        }
+        self.init(
+            id: build.id, repository: build.repository, ref: build.ref, sha: build.sha, trigger: build.trigger.rawValue,
+            state: build.state.rawValue, reason: build.reason, deliveryID: build.deliveryID, createdAt: build.createdAt,
+            startedAt: build.startedAt, finishedAt: build.finishedAt, attempts: build.attempts, image: build.image, model: build.model,
+            steps: steps?.map {
+                Step(name: $0.name, attempt: $0.attempt, state: $0.state, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
+                     exitCode: $0.exitCode, detail: $0.detail)
+            })
     }
 }

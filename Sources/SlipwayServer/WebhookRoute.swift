@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Logging
+import Metrics
 import SlipwayCore
 import SlipwayPipeline
 import SlipwayStore
@@ -17,24 +18,24 @@ struct WebhookRoute: Sendable {
     let store: any BuildStore
     let config: LiveConfig
     let queue: BuildQueue
-    let metrics: DeliveryCounters
 
     static let path: RouterPath = "/webhooks/github"
 
     func register(on router: Router<BasicRequestContext>) {
         router.post(Self.path) { request, context in
-            let response = try await handle(request, logger: context.logger)
-            metrics.count(status: response.status.code)
+            let (response, result) = try await handle(request, logger: context.logger)
+            Counter(label: "slipway_deliveries_total", dimensions: [("result", result.rawValue)]).increment()
             return response
         }
         for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
             router.on(Self.path, method: method) { _, _ in
-                JSONReply.error(.methodNotAllowed, "use POST", headers: [.allow: "POST"])
+                Counter(label: "slipway_deliveries_total", dimensions: [("result", DeliveryResult.methodNotAllowed.rawValue)]).increment()
+                return JSONReply.error(.methodNotAllowed, "use POST", headers: [.allow: "POST"])
             }
         }
     }
 
-    func handle(_ request: Request, logger baseLogger: Logger) async throws -> Response {
+    func handle(_ request: Request, logger baseLogger: Logger) async throws -> (Response, DeliveryResult) {
         var request = request
         let snapshot = config.snapshot
         var logger = baseLogger
@@ -45,7 +46,7 @@ struct WebhookRoute: Sendable {
         let mediaType = request.headers[.contentType].map(Self.mediaType)
         guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
             logger.info("delivery refused: unsupported content type")
-            return JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded")
+            return (JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"), .unsupportedMediaType)
         }
 
         // 2. Size: refuse on the declared length before reading; otherwise stop reading
@@ -53,14 +54,14 @@ struct WebhookRoute: Sendable {
         let limit = snapshot.config.server.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
             logger.info("delivery refused: body too large", metadata: ["bytes": "\(declared)"])
-            return JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"])
+            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
         let body: [UInt8]
         do {
             body = Array(buffer: try await request.collectBody(upTo: limit))
         } catch is NIOTooManyBytesError {
             logger.info("delivery refused: body too large")
-            return JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"])
+            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
 
         // 3. Signature over the exact raw bytes, before any payload field is acted upon.
@@ -73,23 +74,23 @@ struct WebhookRoute: Sendable {
                 sha256Header: request.headers[.hubSignature256], sha1Header: request.headers[.hubSignature])
         } catch {
             logger.notice("delivery refused", metadata: ["reason": "\(error)"])
-            return JSONReply.error(.unauthorized, error.description)
+            return (JSONReply.error(.unauthorized, error.description), .unauthorized)
         }
         guard signature.isValid(body: body, secrets: snapshot.webhookSecrets(forRepository: named)) else {
             logger.notice("delivery refused", metadata: ["reason": "\(WebhookSignature.Problem.mismatch)"])
-            return JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description)
+            return (JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description), .unauthorized)
         }
         if let named { logger[metadataKey: "repo"] = "\(named)" }
 
         // 4. Headers GitHub always sends.
         guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
-            return JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed")
+            return (JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed"), .badRequest)
         }
         guard let event = request.headers[.githubEvent], !event.isEmpty else {
-            return JSONReply.error(.badRequest, "X-GitHub-Event header missing")
+            return (JSONReply.error(.badRequest, "X-GitHub-Event header missing"), .badRequest)
         }
         guard let payload else {
-            return JSONReply.error(.badRequest, "form body has no 'payload' field")
+            return (JSONReply.error(.badRequest, "form body has no 'payload' field"), .badRequest)
         }
 
         // 5. Event and filters (pure).
@@ -98,7 +99,7 @@ struct WebhookRoute: Sendable {
             decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config)
         } catch {
             logger.notice("delivery refused: unreadable payload", metadata: ["reason": "\(error.message)"])
-            return JSONReply.error(.badRequest, error.message)
+            return (JSONReply.error(.badRequest, error.message), .badRequest)
         }
 
         // 6. De-duplication and durable enqueue, in one transaction, before replying.
@@ -122,20 +123,20 @@ struct WebhookRoute: Sendable {
         switch (outcome, decision) {
         case (.duplicate(let buildID), _):
             logger.info("duplicate delivery", metadata: ["build": "\(buildID.map(String.init) ?? "none")"])
-            return JSONReply.make(.ok, DuplicateReply(build: buildID))
+            return (JSONReply.make(.ok, DuplicateReply(build: buildID)), .duplicate)
         case (.stored, .pong):
             logger.info("ping answered")
-            return JSONReply.make(.ok, ["pong": true])
+            return (JSONReply.make(.ok, ["pong": true]), .pong)
         case (.stored, .ignore(let reason)):
             logger.info("delivery ignored", metadata: ["event": "\(event)", "reason": "\(reason)"])
-            return JSONReply.make(.accepted, ["ignored": reason])
+            return (JSONReply.make(.accepted, ["ignored": reason]), .ignored)
         case (.stored(let build?, let superseded), .build(let request)):
             logger.info("build queued", metadata: [
                 "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                 "superseded": "\(superseded)"])
             queue.supersedeRunning(by: request, newID: build.id)
             queue.wake()
-            return JSONReply.make(.accepted, QueuedReply(build: build.id, state: build.state.rawValue))
+            return (JSONReply.make(.accepted, QueuedReply(build: build.id, state: build.state.rawValue)), .queued)
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")
         }
@@ -166,4 +167,11 @@ extension HTTPField.Name {
     static let githubDelivery = Self("X-GitHub-Delivery")!
     static let hubSignature256 = Self("X-Hub-Signature-256")!
     static let hubSignature = Self("X-Hub-Signature")!
+}
+
+/// What became of a delivery: the `result` label of `slipway_deliveries_total`.
+enum DeliveryResult: String, Sendable {
+    case queued, ignored, pong, duplicate
+    case unauthorized, badRequest = "bad_request", tooLarge = "too_large"
+    case unsupportedMediaType = "unsupported_media_type", methodNotAllowed = "method_not_allowed"
 }

@@ -32,6 +32,8 @@ public protocol BuildStore: Sendable {
     func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws
     func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
     func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
+    /// How many builds are in each state (states with none are absent), for /metrics.
+    func countByState() async throws -> [BuildState: Int]
     /// Cheap round trip for /readyz.
     func ping() async throws
 }

@@ -181,7 +181,8 @@ public final class SQLiteBuildStore: BuildStore {
         var exitCode: Int32?
         var detail: String?
         switch outcome {
-        case .success, .canceled: break
+        case .success: exitCode = 0   // every process of the step exited 0
+        case .canceled: break
         case .failure(let code, let text):
             exitCode = code
             detail = text
@@ -253,6 +254,16 @@ public final class SQLiteBuildStore: BuildStore {
         try await pool.write { db in
             try db.execute(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
                            arguments: [model.source, model.version, model.sha256, buildID])
+        }
+    }
+
+    public func countByState() async throws -> [BuildState: Int] {
+        try await pool.read { db in
+            var counts: [BuildState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM build GROUP BY state") {
+                if let state = BuildState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
         }
     }
 

@@ -118,12 +118,16 @@ public final class DaemonHarness: @unchecked Sendable {
         try await request("GET", path, headers: headers, body: nil)
     }
 
+    /// Redirects are answers to check, not to follow.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                   configuration: .init(redirectConfiguration: .disallow))
+
     public func request(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
         return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                      body: Array(buffer: collected))

@@ -48,9 +48,10 @@ public final class GitFixture: @unchecked Sendable {
     }
 }
 
-/// Runs a program to completion and returns its exit status and combined output.
+/// Runs a program to completion and returns its exit status and combined output (only
+/// its standard output with `stdoutOnly`).
 public func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-                       in directory: URL? = nil) throws -> (status: Int32, output: String) {
+                       in directory: URL? = nil, stdoutOnly: Bool = false) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -58,7 +59,7 @@ public func runProgram(_ path: String, _ arguments: [String], environment: [Stri
     if let directory { process.currentDirectoryURL = directory }
     let output = Pipe()
     process.standardOutput = output
-    process.standardError = output
+    process.standardError = stdoutOnly ? FileHandle.nullDevice : output
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     waitForExit(process)

@@ -91,19 +91,7 @@ func pushPayload(
     repository: String = "acme/app", branch: String = "main", sha: String = TestRepository.head,
     message: String = "Update model wrapper", deleted: Bool = false
 ) -> [UInt8] {
-    let object: [String: Any] = [
-        "ref": branch.hasPrefix("refs/") ? branch : "refs/heads/\(branch)",
-        "before": String(repeating: "0", count: 40),
-        "after": deleted ? String(repeating: "0", count: 40) : sha,
-        "created": false, "deleted": deleted, "forced": false,
-        "head_commit": deleted ? NSNull() : ["id": sha, "message": message, "timestamp": "2026-11-25T10:00:00Z"] as [String: Any],
-        "repository": [
-            "full_name": repository, "name": repository.split(separator: "/").last.map(String.init) ?? repository,
-            "default_branch": "main", "clone_url": "https://github.com/\(repository).git",
-        ] as [String: Any],
-        "pusher": ["name": "octocat", "email": "octocat@example.com"],
-    ]
-    return Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+    SamplePushPayload.make(repository: repository, ref: branch, sha: sha, message: message, deleted: deleted)
 }
 
 extension DaemonHarness {

@@ -3,16 +3,6 @@ import Foundation
 import SlipwayCore
 import SlipwayModels
 
-/// slipway: the operator CLI. The HTTP API commands land with the operator API; for now
-/// it pulls a model the way a build does, to check a model source and its credentials.
-@main
-struct Slipway: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "slipway",
-        abstract: "Slipway operator CLI.",
-        subcommands: [ModelPull.self])
-}
-
 /// `slipway model-pull SOURCE --dest FILE`: resolve, download (streamed, hashed, resumable,
 /// cached) and print the provenance, as the build's model step does.
 struct ModelPull: AsyncParsableCommand {
