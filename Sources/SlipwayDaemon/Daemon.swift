@@ -22,7 +22,7 @@ public enum Daemon {
             return handler
         }
         let logger = Logger(label: "slipwayd")
-        let metrics = DaemonMetrics.bootstrap()
+        let metrics = DaemonMetrics.bootstrap(statusFailureKinds: CommitStatusPoster.metricFailureKinds)
 
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])

@@ -48,11 +48,16 @@ public final class CommitStatusPoster: Service, Sendable {
         try? await client.shutdown()
     }
 
+    public static var metricFailureKinds: [String] { Result.failureKinds }
+
     enum Result {
         case delivered
         case retry(after: Double, why: String)
         case rateLimited(until: Double, why: String)
         case giveUp(String)
+
+        /// Every `kind` label of `slipway_status_post_failures_total`.
+        static let failureKinds = ["retry", "rate_limited", "given_up"]
 
         /// The `kind` label of `slipway_status_post_failures_total`; nil when delivered.
         var failureKind: String? {

@@ -40,7 +40,9 @@ struct MetricsRoute: Sendable {
 /// with histogram buckets sized for builds (seconds to an hour) rather than requests.
 public enum DaemonMetrics {
     /// Bootstraps swift-metrics once per process and returns the registry to serve.
-    public static func bootstrap() -> PrometheusCollectorRegistry {
+    /// `statusFailureKinds`: the `kind` labels of `slipway_status_post_failures_total`
+    /// (the status poster's), declared at 0 with the rest.
+    public static func bootstrap(statusFailureKinds: [String]) -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets = [
@@ -48,6 +50,14 @@ public enum DaemonMetrics {
             "slipway_step_duration_seconds": [0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1800].map { .milliseconds(Int64($0 * 1000)) },
         ]
         MetricsSystem.bootstrap(factory)
+        // Every counter series exists from the start, at 0, so rate() and alerts see it.
+        for result in DeliveryResult.allCases {
+            Counter(label: "slipway_deliveries_total", dimensions: [("result", result.rawValue)]).increment(by: 0)
+        }
+        Counter(label: "slipway_model_bytes_downloaded_total").increment(by: 0)
+        for kind in statusFailureKinds {
+            Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)]).increment(by: 0)
+        }
         return registry
     }
 }

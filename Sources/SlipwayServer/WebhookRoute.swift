@@ -170,7 +170,7 @@ extension HTTPField.Name {
 }
 
 /// What became of a delivery: the `result` label of `slipway_deliveries_total`.
-enum DeliveryResult: String, Sendable {
+enum DeliveryResult: String, Sendable, CaseIterable {
     case queued, ignored, pong, duplicate
     case unauthorized, badRequest = "bad_request", tooLarge = "too_large"
     case unsupportedMediaType = "unsupported_media_type", methodNotAllowed = "method_not_allowed"

@@ -47,6 +47,8 @@ import Testing
             #expect(samples[#"slipway_deliveries_total{result="queued"}"#] == 1)
             #expect(samples[#"slipway_deliveries_total{result="duplicate"}"#] == 1)
             #expect(samples[#"slipway_deliveries_total{result="unauthorized"}"#] == 1)
+            #expect(samples[#"slipway_deliveries_total{result="too_large"}"#] == 0, "declared at 0 before the first one")
+            #expect(samples[#"slipway_status_post_failures_total{kind="given_up"}"#] == 0)
             #expect(samples[#"slipway_builds{state="success"}"#] == 1 && samples[#"slipway_builds{state="running"}"#] == 0)
             #expect(samples["slipway_queue_depth"] == 0)
             #expect(samples[#"slipway_build_duration_seconds_count{repository="acme/app",state="success"}"#] == 1)
