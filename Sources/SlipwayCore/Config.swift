@@ -169,6 +169,9 @@ public struct ImageConfig: Sendable, Equatable {
 }
 
 public struct DeployConfig: Sendable, Equatable {
+    /// The default schedule: 02:00 every night, in the daemon's time zone.
+    public static let nightly = "0 2 * * *"
+    /// Cron expression; nil: on demand only.
     public var schedule: String?
     public var kubeconfig: SecretReference
     public var namespace: String = "default"

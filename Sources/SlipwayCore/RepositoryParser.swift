@@ -169,9 +169,10 @@ enum RepositoryParser {
 
     private static func readDeploy(_ fields: YAMLFields, problems: ProblemList) -> DeployConfig? {
         defer { fields.finish() }
-        let schedule = fields.string("schedule")
-        if let schedule, schedule.split(separator: " ").count != 5 {
-            problems.add(fields.childPath("schedule"), "must be a 5-field cron expression, got '\(schedule)'")
+        // Absent: nightly. `schedule: null`: on demand only.
+        let schedule = fields.isExplicitlyNull("schedule") ? nil : fields.string("schedule") ?? DeployConfig.nightly
+        if let schedule {
+            do { _ = try CronSchedule(schedule) } catch { problems.add(fields.childPath("schedule"), error.description) }
         }
         let kubeconfig = fields.secret("kubeconfig", required: true)
         let deployment = fields.string("deployment", required: true)

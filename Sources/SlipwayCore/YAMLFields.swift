@@ -44,6 +44,13 @@ final class YAMLFields {
 
     func has(_ key: String) -> Bool { node(key) != nil }
 
+    /// True when `key` is present and written as YAML null (`key: null`, `key: ~`).
+    func isExplicitlyNull(_ key: String) -> Bool {
+        used.insert(key)
+        guard let value = entries.first(where: { $0.key == key })?.value else { return false }
+        return value.null != nil && value.scalar != nil
+    }
+
     func string(_ key: String, required: Bool = false) -> String? {
         guard let node = node(key) else {
             if required { problems.add(childPath(key), "is required") }

@@ -26,7 +26,7 @@ public enum Daemon {
 
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
-        let store: any BuildStore = switch config.database {
+        let store: SQLiteBuildStore = switch config.database {
         case .sqlite: try SQLiteBuildStore(path: "\(config.stateDirectory)/slipway.sqlite")
         case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
         }
@@ -37,8 +37,10 @@ public enum Daemon {
         let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, followers: followers, logger: logger,
                                  planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
+        let scheduler = DeployScheduler(deployments: store, runner: deployer, config: live, logger: logger)
         let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers,
-                                     metrics: metrics, logger: logger) { address in
+                                     deployments: (store, deployer), metrics: metrics, logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
@@ -48,7 +50,8 @@ public enum Daemon {
         // Shutdown runs in reverse order: the server stops accepting first, then the
         // reloader, then the queue finishes or checkpoints its builds.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: statuses), .init(service: queue), .init(service: watcher), .init(service: reloader), .init(service: server)],
+            services: [.init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
+                       .init(service: reloader), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.notice("starting", metadata: [

@@ -11,12 +11,16 @@ import SlipwayStore
 public enum HTTPServer {
     public static func make(
         listen: ListenAddress, store: any BuildStore, config: LiveConfig, queue: BuildQueue, followers: LogFollowers,
-        metrics: PrometheusCollectorRegistry? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
+        deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
         WebhookRoute(store: store, config: config, queue: queue).register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
-        OperatorAPI(store: store, config: config, queue: queue, followers: followers).register(on: router)
+        let api = OperatorAPI(store: store, config: config, queue: queue, followers: followers)
+        api.register(on: router)
+        if let deployments {
+            DeploymentAPI(deployments: deployments.store, runner: deployments.runner, config: config, api: api).register(on: router)
+        }
         PageRoutes(store: store, config: config, followers: followers).register(on: router)
         if let metrics { MetricsRoute(store: store, registry: metrics).register(on: router) }
         let address: BindAddress = switch listen {

@@ -55,6 +55,9 @@ public enum DaemonMetrics {
             Counter(label: "slipway_deliveries_total", dimensions: [("result", result.rawValue)]).increment(by: 0)
         }
         Counter(label: "slipway_model_bytes_downloaded_total").increment(by: 0)
+        for state in DeploymentState.allCases where state.isTerminal {
+            Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)]).increment(by: 0)
+        }
         for kind in statusFailureKinds {
             Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)]).increment(by: 0)
         }

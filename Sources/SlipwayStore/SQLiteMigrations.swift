@@ -75,6 +75,29 @@ enum SQLiteMigrations {
                 CREATE INDEX status_outbox_open ON status_outbox(delivered_at, closed_reason, id);
                 """)
         }
+        migrator.registerMigration("v4: deployments and the deploy schedule") { db in
+            try db.execute(sql: """
+                CREATE TABLE deployment (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    repository TEXT NOT NULL,
+                    build_id INTEGER NOT NULL REFERENCES build(id),
+                    image TEXT NOT NULL,                   -- name@sha256:..., never a tag
+                    model_version TEXT,
+                    trigger TEXT NOT NULL,                 -- manual | schedule
+                    requested_by TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    finished_at REAL
+                );
+                CREATE INDEX deployment_by_repository ON deployment(repository, id);
+                CREATE TABLE deploy_schedule (
+                    repository TEXT PRIMARY KEY NOT NULL,
+                    checked_until REAL NOT NULL            -- slots up to here have been run or missed-and-caught-up
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -2,28 +2,73 @@ import ArgumentParser
 import Foundation
 import SlipwayCore
 
-/// `slipway deploy REPO [--build ID]`: deploy a build's image (default: the newest
-/// successful build of the repository) with the repository's release step.
+/// `slipway deploy REPO [--build ID] [--wait]`: deploy a build's image (default: the
+/// newest successful build of the repository) with the repository's release step.
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deploy", abstract: "Deploy the newest successful build of a repository (or --build ID) to Kubernetes.")
+        commandName: "deploy",
+        abstract: "Deploy the newest successful build of a repository (or --build ID) to Kubernetes; --wait prints its log and exits 5 unless it succeeded.")
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "Repository (owner/name), as configured.") var repository: String
     @Option(help: "Deploy this build's image instead of the newest successful one.") var build: Int64?
+    @Flag(help: "Wait for the deployment to end, then print its log.") var wait = false
 
     func run() async throws {
         try await reportingFailures {
+            let client = try server.client()
             var body: [String: Any] = ["repository": repository]
             if let build { body["build"] = build }
-            let data = try await server.client().send(.POST, "/api/v1/deployments", json: body)
+            let data = try await client.send(.POST, "/api/v1/deployments", json: body)
+            var deployment = try JSONDecoder().decode(DeploymentJSON.self, from: data)
+            if output.json, !wait { return print(data.prettyJSON, terminator: "") }
+            if !output.json { print(Self.line(deployment)) }
+            guard wait else { return }
+            while !(DeploymentState(rawValue: deployment.state)?.isTerminal ?? true) {
+                try await Task.sleep(for: .milliseconds(500))
+                deployment = try await client.decode(DeploymentJSON.self, .GET, "/api/v1/deployments/\(deployment.id)")
+            }
+            if output.json {
+                print(try JSONEncoder().encode(deployment).prettyJSON, terminator: "")
+            } else {
+                writeOut(try await client.send(.GET, "/api/v1/deployments/\(deployment.id)/log"))
+                print(Self.line(deployment))
+            }
+            guard deployment.state == "success" || deployment.state == "skipped" else {
+                throw CLIFailure(.buildDidNotSucceed, "deployment #\(deployment.id) ended \(deployment.state)\(deployment.reason.map { ": \($0)" } ?? "")")
+            }
+        }
+    }
+
+    static func line(_ deployment: DeploymentJSON) -> String {
+        "deployment #\(deployment.id) \(Style.state(deployment.state)): \(deployment.repository) build #\(deployment.build) \(deployment.image)"
+            + (deployment.reason.map { " (\($0))" } ?? "")
+    }
+}
+
+/// `slipway deployments [--repository R]`: recent deployments, newest first.
+struct DeploymentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deployments", abstract: "List deployments, newest first.")
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "Only this repository (owner/name).") var repository: String?
+    @Option(help: "How many (1 to 200).") var limit = 20
+
+    func run() async throws {
+        try await reportingFailures {
+            let query = "?limit=\(limit)" + (repository.map { "&repository=\(BuildsCommand.encode($0))" } ?? "")
+            let data = try await server.client().send(.GET, "/api/v1/deployments\(query)")
             if output.json { return print(data.prettyJSON, terminator: "") }
-            let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            let id = fields["id"].map { "#\($0)" } ?? ""
-            let state = (fields["state"] as? String).map(Style.state) ?? "requested"
-            let of = fields["build"].map { " of build #\($0)" } ?? ""
-            print("deployment \(id) \(state): \(repository)\(of)")
+            let list = try JSONDecoder().decode(DeploymentList.self, from: data)
+            var table = TextTable(header: ["ID", "REPOSITORY", "BUILD", "STATE", "TRIGGER", "BY", "CREATED", "DURATION", "IMAGE"])
+            for deployment in list.deployments {
+                table.rows.append([String(deployment.id), deployment.repository, "#\(deployment.build)", Style.state(deployment.state),
+                                   deployment.trigger, deployment.requestedBy, BuildText.time(deployment.createdAt),
+                                   BuildText.duration(from: deployment.startedAt, to: deployment.finishedAt), deployment.image])
+            }
+            print(table.render(), terminator: "")
         }
     }
 }

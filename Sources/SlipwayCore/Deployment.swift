@@ -1,0 +1,113 @@
+import Foundation
+
+/// A release of one build's image to the repository's Kubernetes Deployment.
+///
+/// `queued` → `running` → `success` | `failure` (the rollout did not become ready and was
+/// rolled back) | `error` (kubectl or the cluster could not be used) | `skipped` (the
+/// image was already live: nothing redeployed).
+public enum DeploymentState: String, Sendable, CaseIterable, Codable {
+    case queued, running, success, failure, error, skipped
+
+    public var isTerminal: Bool { self != .queued && self != .running }
+}
+
+public enum DeploymentTrigger: String, Sendable, Codable {
+    /// `POST /api/v1/deployments`, `slipway deploy`.
+    case manual
+    /// `deploy.schedule`, including a run caught up at start-up.
+    case schedule
+}
+
+public struct Deployment: Sendable, Equatable {
+    public var id: Int64
+    public var repository: String
+    public var buildID: Int64
+    /// `name@sha256:…`: always by digest, never a mutable tag.
+    public var image: String
+    public var modelVersion: String?
+    public var trigger: DeploymentTrigger
+    /// The API token's name, or "schedule".
+    public var requestedBy: String
+    public var state: DeploymentState
+    public var reason: String?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+
+    public init(id: Int64, repository: String, buildID: Int64, image: String, modelVersion: String?, trigger: DeploymentTrigger,
+                requestedBy: String, state: DeploymentState, reason: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?) {
+        self.id = id; self.repository = repository; self.buildID = buildID; self.image = image; self.modelVersion = modelVersion
+        self.trigger = trigger; self.requestedBy = requestedBy; self.state = state; self.reason = reason
+        self.createdAt = createdAt; self.startedAt = startedAt; self.finishedAt = finishedAt
+    }
+}
+
+/// A deployment as the API shows it.
+public struct DeploymentJSON: Codable, Sendable {
+    public let id: Int64, repository: String, build: Int64, image: String, modelVersion: String?, trigger: String
+    public let requestedBy: String, state: String, reason: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?
+
+    public init(_ deployment: Deployment) {
+        id = deployment.id; repository = deployment.repository; build = deployment.buildID; image = deployment.image
+        modelVersion = deployment.modelVersion; trigger = deployment.trigger.rawValue; requestedBy = deployment.requestedBy
+        state = deployment.state.rawValue; reason = deployment.reason; createdAt = deployment.createdAt
+        startedAt = deployment.startedAt; finishedAt = deployment.finishedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, repository, build, image, trigger, state, reason
+        case modelVersion = "model_version", requestedBy = "requested_by", createdAt = "created_at"
+        case startedAt = "started_at", finishedAt = "finished_at"
+    }
+}
+
+public struct DeploymentList: Codable, Sendable {
+    public let deployments: [DeploymentJSON]
+    public init(deployments: [DeploymentJSON]) { self.deployments = deployments }
+}
+
+/// The kubectl command lines of one deployment (argv only, no shell): read the live
+/// image, set the new one by digest, wait for the rollout, undo it.
+public struct KubectlPlan: Sendable, Equatable {
+    public let kubeconfigPath: String
+    public let deploy: DeployConfig
+
+    public init(kubeconfigPath: String, deploy: DeployConfig) {
+        self.kubeconfigPath = kubeconfigPath
+        self.deploy = deploy
+    }
+
+    var prefix: [String] { ["kubectl", "--kubeconfig", kubeconfigPath, "--namespace", deploy.namespace] }
+    var target: String { "deployment/\(deploy.deployment)" }
+
+    public var liveImage: [String] {
+        prefix + ["--request-timeout=30s", "get", "deployment", deploy.deployment,
+                  "-o", "jsonpath={.spec.template.spec.containers[?(@.name==\"\(deploy.container)\")].image}"]
+    }
+
+    public func setImage(_ image: String) -> [String] {
+        prefix + ["--request-timeout=30s", "set", "image", target, "\(deploy.container)=\(image)"]
+    }
+
+    public var rolloutStatus: [String] {
+        prefix + ["rollout", "status", target, "--timeout=\(deploy.rolloutTimeout.components.seconds)s"]
+    }
+
+    public var rolloutUndo: [String] { prefix + ["--request-timeout=30s", "rollout", "undo", target] }
+}
+
+/// The secret values inside a kubeconfig (bearer tokens, client keys, passwords), so the
+/// deployment log masks each of them, not only the whole file.
+public enum KubeconfigSecrets {
+    static let keys = ["token", "client-key-data", "password", "id-token", "refresh-token", "access-token"]
+
+    public static func values(in kubeconfig: String) -> [String] {
+        kubeconfig.split(whereSeparator: \.isNewline).compactMap { line in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard let colon = text.firstIndex(of: ":"), keys.contains(String(text[..<colon])) else { return nil }
+            let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            return value.count >= 4 ? value : nil
+        }
+    }
+}

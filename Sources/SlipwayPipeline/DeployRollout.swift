@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Metrics
+import SlipwayCore
+
+extension DeployRunner {
+    /// Runs one stored deployment to its end; never throws: every end is a state.
+    func run(_ deployment: Deployment) async {
+        var logger = self.logger
+        logger[metadataKey: "deployment"] = "\(deployment.id)"
+        logger[metadataKey: "repo"] = "\(deployment.repository)"
+        logger[metadataKey: "build"] = "\(deployment.buildID)"
+        let snapshot = config.snapshot
+        let (state, reason) = await rollOut(deployment, snapshot: snapshot, logger: logger)
+        do {
+            try await uncancelled { [deployments] in try await deployments.finishDeployment(id: deployment.id, state: state, reason: reason) }
+        } catch {
+            logger.error("cannot record the deployment's end", metadata: ["error": "\(error)"])
+        }
+        Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)]).increment()
+        logger.notice("deployment finished", metadata: ["state": "\(state.rawValue)", "image": "\(deployment.image)"])
+    }
+
+    private func rollOut(_ deployment: Deployment, snapshot: ResolvedConfig, logger: Logger) async -> (DeploymentState, String?) {
+        let stateDirectory = snapshot.config.stateDirectory
+        guard let deploy = snapshot.config.repository(named: deployment.repository)?.deploy else {
+            return (.error, "repository \(deployment.repository) no longer has a deploy step")
+        }
+        guard let kubeconfig = snapshot.secret(deploy.kubeconfig) else { return (.error, "the kubeconfig secret is not available") }
+        let log: BuildLog
+        do {
+            log = try BuildLog(path: Self.logPath(stateDirectory: stateDirectory, deploymentID: deployment.id),
+                               masker: SecretMasker(secrets: snapshot.secretValues + KubeconfigSecrets.values(in: kubeconfig)))
+        } catch {
+            return (.error, "cannot open the deployment log: \(error)")
+        }
+        defer { log.close() }
+        // kubectl's home (its discovery cache) and the kubeconfig: private to this deployment.
+        let scratch = "\(stateDirectory)/tmp/deploy-\(deployment.id)"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let kubeconfigPath = "\(scratch)/kubeconfig"
+        do {
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard FileManager.default.createFile(atPath: kubeconfigPath, contents: Data(kubeconfig.utf8), attributes: [.posixPermissions: 0o600]) else {
+                return (.error, "cannot write the kubeconfig to \(scratch)")
+            }
+            try await uncancelled { [deployments] in try await deployments.startDeployment(id: deployment.id) }
+        } catch {
+            return (.error, "cannot prepare the deployment: \(error)")
+        }
+        log.header("deployment #\(deployment.id) of \(deployment.repository): build #\(deployment.buildID) → \(deploy.namespace)/deployment/\(deploy.deployment) container \(deploy.container)")
+        log.line("image \(deployment.image)\(deployment.modelVersion.map { " (model version \($0))" } ?? "")")
+        let plan = KubectlPlan(kubeconfigPath: kubeconfigPath, deploy: deploy)
+        let environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+            .merging(toolEnvironment) { $1 }.merging(["HOME": scratch, "KUBECACHEDIR": "\(scratch)/cache"]) { $1 }
+        let processes = self.processes
+        @Sendable func kubectl(_ argv: [String], timeout: Duration) async throws -> (ProcessRunner.Result, String) {
+            log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
+            let captured = CapturedOutput(forwardingTo: log)
+            let result = try await processes.run(argv, workingDirectory: scratch, environment: environment, timeout: timeout, log: captured)
+            log.flushPending()
+            log.line("  " + result.summary)
+            return (result, captured.text)
+        }
+
+        do {
+            let (read, live) = try await kubectl(plan.liveImage, timeout: .seconds(60))
+            guard read.succeeded else { return (.error, "cannot read deployment/\(deploy.deployment) in \(deploy.namespace): kubectl \(read.summary)") }
+            let liveImage = live.trimmingCharacters(in: .whitespacesAndNewlines)
+            log.line(liveImage.isEmpty ? "no container \(deploy.container) in deployment/\(deploy.deployment)" : "live: \(liveImage)")
+            guard !liveImage.isEmpty else { return (.error, "deployment/\(deploy.deployment) has no container \(deploy.container)") }
+            if liveImage == deployment.image {
+                log.header("skipped: \(deployment.image) is already live")
+                return (.skipped, "already live")
+            }
+            try Task.checkCancellation()
+            let (set, _) = try await kubectl(plan.setImage(deployment.image), timeout: .seconds(60))
+            guard set.succeeded else { return (.error, "kubectl set image failed: \(set.summary)") }
+            let (status, _) = try await kubectl(plan.rolloutStatus, timeout: deploy.rolloutTimeout + .seconds(30))
+            if status.succeeded {
+                log.header("deployed \(deployment.image)")
+                return (.success, nil)
+            }
+            try Task.checkCancellation()
+            let why = "rollout of \(deployment.image) did not become ready within \(DurationText.format(deploy.rolloutTimeout))"
+            log.header("\(why); rolling back")
+            let (undo, _) = try await uncancelled { try await kubectl(plan.rolloutUndo, timeout: .seconds(60)) }
+            guard undo.succeeded else { return (.error, "\(why), and kubectl rollout undo failed: \(undo.summary)") }
+            log.header("rolled back to \(liveImage)")
+            return (.failure, "\(why); rolled back to \(liveImage)")
+        } catch is CancellationError {
+            log.header("stopped: the daemon is shutting down")
+            return (.error, "stopped by daemon shutdown")
+        } catch {
+            log.line("\(error)")
+            return (.error, "\(error)")
+        }
+    }
+}
