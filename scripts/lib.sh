@@ -16,10 +16,21 @@ ensure_packages() {
 # What building Slipway needs: OpenSSL's libcrypto (COpenSSL) and SQLite (GRDB).
 BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
 
-# What the tests start themselves: real git (and its http-backend), buildah with a
-# busybox-static base image, the CNCF registry with htpasswd auth, Python for a small
-# git HTTP server, curl and sqlite3, and Chromium (the build page is loaded headless).
-TEST_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 python3-venv chromium"
+# What a whole local pipeline needs (scripts/demo): real git (and its http-backend),
+# buildah with a busybox-static base image, the CNCF registry with htpasswd auth,
+# Python, curl, openssl and sqlite3.
+PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3"
+
+# What the tests start themselves on top: Python's venv (moto and friends) and Chromium
+# (the build page is loaded headless).
+TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium"
+
+# kubectl, for the release step (its tests drive the real kubectl against a fake API
+# server). Debian ships it as kubernetes-client; a kubectl already on PATH (Google's or
+# the Kubernetes project's package) is used as it is.
+ensure_kubectl() {
+    command -v kubectl >/dev/null 2>&1 || ensure_packages kubernetes-client
+}
 
 # Python packages the tests use: moto (S3 with IAM-checked signatures), Microsoft's
 # azure-storage-blob SDK (the reference the Azure signer is checked against),

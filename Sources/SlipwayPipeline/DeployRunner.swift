@@ -77,11 +77,13 @@ public final class DeployRunner: Sendable {
         case .busy(let active):
             throw RequestError.busy(active)
         case .created(let deployment):
-            let task = Task { [self] in
-                await run(deployment)
-                _ = running.withLock { $0.removeValue(forKey: deployment.id) }
+            // Registered under the lock before the task can remove itself.
+            running.withLock { tasks in
+                tasks[deployment.id] = Task { [self] in
+                    await run(deployment)
+                    _ = running.withLock { $0.removeValue(forKey: deployment.id) }
+                }
             }
-            running.withLock { $0[deployment.id] = task }
             return deployment
         }
     }
