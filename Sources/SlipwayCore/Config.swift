@@ -178,4 +178,14 @@ public struct DeployConfig: Sendable, Equatable {
     public var deployment: String
     public var container: String
     public var rolloutTimeout: Duration = .seconds(5 * 60)
+
+    public init(schedule: String? = DeployConfig.nightly, kubeconfig: SecretReference, namespace: String = "default",
+                deployment: String, container: String, rolloutTimeout: Duration = .seconds(5 * 60)) {
+        self.schedule = schedule
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.deployment = deployment
+        self.container = container
+        self.rolloutTimeout = rolloutTimeout
+    }
 }
