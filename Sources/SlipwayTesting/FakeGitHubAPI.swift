@@ -8,10 +8,10 @@ import Foundation
 /// exp, iss) — and answers with scripted failures when told to (500, 403 rate-limited
 /// with Retry-After, 422). Every request is recorded.
 public final class FakeGitHubAPI: @unchecked Sendable {
-    public let directory: URL
+    let server: ServerProcess
+    public var directory: URL { server.directory }
     public let port: Int
     public let token: String
-    private var process: Process?
     private let arguments: [String]
 
     public struct Recorded: Sendable {
@@ -138,7 +138,8 @@ ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
     /// installation token this server issued; otherwise `token`.
     public init(token: String = "ghp_" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
                 app: (id: Int, installation: Int, publicKeyPath: String)? = nil) throws {
-        directory = try TestPaths.temporaryDirectory("fake-github")
+        server = try ServerProcess(label: "fake-github")
+        let directory = server.directory
         port = freeLoopbackPort()
         self.token = token
         try Self.script.write(to: directory.appendingPathComponent("server.py"), atomically: true, encoding: .utf8)
@@ -152,8 +153,7 @@ ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
 
     /// Starts (or restarts, on the same port) the server and waits until it answers.
     public func start() async throws {
-        guard process == nil else { return }
-        process = try launchServer(try PythonTools.python(), arguments, log: directory.appendingPathComponent("server.log"))
+        try server.start(try PythonTools.python(), arguments)
         try await waitUntilListening()
     }
 
@@ -186,13 +186,6 @@ ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
         throw HarnessError("the fake GitHub API did not start")
     }
 
-    public func stop() {
-        if let process { stopProcess(process) }
-        process = nil
-    }
-
-    public func remove() {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
-    }
+    public func stop() { server.stop() }
+    public func remove() { server.remove() }
 }

@@ -8,11 +8,11 @@ import Foundation
 /// rollout from ever completing. It serves TLS with a certificate made for it by openssl
 /// at start (kubectl sends a bearer token over TLS only) and demands the token.
 public final class FakeKubernetesAPI: @unchecked Sendable {
-    public let directory: URL
+    let server: ServerProcess
+    public var directory: URL { server.directory }
     public let port: Int
     public let token: String
     public let namespace: String, deployment: String, container: String
-    private var process: Process?
     private let arguments: [String]
 
     public struct Recorded: Sendable {
@@ -24,7 +24,8 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
 
     public init(namespace: String = "models", deployment: String = "model-app", container: String = "model-api",
                 initialImage: String = "registry.local/acme/app:initial") throws {
-        directory = try TestPaths.temporaryDirectory("fake-kubernetes")
+        server = try ServerProcess(label: "fake-kubernetes")
+        let directory = server.directory
         port = freeLoopbackPort()
         token = "k8s-sa-" + UUID().uuidString
         self.namespace = namespace
@@ -42,7 +43,7 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
     var certificatePath: String { directory.appendingPathComponent("tls.crt").path }
 
     public func start() async throws {
-        guard process == nil else { return }
+        guard !server.isRunning else { return }
         if !FileManager.default.fileExists(atPath: certificatePath) {
             let key = directory.appendingPathComponent("tls.key").path
             let made = try await blocking { [certificatePath] in
@@ -52,16 +53,13 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
             }
             guard made.status == 0 else { throw HarnessError("openssl could not make the fake API's certificate: \(made.output)") }
         }
-        let log = directory.appendingPathComponent("server.log")
-        process = try launchServer(try PythonTools.python(), arguments, log: log)
+        try server.start(try PythonTools.python(), arguments)
         let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if output.contains("listening on https://") { return }
-            if process?.isRunning == false { break }
+        while ContinuousClock.now < deadline, server.isRunning {
+            if server.log.contains("listening on https://") { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HarnessError("the fake Kubernetes API did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        throw HarnessError("the fake Kubernetes API did not start: \(server.log)")
     }
 
     /// New rollouts never become ready (true) or become ready at once (false).
@@ -103,13 +101,6 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
         }
     }
 
-    public func stop() {
-        if let process { stopProcess(process) }
-        process = nil
-    }
-
-    public func remove() {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
-    }
+    public func stop() { server.stop() }
+    public func remove() { server.remove() }
 }
