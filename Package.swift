@@ -154,6 +154,7 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ]

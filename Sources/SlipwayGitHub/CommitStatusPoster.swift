@@ -82,23 +82,24 @@ public final class CommitStatusPoster: Service, Sendable {
         }
         guard !entries.isEmpty else { return pausedUntil }
         guard let github = snapshot.config.github else {
-            for entry in entries { try? await store.closeStatus(id: entry.id, .closed(reason: "github is not configured")) }
+            try? await store.closeStatuses(ids: entries.map(\.id), reason: "github is not configured")
             return pausedUntil
         }
         var paused = pausedUntil
         var waiting = Set<String>()
-        for (index, entry) in entries.enumerated() {
-            let key = entry.repository.lowercased() + "@" + entry.sha
+        func key(_ entry: StatusOutboxEntry) -> String { entry.repository.lowercased() + "@" + entry.sha }
+        // A pending status that a newer status of its commit follows is dropped, never sent late.
+        var lastOfCommit: [String: Int] = [:]
+        for (index, entry) in entries.enumerated() { lastOfCommit[key(entry)] = index }
+        let overtaken = Set(entries.enumerated().filter { $1.status.state == "pending" && lastOfCommit[key($1)]! > $0 }.map(\.element.id))
+        try? await store.closeStatuses(ids: Array(overtaken), reason: "overtaken by a newer status of the commit")
+        for entry in entries where !overtaken.contains(entry.id) {
+            let key = key(entry)
             guard !waiting.contains(key) else { continue }
             var logger = self.logger
             logger[metadataKey: "build"] = "\(entry.buildID)"
             logger[metadataKey: "repo"] = "\(entry.repository)"
             logger[metadataKey: "sha"] = "\(entry.sha)"
-            if entry.status.state == "pending",
-               entries[(index + 1)...].contains(where: { $0.repository.lowercased() + "@" + $0.sha == key }) {
-                try? await store.closeStatus(id: entry.id, .closed(reason: "overtaken by a newer status of the commit"))
-                continue
-            }
             let now = Date().timeIntervalSince1970
             if entry.nextAttemptAt > now || paused > now {
                 waiting.insert(key)

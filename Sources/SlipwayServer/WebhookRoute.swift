@@ -67,7 +67,10 @@ struct WebhookRoute: Sendable {
         // 3. Signature over the exact raw bytes, before any payload field is acted upon.
         //    The payload is only peeked at for its repository, to pick the secrets.
         let payload = mediaType == "application/json" ? body : Self.formPayload(body)
-        let named = payload.flatMap(PayloadRepository.fullName(in:))
+        let event = request.headers[.githubEvent]
+        let push: Result<PushEvent, PayloadError>? = event == "push"
+            ? payload.map { payload in Result { () throws(PayloadError) in try PushEvent.decode(payload) } } : nil
+        let named = (try? push?.get())?.repositoryFullName ?? payload.flatMap(PayloadRepository.fullName(in:))
         let signature: WebhookSignature
         do {
             signature = try WebhookSignature.parse(
@@ -86,7 +89,7 @@ struct WebhookRoute: Sendable {
         guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
             return (JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed"), .badRequest)
         }
-        guard let event = request.headers[.githubEvent], !event.isEmpty else {
+        guard let event, !event.isEmpty else {
             return (JSONReply.error(.badRequest, "X-GitHub-Event header missing"), .badRequest)
         }
         guard let payload else {
@@ -96,7 +99,8 @@ struct WebhookRoute: Sendable {
         // 5. Event and filters (pure).
         let decision: DeliveryDecision
         do {
-            decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config)
+            decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config,
+                                                       decodedPush: push)
         } catch {
             logger.notice("delivery refused: unreadable payload", metadata: ["reason": "\(error.message)"])
             return (JSONReply.error(.badRequest, error.message), .badRequest)

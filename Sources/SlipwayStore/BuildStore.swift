@@ -30,6 +30,8 @@ public protocol BuildStore: Sendable {
     /// in the same transaction as each state change, so a restart loses none).
     func openStatuses(limit: Int) async throws -> [StatusOutboxEntry]
     func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws
+    /// Closes many entries with one reason, in one transaction.
+    func closeStatuses(ids: [Int64], reason: String) async throws
     func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
     func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
     /// How many builds are in each state (states with none are absent), for /metrics.

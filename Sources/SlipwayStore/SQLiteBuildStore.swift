@@ -10,6 +10,7 @@ import SlipwayCore
 public final class SQLiteBuildStore: BuildStore {
     let pool: DatabasePool
     public let path: String
+    private let deliveries: DeliveryGroupCommit
 
     public init(path: String) throws {
         self.path = path
@@ -22,23 +23,24 @@ public final class SQLiteBuildStore: BuildStore {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteMigrations.migrator.migrate(pool)
+            deliveries = DeliveryGroupCommit(pool: pool)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: String(describing: error))
         }
     }
 
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
-        try await pool.write { db in
-            try db.execute(
+        try await deliveries.submit { db in
+            try db.run(
                 sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 arguments: [delivery.id, delivery.event, delivery.repository, delivery.receivedAt, delivery.result])
             guard db.changesCount == 1 else {
-                let existing = try Int64.fetchOne(db, sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
+                let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                 return .duplicate(buildID: existing)
             }
             guard let request else { return .stored(build: nil, superseded: []) }
             let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder)
-            try db.execute(sql: "UPDATE delivery SET build_id = ? WHERE id = ?", arguments: [build.id, delivery.id])
+            try db.run(sql: "UPDATE delivery SET build_id = ? WHERE id = ?", arguments: [build.id, delivery.id])
             return .stored(build: build, superseded: superseded)
         }
     }
@@ -50,7 +52,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool) throws -> (Build, [Int64]) {
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
@@ -58,7 +60,7 @@ public final class SQLiteBuildStore: BuildStore {
             arguments: [request.repository, request.ref, request.lane, request.sha, request.cloneURL,
                         request.trigger.rawValue, request.deliveryID, time])
         let id = db.lastInsertedRowID
-        let active = try Row.fetchAll(db, sql: "SELECT id, state FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
+        let active = try db.cachedRows(sql: "SELECT id, state FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
                                       arguments: [request.lane, id])
             .map { (id: $0["id"] as Int64, lane: request.lane, state: BuildState(rawValue: $0["state"]) ?? .queued) }
         let superseded = QueuePolicy.superseded(by: request, newID: id, active: active, enabled: supersedeOlder)
@@ -72,7 +74,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
         try await pool.write { db in
-            let queued = try Row.fetchAll(db, sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
+            let queued = try db.cachedRows(sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
                 .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
             guard !queued.isEmpty else { return [] }
             let running = Set(try String.fetchAll(db, sql: "SELECT lane FROM build WHERE state = 'running'"))
@@ -108,7 +110,7 @@ public final class SQLiteBuildStore: BuildStore {
         }
         build.state = next
         if let reason { build.reason = reason }
-        try db.execute(
+        try db.run(
             sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
             arguments: [next.rawValue, build.reason, build.startedAt, build.finishedAt, build.attempts, id])
         try enqueueStatus(db, build, at: time)
@@ -118,14 +120,14 @@ public final class SQLiteBuildStore: BuildStore {
     public func recoverInterrupted() async throws -> [Build] {
         try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            let interrupted = try Row.fetchAll(db, sql: "SELECT id, attempts FROM build WHERE state = 'running' ORDER BY id")
+            let interrupted = try db.cachedRows(sql: "SELECT id, attempts FROM build WHERE state = 'running' ORDER BY id")
             return try interrupted.compactMap { row in
                 let attempts: Int = row["attempts"]
                 let left = attempts < QueuePolicy.maxAttempts
                 let reason = left ? "re-queued after the daemon stopped during the build"
                     : "the daemon stopped during this build \(attempts) times; not retried again"
                 let build = try Self.applyTransition(db, row["id"], .crashRecovered(attemptsLeft: left), reason: reason, at: now)
-                try db.execute(
+                try db.run(
                     sql: "UPDATE build_step SET state = 'error', finished_at = ?, detail = 'interrupted: the daemon stopped' WHERE build_id = ? AND state = 'running'",
                     arguments: [now, row["id"] as Int64])
                 return build
@@ -155,14 +157,14 @@ public final class SQLiteBuildStore: BuildStore {
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [filter.limit])
-            return try Row.fetchAll(db, sql: "SELECT * FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
+            return try db.cachedRows(sql: "SELECT * FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
                 .map(Self.build(from:))
         }
     }
 
     public func delivery(id: String) async throws -> DeliveryRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { row in
+            try db.cachedRow(sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { row in
                 DeliveryRecord(id: row["id"], event: row["event"], repository: row["repository"],
                                receivedAt: row["received_at"], result: row["result"], buildID: row["build_id"])
             }
@@ -171,7 +173,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
         try await pool.write { db in
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (?, ?, ?, 'running', ?)",
                 arguments: [buildID, attempt, name, Date().timeIntervalSince1970])
         }
@@ -189,7 +191,7 @@ public final class SQLiteBuildStore: BuildStore {
         case .error(let text), .skipped(let text): detail = text
         }
         try await pool.write { [exitCode, detail] db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
                 arguments: [outcome.label, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
         }
@@ -197,7 +199,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func steps(buildID: Int64) async throws -> [StepRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
+            try db.cachedRows(sql: "SELECT * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
                 StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: row["state"],
                            startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
                            detail: row["detail"])
@@ -208,7 +210,7 @@ public final class SQLiteBuildStore: BuildStore {
     /// The build's commit status as of now, into the outbox, in the caller's transaction.
     private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double) throws {
         let status = CommitStatus.of(build)
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -218,7 +220,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func openStatuses(limit: Int) async throws -> [StatusOutboxEntry] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.cachedRows(sql: """
                 SELECT * FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT ?
                 """, arguments: [limit]).map { row in
                 StatusOutboxEntry(id: row["id"], buildID: row["build_id"], repository: row["repository"], sha: row["sha"],
@@ -233,26 +235,33 @@ public final class SQLiteBuildStore: BuildStore {
         try await pool.write { db in
             switch outcome {
             case .delivered:
-                try db.execute(sql: "UPDATE status_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [now, id])
+                try db.run(sql: "UPDATE status_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [now, id])
             case .retry(let at):
-                try db.execute(sql: "UPDATE status_outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at, id])
+                try db.run(sql: "UPDATE status_outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [at, id])
             case .closed(let reason):
-                try db.execute(sql: "UPDATE status_outbox SET closed_reason = ? WHERE id = ?", arguments: [reason, id])
+                try db.run(sql: "UPDATE status_outbox SET closed_reason = ? WHERE id = ?", arguments: [reason, id])
             }
+        }
+    }
+
+    public func closeStatuses(ids: [Int64], reason: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            for id in ids { try db.run(sql: "UPDATE status_outbox SET closed_reason = ? WHERE id = ?", arguments: [reason, id]) }
         }
     }
 
     public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
         try await pool.write { db in
-            try db.execute(sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
+            try db.run(sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
                            arguments: [image.name, tags, image.digest, buildID])
         }
     }
 
     public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
+            try db.run(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
                            arguments: [model.source, model.version, model.sha256, buildID])
         }
     }
@@ -260,7 +269,7 @@ public final class SQLiteBuildStore: BuildStore {
     public func countByState() async throws -> [BuildState: Int] {
         try await pool.read { db in
             var counts: [BuildState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM build GROUP BY state") {
+            for row in try db.cachedRows(sql: "SELECT state, COUNT(*) AS n FROM build GROUP BY state") {
                 if let state = BuildState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             return counts
@@ -272,7 +281,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {
-        try Row.fetchOne(db, sql: "SELECT * FROM build WHERE id = ?", arguments: [id]).map(build(from:))
+        try db.cachedRow(sql: "SELECT * FROM build WHERE id = ?", arguments: [id]).map(build(from:))
     }
 
     static func build(from row: Row) -> Build {
@@ -289,5 +298,25 @@ public final class SQLiteBuildStore: BuildStore {
             build.model = ModelProvenance(source: source, version: row["model_version"], sha256: sha256)
         }
         return build
+    }
+}
+
+/// Statements prepared once per connection (GRDB's statement cache): the hot paths
+/// (deliveries, transitions) skip compiling SQL and GRDB's per-compile bookkeeping.
+extension Database {
+    func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func cachedRow(sql: String, arguments: StatementArguments = StatementArguments()) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func cachedRows(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func cachedInt64(sql: String, arguments: StatementArguments = StatementArguments()) throws -> Int64? {
+        try Int64.fetchOne(cachedStatement(sql: sql), arguments: arguments)
     }
 }

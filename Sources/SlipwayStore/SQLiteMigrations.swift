@@ -98,6 +98,11 @@ enum SQLiteMigrations {
                 );
                 """)
         }
+        migrator.registerMigration("v5: queued builds of a lane by index") { db in
+            // Superseding looks up the queued builds of one lane at every delivery; with
+            // (lane, id) alone that read every build the lane ever had.
+            try db.execute(sql: "CREATE INDEX build_by_lane_state ON build(lane, state, id)")
+        }
         return migrator
     }
 }

@@ -1,0 +1,76 @@
+import GRDB
+import SlipwayCore
+import Synchronization
+
+/// Group commit for deliveries: deliveries that arrive while a write transaction is being
+/// committed wait for it, then go into the next transaction together — one fsync for the
+/// whole group instead of one each. A caller still returns only after the transaction
+/// holding its delivery has committed (durable), so no acknowledged delivery can be lost;
+/// each delivery runs in its own savepoint, so one that fails does not fail the others.
+final class DeliveryGroupCommit: Sendable {
+    typealias Write = @Sendable (Database) throws -> DeliveryOutcome
+
+    private struct Waiting {
+        let write: Write
+        let continuation: CheckedContinuation<DeliveryOutcome, any Error>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var committing = false
+    }
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+    /// The most deliveries in one transaction.
+    static let maxGroup = 256
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    func submit(_ write: @escaping Write) async throws -> DeliveryOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let startCommitter = state.withLock { state in
+                state.waiting.append(Waiting(write: write, continuation: continuation))
+                guard !state.committing else { return false }
+                state.committing = true
+                return true
+            }
+            if startCommitter { Task { await self.commitWhileWaiting() } }
+        }
+    }
+
+    /// Commits groups until nobody waits.
+    private func commitWhileWaiting() async {
+        while true {
+            let group: [Waiting] = state.withLock { state in
+                let group = Array(state.waiting.prefix(Self.maxGroup))
+                state.waiting.removeFirst(group.count)
+                if group.isEmpty { state.committing = false }
+                return group
+            }
+            guard !group.isEmpty else { return }
+            let writes = group.map(\.write)
+            do {
+                let results = try await pool.write { db in
+                    writes.map { write in
+                        var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+                        do {
+                            try db.inSavepoint {
+                                result = .success(try write(db))
+                                return .commit
+                            }
+                        } catch {
+                            result = .failure(error)
+                        }
+                        return result
+                    }
+                }
+                for (waiting, result) in zip(group, results) { waiting.continuation.resume(with: result) }
+            } catch {
+                for waiting in group { waiting.continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
