@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "slipwayd", targets: ["slipwayd"]),
         .executable(name: "slipway", targets: ["slipway"]),
+        // The pure core, for fuzz/ (libFuzzer) and for tools that read Slipway's config.
+        .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),

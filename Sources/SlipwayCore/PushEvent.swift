@@ -27,53 +27,76 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension PushEvent {
-    private struct Wire: Decodable {
-        struct Repository: Decodable {
-            let full_name: String
-            let clone_url: String?
-            let default_branch: String?
-            let master_branch: String?
-        }
-        struct Commit: Decodable { let message: String? }
-        struct Pusher: Decodable { let name: String? }
-        let ref: String
-        let before: String?
-        let after: String
-        let deleted: Bool?
-        let repository: Repository
-        let head_commit: Commit?
-        let pusher: Pusher?
-    }
+    private static let fields: [String: JSONFieldReader.Want] = [
+        "ref": .scalar, "before": .scalar, "after": .scalar, "deleted": .scalar,
+        "repository": .object(["full_name": .scalar, "clone_url": .scalar, "default_branch": .scalar, "master_branch": .scalar]),
+        "head_commit": .object(["message": .scalar]),
+        "pusher": .object(["name": .scalar]),
+    ]
 
     /// Decodes a push payload (JSON bytes). Throws a `PayloadError` naming what is missing.
     public static func decode(_ json: [UInt8]) throws(PayloadError) -> PushEvent {
-        let wire: Wire
+        let top: [String: JSONFieldReader.Value]
         do {
-            wire = try JSONDecoder().decode(Wire.self, from: Data(json))
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw PayloadError("push payload is missing '\(path(context.codingPath + [key]))'")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw PayloadError("push payload field '\(path(context.codingPath))' has the wrong type")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw PayloadError("push payload field '\(path(context.codingPath))' is null")
+            top = try JSONFieldReader.read(json, want: fields)
         } catch {
             throw PayloadError("payload is not valid JSON")
         }
-        guard isSHA(wire.after) else { throw PayloadError("push payload field 'after' is not a commit sha") }
-        let deleted = wire.deleted ?? (wire.after.allSatisfy { $0 == "0" })
+        let ref = try requiredString(top, "ref")
+        let after = try requiredString(top, "after")
+        guard case .object(let repository)? = top["repository"] else {
+            throw top["repository"] == nil ? PayloadError("push payload is missing 'repository'")
+                : top["repository"] == .null ? PayloadError("push payload field 'repository' is null")
+                : PayloadError("push payload field 'repository' has the wrong type")
+        }
+        let fullName = try requiredString(repository, "full_name", in: "repository.")
+        guard isSHA(after) else { throw PayloadError("push payload field 'after' is not a commit sha") }
+        let deleted: Bool
+        switch top["deleted"] {
+        case .bool(let value)?: deleted = value
+        case nil, .null?: deleted = after.allSatisfy { $0 == "0" }
+        default: throw PayloadError("push payload field 'deleted' has the wrong type")
+        }
+        let before = try optionalString(top, "before") ?? ""
+        let cloneURL = try optionalString(repository, "clone_url", in: "repository.")
+        let defaultBranch = try optionalString(repository, "default_branch", in: "repository.")
+        let masterBranch = try optionalString(repository, "master_branch", in: "repository.")
+        var message: String?
+        if let commit = try nested(top, "head_commit") { message = try optionalString(commit, "message", in: "head_commit.") }
+        var pusher: String?
+        if let object = try nested(top, "pusher") { pusher = try optionalString(object, "name", in: "pusher.") }
         return PushEvent(
-            ref: wire.ref, before: wire.before ?? "", after: wire.after, deleted: deleted,
-            repositoryFullName: wire.repository.full_name, cloneURL: wire.repository.clone_url,
-            defaultBranch: wire.repository.default_branch ?? wire.repository.master_branch,
-            headCommitMessage: wire.head_commit?.message, pusher: wire.pusher?.name)
+            ref: ref, before: before, after: after, deleted: deleted, repositoryFullName: fullName, cloneURL: cloneURL,
+            defaultBranch: defaultBranch ?? masterBranch, headCommitMessage: message, pusher: pusher)
+    }
+
+    private static func requiredString(_ object: [String: JSONFieldReader.Value], _ key: String, in path: String = "") throws(PayloadError) -> String {
+        switch object[key] {
+        case .string(let value)?: return value
+        case nil: throw PayloadError("push payload is missing '\(path)\(key)'")
+        case .null?: throw PayloadError("push payload field '\(path)\(key)' is null")
+        default: throw PayloadError("push payload field '\(path)\(key)' has the wrong type")
+        }
+    }
+
+    private static func optionalString(_ object: [String: JSONFieldReader.Value], _ key: String, in path: String = "") throws(PayloadError) -> String? {
+        switch object[key] {
+        case .string(let value)?: return value
+        case nil, .null?: return nil
+        default: throw PayloadError("push payload field '\(path)\(key)' has the wrong type")
+        }
+    }
+
+    private static func nested(_ object: [String: JSONFieldReader.Value], _ key: String) throws(PayloadError) -> [String: JSONFieldReader.Value]? {
+        switch object[key] {
+        case .object(let value)?: return value
+        case nil, .null?: return nil
+        default: throw PayloadError("push payload field '\(key)' has the wrong type")
+        }
     }
 
     static func isSHA(_ text: String) -> Bool {
         (text.count == 40 || text.count == 64) && text.allSatisfy { $0.isHexDigit }
-    }
-
-    private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 }
 
@@ -81,10 +104,8 @@ extension PushEvent {
 /// that repository's secrets before the payload is trusted. Any event kind.
 public enum PayloadRepository {
     public static func fullName(in json: [UInt8]) -> String? {
-        struct Wire: Decodable {
-            struct Repository: Decodable { let full_name: String }
-            let repository: Repository?
-        }
-        return (try? JSONDecoder().decode(Wire.self, from: Data(json)))?.repository?.full_name
+        guard case .object(let repository)? = (try? JSONFieldReader.read(json, want: ["repository": .object(["full_name": .scalar])]))?["repository"],
+              case .string(let name)? = repository["full_name"] else { return nil }
+        return name
     }
 }

@@ -51,9 +51,7 @@ public enum DaemonMetrics {
         ]
         MetricsSystem.bootstrap(factory)
         // Every counter series exists from the start, at 0, so rate() and alerts see it.
-        for result in DeliveryResult.allCases {
-            Counter(label: "slipway_deliveries_total", dimensions: [("result", result.rawValue)]).increment(by: 0)
-        }
+        for result in DeliveryResult.allCases { result.counter.increment(by: 0) }
         Counter(label: "slipway_model_bytes_downloaded_total").increment(by: 0)
         for state in DeploymentState.allCases where state.isTerminal {
             Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)]).increment(by: 0)

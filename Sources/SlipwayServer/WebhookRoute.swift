@@ -24,12 +24,12 @@ struct WebhookRoute: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.post(Self.path) { request, context in
             let (response, result) = try await handle(request, logger: context.logger)
-            Counter(label: "slipway_deliveries_total", dimensions: [("result", result.rawValue)]).increment()
+            result.counter.increment()
             return response
         }
         for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
             router.on(Self.path, method: method) { _, _ in
-                Counter(label: "slipway_deliveries_total", dimensions: [("result", DeliveryResult.methodNotAllowed.rawValue)]).increment()
+                DeliveryResult.methodNotAllowed.counter.increment()
                 return JSONReply.error(.methodNotAllowed, "use POST", headers: [.allow: "POST"])
             }
         }
@@ -178,4 +178,11 @@ enum DeliveryResult: String, Sendable, CaseIterable {
     case queued, ignored, pong, duplicate
     case unauthorized, badRequest = "bad_request", tooLarge = "too_large"
     case unsupportedMediaType = "unsupported_media_type", methodNotAllowed = "method_not_allowed"
+
+    /// Made once (after the metrics system is bootstrapped: on first use), not per request.
+    private static let counters = Dictionary(uniqueKeysWithValues: allCases.map {
+        ($0, Counter(label: "slipway_deliveries_total", dimensions: [("result", $0.rawValue)]))
+    })
+
+    var counter: Counter { Self.counters[self]! }
 }

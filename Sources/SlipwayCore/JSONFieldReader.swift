@@ -1,0 +1,226 @@
+/// A strict JSON reader that materializes only the fields it is asked for and skips the
+/// rest (still checking that it is well-formed JSON). A GitHub push payload is ~8 KB of
+/// which Slipway reads a dozen fields; decoding all of it with JSONDecoder was the
+/// largest single cost of taking a delivery. Nesting is limited (512), so hostile input
+/// cannot exhaust the stack.
+struct JSONFieldReader {
+    /// What to read at a key.
+    indirect enum Want: Sendable { case scalar, object([String: Want]) }
+
+    enum Value: Equatable {
+        case string(String), bool(Bool), null, object([String: Value])
+        /// A number, an array, or an object that was not asked for: present, not read.
+        case other
+    }
+
+    struct Invalid: Error {}
+
+    private let bytes: [UInt8]
+    private var index = 0
+    private var depth = 0
+    static let maxDepth = 512
+
+    private init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Reads a top-level object; only the `want`ed keys are in the result.
+    static func read(_ bytes: [UInt8], want: [String: Want]) throws(Invalid) -> [String: Value] {
+        var reader = JSONFieldReader(bytes)
+        reader.skipWhitespace()
+        let result = try reader.object(want)
+        reader.skipWhitespace()
+        guard reader.index == bytes.count else { throw Invalid() }
+        return result
+    }
+
+    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+    }
+
+    private mutating func expect(_ byte: UInt8) throws(Invalid) {
+        guard current == byte else { throw Invalid() }
+        index += 1
+    }
+
+    private mutating func object(_ want: [String: Want]) throws(Invalid) -> [String: Value] {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw Invalid() }
+        try expect(UInt8(ascii: "{"))
+        var result: [String: Value] = [:]
+        skipWhitespace()
+        if current == UInt8(ascii: "}") { index += 1; return result }
+        while true {
+            skipWhitespace()
+            let key = try string()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            if let wanted = want[key] { result[key] = try value(wanted) } else { try skipValue() }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"): index += 1; return result
+            default: throw Invalid()
+            }
+        }
+    }
+
+    private mutating func value(_ want: Want) throws(Invalid) -> Value {
+        switch current {
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "{"):
+            if case .object(let nested) = want { return .object(try object(nested)) }
+            try skipValue()
+            return .other
+        default:
+            try skipValue()
+            return .other
+        }
+    }
+
+    private mutating func skipValue() throws(Invalid) {
+        switch current {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "{"): _ = try object([:])
+        case UInt8(ascii: "["): try skipArray()
+        case let byte? where byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte): try number()
+        default: throw Invalid()
+        }
+    }
+
+    private mutating func skipArray() throws(Invalid) {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw Invalid() }
+        try expect(UInt8(ascii: "["))
+        skipWhitespace()
+        if current == UInt8(ascii: "]") { index += 1; return }
+        while true {
+            skipWhitespace()
+            try skipValue()
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"): index += 1; return
+            default: throw Invalid()
+            }
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(Invalid) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw Invalid() }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { throw Invalid() }
+        index += count
+    }
+
+    private mutating func number() throws(Invalid) {
+        if current == UInt8(ascii: "-") { index += 1 }
+        guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { throw Invalid() }
+        index += 1
+        if first != UInt8(ascii: "0") { skipDigits() }
+        if current == UInt8(ascii: ".") {
+            index += 1
+            guard skipDigits() > 0 else { throw Invalid() }
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
+            guard skipDigits() > 0 else { throw Invalid() }
+        }
+    }
+
+    @discardableResult
+    private mutating func skipDigits() -> Int {
+        let start = index
+        while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { index += 1 }
+        return index - start
+    }
+
+    private mutating func skipString() throws(Invalid) {
+        try expect(UInt8(ascii: "\""))
+        while let byte = current {
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""): return
+            case UInt8(ascii: "\\"): _ = try escapedScalar()
+            case 0..<0x20: throw Invalid()
+            default: continue
+            }
+        }
+        throw Invalid()
+    }
+
+    private mutating func string() throws(Invalid) -> String {
+        try expect(UInt8(ascii: "\""))
+        var text: [UInt8] = []
+        var run = index
+        while let byte = current {
+            switch byte {
+            case UInt8(ascii: "\""):
+                text.append(contentsOf: bytes[run..<index])
+                index += 1
+                return String(decoding: text, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                text.append(contentsOf: bytes[run..<index])
+                index += 1
+                text.append(contentsOf: String(Character(try escapedScalar())).utf8)
+                run = index
+            case 0..<0x20: throw Invalid()
+            default: index += 1
+            }
+        }
+        throw Invalid()
+    }
+
+    /// After a backslash: the character one escape stands for.
+    private mutating func escapedScalar() throws(Invalid) -> Unicode.Scalar {
+        let scalar: Unicode.Scalar
+        guard let byte = current else { throw Invalid() }
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalar = Unicode.Scalar(byte)
+        case UInt8(ascii: "b"): scalar = "\u{08}"
+        case UInt8(ascii: "f"): scalar = "\u{0C}"
+        case UInt8(ascii: "n"): scalar = "\n"
+        case UInt8(ascii: "r"): scalar = "\r"
+        case UInt8(ascii: "t"): scalar = "\t"
+        case UInt8(ascii: "u"):
+            var code = try hex4()
+            if (0xD800..<0xDC00).contains(code), current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") {
+                index += 2
+                let low = try hex4()
+                guard (0xDC00..<0xE000).contains(low) else { throw Invalid() }
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            }
+            scalar = Unicode.Scalar(code) ?? "\u{FFFD}"   // a lone surrogate, as JSONDecoder would repair it
+        default: throw Invalid()
+        }
+        return scalar
+    }
+
+    private mutating func hex4() throws(Invalid) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw Invalid() }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            index += 1
+            let digit: UInt8 = switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: throw Invalid()
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+}
