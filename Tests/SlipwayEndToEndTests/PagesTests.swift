@@ -95,10 +95,10 @@ import Testing
             try await eventually(timeout: .seconds(30)) { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("first-line\n") }
             #expect(try await store.build(id: id)?.state == .running)
 
-            // The browser opens the page while the build runs; the second line is written
-            // 1.5 s later and can only reach the page through the live log.
+            // The browser opens the page while the build runs; the second line is written only
+            // once the page follows the live log, so it can only reach the page through it.
             let opened = Task { try await chromium.dumpDOM(daemon.baseURL + "/builds/\(id)", runFor: 3000) }
-            try await Task.sleep(for: .milliseconds(1500))
+            try await eventually(timeout: .seconds(60)) { daemon.daemonLog().contains("pages: live log followed") }
             FileManager.default.createFile(atPath: go, contents: nil)
             let dom = try await opened.value
             #expect(try await store.build(id: id)?.state == .success)

@@ -87,6 +87,7 @@ struct PageRoutes: Sendable {
         }
         let start = request.headers[.lastEventID].flatMap(UInt64.init)
             ?? request.uri.queryParameters["offset"].flatMap { UInt64(String($0)) } ?? 0
+        context.logger.info("pages: live log followed", metadata: ["build": "\(id)", "offset": "\(start)"])
         let tail = LogTail(store: store, followers: followers)
         let path = logPath(id)
         let store = self.store
