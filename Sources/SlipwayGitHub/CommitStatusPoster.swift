@@ -34,10 +34,25 @@ public final class CommitStatusPoster: Service, Sendable {
         tokens = GitHubTokens(client: client)
     }
 
+    /// Delivered and closed statuses are kept this long (for looking into), then deleted,
+    /// so the outbox does not grow with every build forever.
+    static let keepDone: Double = 7 * 24 * 3600
+
     public func run() async throws {
         var pausedUntil = 0.0
+        var pruneAt = 0.0
         while !Task.isCancelled {
             pausedUntil = await postDue(pausedUntil: pausedUntil)
+            let now = Date().timeIntervalSince1970
+            if now >= pruneAt {
+                pruneAt = now + 600
+                do {
+                    let removed = try await store.pruneStatuses(doneBefore: now - Self.keepDone)
+                    if removed > 0 { logger.info("old commit statuses removed from the outbox", metadata: ["count": "\(removed)"]) }
+                } catch {
+                    logger.warning("cannot prune the status outbox", metadata: ["error": "\(error)"])
+                }
+            }
             do {
                 try await cancelOnGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
             } catch {

@@ -32,6 +32,8 @@ public protocol BuildStore: Sendable {
     func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws
     /// Closes many entries with one reason, in one transaction.
     func closeStatuses(ids: [Int64], reason: String) async throws
+    /// Deletes delivered or closed entries created before `time`; returns how many.
+    func pruneStatuses(doneBefore time: Double) async throws -> Int
     func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
     func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
     /// How many builds are in each state (states with none are absent), for /metrics.

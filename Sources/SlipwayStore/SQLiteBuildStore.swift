@@ -251,6 +251,14 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
+    public func pruneStatuses(doneBefore time: Double) async throws -> Int {
+        try await pool.write { db in
+            try db.run(sql: "DELETE FROM status_outbox WHERE created_at < ? AND (delivered_at IS NOT NULL OR closed_reason IS NOT NULL)",
+                       arguments: [time])
+            return db.changesCount
+        }
+    }
+
     public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
         try await pool.write { db in

@@ -143,4 +143,16 @@ import Testing
         let reopened = try SQLiteBuildStore(path: store.path)
         #expect(try await reopened.build(id: build.id) == build)
     }
+
+    @Test func onlyDeliveredOrClosedStatusesArePrunedAndOnlyOldOnes() async throws {
+        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
+        _ = try await store.enqueue(request("refs/heads/other", sha: "b2"), supersedeOlder: false)
+        let open = try await store.openStatuses(limit: 10)
+        #expect(open.count == 2)
+        try await store.closeStatus(id: open[0].id, .delivered)
+        #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 - 3600) == 0, "not old enough")
+        #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 + 1) == 1, "the delivered one")
+        #expect(try await store.openStatuses(limit: 10).map(\.id) == [open[1].id], "the open one stays")
+        #expect(try await store.build(id: first.id) != nil)
+    }
 }
