@@ -54,6 +54,7 @@ public enum Daemon {
                        .init(service: reloader), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        try await scheduler.recoverInterrupted()   // before the API can start a deployment
         logger.notice("starting", metadata: [
             "state_dir": "\(config.stateDirectory)", "workers": "\(config.queue.workers)",
             "repositories": "\(config.repositories.count)"])

@@ -7,8 +7,8 @@ import SlipwayStore
 /// `deploy.schedule`: deploys each repository's newest good image when its cron
 /// expression fires, in the daemon's time zone. Up to when each schedule has been looked
 /// at is stored, so a run missed while the daemon was down is run once at start-up (the
-/// latest missed slot only, not one per missed slot). At start, deployments a stop
-/// interrupted are recorded as `error`; at shutdown, running ones are stopped.
+/// latest missed slot only, not one per missed slot). At shutdown, running deployments
+/// are stopped.
 public final class DeployScheduler: Service, Sendable {
     let deployments: any DeploymentStore
     let runner: DeployRunner
@@ -24,10 +24,14 @@ public final class DeployScheduler: Service, Sendable {
         self.logger = logger
     }
 
-    public func run() async throws {
+    /// Records deployments a stop interrupted as `error`; call before anything can start one.
+    public func recoverInterrupted() async throws {
         for interrupted in try await deployments.recoverInterruptedDeployments() {
             logger.warning("deployment interrupted by the last stop", metadata: ["deployment": "\(interrupted.id)", "repo": "\(interrupted.repository)"])
         }
+    }
+
+    public func run() async throws {
         _ = try? await cancelOnGracefulShutdown { await self.scheduleForever() }
         await runner.stopAll()
     }

@@ -136,4 +136,21 @@ import Testing
             #expect(rig.daemon.daemonLog().contains("scheduled deployment missed while stopped: running it now"))
         }
     }
+
+    @Test func aDeploymentInterruptedByAStopEndsAsErrorAndDoesNotBlockTheNext() async throws {
+        try await withRig("deploy-interrupted", beforeStart: { daemon in
+            let store = try daemon.openStore()
+            let build = try #require(try await store.build(id: 1))
+            guard case .created(let deployment) = try await store.createDeployment(of: build, image: "x@sha256:1", trigger: .manual, requestedBy: "ops") else {
+                throw HarnessError("not created")
+            }
+            try await store.startDeployment(id: deployment.id)
+        }) { rig in
+            let store = try rig.daemon.openStore()
+            let interrupted = try #require(try await store.deployment(id: 1))
+            #expect(interrupted.state == .error && (interrupted.reason ?? "").contains("interrupted"), "\(interrupted)")
+            let next = try await rig.cli.run(["deploy", "acme/app", "--wait"])
+            #expect(next.status == 0 && next.stdout.contains("deployment #2 success"), "\(next.stdout)\(next.stderr)")
+        }
+    }
 }
