@@ -73,16 +73,24 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
-        try await pool.write { db in
-            let queued = try db.cachedRows(sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
-                .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
-            guard !queued.isEmpty else { return [] }
-            let running = Set(try String.fetchAll(db, sql: "SELECT lane FROM build WHERE state = 'running'"))
+        // Looked at on a reader first: the queue asks after every delivery, and most of the
+        // time nothing can start (its lane is busy), which must not take the writer from
+        // the deliveries.
+        guard try await pool.read({ db in try !Self.runnable(db, freeWorkers: freeWorkers).isEmpty }) else { return [] }
+        return try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            return try QueuePolicy.runnable(queued: queued, runningLanes: running, freeWorkers: freeWorkers).compactMap { id in
+            return try Self.runnable(db, freeWorkers: freeWorkers).compactMap { id in
                 try Self.applyTransition(db, id, .start, reason: nil, at: now)
             }
         }
+    }
+
+    private static func runnable(_ db: Database, freeWorkers: Int) throws -> [Int64] {
+        let queued = try db.cachedRows(sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
+            .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
+        guard !queued.isEmpty else { return [] }
+        let running = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
+        return QueuePolicy.runnable(queued: queued, runningLanes: running, freeWorkers: freeWorkers)
     }
 
     @discardableResult

@@ -102,8 +102,15 @@ import Testing
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = OperatorAPITests.token
         _ = await blocking { TestRepository.shared }
+        // The step prints a line, then waits until both followers have seen it: a line that
+        // comes before the build ends is the subject, however slow the machine is.
+        let gate = try TestPaths.temporaryDirectory("follow-gate")
+        defer { try? FileManager.default.removeItem(at: gate) }
+        let go = gate.appendingPathComponent("GO").path
+        let seen = SharedCount()
         let daemon = try DaemonHarness(label: "follow", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, test: ["sh", "-c", "echo first-line; sleep 2; echo second-line"],
+            testConfig(port: port, stateDirectory: state,
+                       test: ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line"],
                        topLevelExtra: OperatorAPITests.apiYAML)
         }
         try await daemon.run { daemon in
@@ -123,6 +130,7 @@ import Testing
                             text += String(buffer: chunk)
                             if !before, text.contains("first-line") {
                                 sawFirstWhileRunning = try await store.build(id: id)?.state == .running
+                                if seen.increment() == 2 { FileManager.default.createFile(atPath: go, contents: nil) }
                             }
                         }
                         return (sawFirstWhileRunning, text)

@@ -2,6 +2,7 @@ import Foundation
 import SlipwayCore
 import SlipwayStore
 import SlipwayTesting
+import Synchronization
 
 /// Secrets the end-to-end daemons are configured with (values in the environment, as in production).
 enum TestSecrets {
@@ -120,4 +121,11 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
         try await Task.sleep(for: .milliseconds(25))
     }
     throw HarnessError("condition not met within \(timeout)")
+}
+
+/// A count that concurrent tasks of a test share.
+final class SharedCount: Sendable {
+    private let value = Atomic<Int>(0)
+    /// Adds one; returns the new count.
+    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
 }
