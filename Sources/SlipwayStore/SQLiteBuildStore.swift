@@ -60,14 +60,17 @@ public final class SQLiteBuildStore: BuildStore {
             arguments: [request.repository, request.ref, request.lane, request.sha, request.cloneURL,
                         request.trigger.rawValue, request.deliveryID, time])
         let id = db.lastInsertedRowID
-        let active = try db.cachedRows(sql: "SELECT id, state FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
-                                      arguments: [request.lane, id])
-            .map { (id: $0["id"] as Int64, lane: request.lane, state: BuildState(rawValue: $0["state"]) ?? .queued) }
-        let superseded = QueuePolicy.superseded(by: request, newID: id, active: active, enabled: supersedeOlder)
-        for old in superseded {
+        // The new build as just written (no read back), and the queued builds of its lane.
+        let build = Build(id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
+                          trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
+                          startedAt: nil, finishedAt: nil, attempts: 0)
+        let queued = try db.cachedRows(sql: "SELECT * FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
+            .map(Self.build(from:))
+        let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
+                                                enabled: supersedeOlder)
+        for old in queued where superseded.contains(old.id) {
             _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time)
         }
-        let build = try fetchBuild(db, id)!
         try enqueueStatus(db, build, at: time)
         return (build, superseded)
     }
@@ -100,9 +103,15 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
-    /// The one place a build's state is written.
     private static func applyTransition(_ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, at time: Double) throws -> Build? {
-        guard var build = try fetchBuild(db, id) else { return nil }
+        guard let build = try fetchBuild(db, id) else { return nil }
+        return try applyTransition(db, build, event, reason: reason, at: time)
+    }
+
+    /// The one place a build's state is written. `current` is the build as stored now.
+    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, at time: Double) throws -> Build {
+        var build = current
+        let id = build.id
         let next = try build.state.applying(event)
         switch (build.state, next) {
         case (.queued, .running):
