@@ -27,12 +27,18 @@ public enum QueuePolicy {
         return picked
     }
 
+    /// Whether a new build can supersede anything at all (a branch push, with
+    /// cancel_superseded on): when not, its lane need not even be looked at.
+    public static func maySupersede(_ newBuild: BuildRequest, enabled: Bool) -> Bool {
+        enabled && newBuild.trigger == .push && newBuild.ref.hasPrefix("refs/heads/")
+    }
+
     /// The builds a new build supersedes: older, unfinished builds of the same lane, when
     /// it comes from a push. Running ones only when `includeRunning` (cancel_superseded).
     public static func superseded(
         by newBuild: BuildRequest, newID: Int64, active: [(id: Int64, lane: String, state: BuildState)], enabled: Bool
     ) -> [Int64] {
-        guard enabled, newBuild.trigger == .push, newBuild.ref.hasPrefix("refs/heads/") else { return [] }
+        guard maySupersede(newBuild, enabled: enabled) else { return [] }
         return active.filter { $0.lane == newBuild.lane && $0.id < newID && !$0.state.isTerminal }.map(\.id)
     }
 

@@ -64,8 +64,12 @@ public final class SQLiteBuildStore: BuildStore {
         let build = Build(id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
                           trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
                           startedAt: nil, finishedAt: nil, attempts: 0)
-        let queued = try db.cachedRows(sql: "SELECT * FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
-            .map(Self.build(from:))
+        // With superseding on, a lane holds at most one queued build; with it off, it may
+        // hold thousands, and they are not read at all.
+        let queued = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
+            ? try db.cachedRows(sql: "SELECT * FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
+                .map(Self.build(from:))
+            : []
         let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
                                                 enabled: supersedeOlder)
         for old in queued where superseded.contains(old.id) {
@@ -89,7 +93,9 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     private static func runnable(_ db: Database, freeWorkers: Int) throws -> [Int64] {
-        let queued = try db.cachedRows(sql: "SELECT id, lane FROM build WHERE state = 'queued' ORDER BY id")
+        // Only the oldest queued build of each lane can start (QueuePolicy keeps lanes in
+        // order), so only those are read, however many are queued.
+        let queued = try db.cachedRows(sql: "SELECT MIN(id) AS id, lane FROM build WHERE state = 'queued' GROUP BY lane")
             .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
         guard !queued.isEmpty else { return [] }
         let running = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
