@@ -64,8 +64,8 @@ public final class SQLiteBuildStore: BuildStore {
         let build = Build(id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
                           trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
                           startedAt: nil, finishedAt: nil, attempts: 0)
-        // With superseding on, a lane holds at most one queued build; with it off, it may
-        // hold thousands, and they are not read at all.
+        // With superseding on, each push supersedes the queued builds of its lane, so few
+        // are there to read; with it off, a lane may hold thousands, and none is read.
         let queued = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
             ? try db.cachedRows(sql: "SELECT * FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
                 .map(Self.build(from:))
