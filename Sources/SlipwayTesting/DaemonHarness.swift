@@ -45,7 +45,7 @@ public final class DaemonHarness: @unchecked Sendable {
         process.environment = env
         if !FileManager.default.fileExists(atPath: stderrPath) { FileManager.default.createFile(atPath: stderrPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        try log.seekToEnd()
+        let logStart = try log.seekToEnd()
         process.standardError = log
         process.standardOutput = log
         try process.run()
@@ -63,7 +63,10 @@ public final class DaemonHarness: @unchecked Sendable {
                 }
                 throw HarnessError("slipwayd exited with \(process.terminationStatus) during start-up:\n\(log)")
             }
-            if let response = try? await get("/readyz"), response.status == 200 { return }
+            // Ready means *this* process bound the port (its own "listening" line) and
+            // answers: a daemon of another test that took the same port also answers /readyz.
+            if daemonLog(from: logStart).contains("[SlipwayDaemon] listening"),
+               let response = try? await get("/readyz"), response.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("slipwayd was not ready within \(timeout):\n\(daemonLog())")
@@ -100,6 +103,14 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func daemonLog() -> String {
         (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    }
+
+    /// The daemon's log from byte `offset` on (what one start of it wrote).
+    func daemonLog(from offset: UInt64) -> String {
+        guard let handle = FileHandle(forReadingAtPath: stderrPath) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     // MARK: HTTP
