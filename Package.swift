@@ -44,6 +44,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SlipwaySecrets",
+            dependencies: ["SlipwayCore"]
+        ),
+        .target(
             name: "SlipwayStore",
             dependencies: [
                 "SlipwayCore",
@@ -109,6 +113,7 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayPipeline",
                 "SlipwayServer",
+                "SlipwaySecrets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -130,6 +135,7 @@ let package = Package(
             dependencies: [
                 "SlipwayCore",
                 "SlipwayModels",
+                "SlipwaySecrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

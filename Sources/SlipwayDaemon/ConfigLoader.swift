@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwaySecrets
 
 /// Reads, validates and resolves the config file: the one place the daemon touches it.
 public struct ConfigLoader: Sendable {

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import SlipwayCore
+import SlipwaySecrets
 
 /// `slipway deliver`: sign a push payload (a sample, or a file such as a fixture) with a
 /// webhook secret and send it to the daemon's webhook endpoint as GitHub would, to
@@ -59,18 +60,12 @@ struct DeliverCommand: AsyncParsableCommand {
         }
     }
 
+    /// The secret as the daemon would read it; an empty value is refused too.
     static func read(_ reference: SecretReference) throws -> String {
-        switch reference {
-        case .environment(let name):
-            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                throw CLIFailure(.refused, "webhook secret: environment variable \(name) is not set")
-            }
-            return value
-        case .file(let path):
-            guard let value = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIFailure(.refused, "webhook secret: cannot read \(path)")
-            }
-            return value.trimmingCharacters(in: .newlines)
+        switch ProcessSecretSource().value(of: reference) {
+        case .success(let value) where !value.isEmpty: return value
+        case .success: throw CLIFailure(.refused, "webhook secret: \(reference) is empty")
+        case .failure(let error): throw CLIFailure(.refused, "webhook secret: \(error)")
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlipwayCore
 import SlipwayModels
+import SlipwaySecrets
 
 /// `slipway model-pull SOURCE --dest FILE`: resolve, download (streamed, hashed, resumable,
 /// cached) and print the provenance, as the build's model step does.
@@ -29,10 +30,7 @@ struct ModelPull: AsyncParsableCommand {
         if let text = bearerToken {
             guard let reference = SecretReference(text) else { throw ValidationError("--bearer-token must be env:NAME or file:PATH") }
             model.bearerToken = reference
-            switch reference {
-            case .environment(let name): secrets[reference] = ProcessInfo.processInfo.environment[name]
-            case .file(let path): secrets[reference] = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .newlines)
-            }
+            secrets[reference] = try ProcessSecretSource().value(of: reference).get()
         }
         let store = try ModelFetcher.store(for: model, location: location) { secrets[$0] }
         let fetcher = ModelFetcher(cache: ModelCache(stateDirectory: stateDirectory))

@@ -3,15 +3,16 @@ import SlipwayCore
 
 /// Secrets from this process's environment (`env:NAME`) and from files (`file:PATH`, e.g.
 /// `$CREDENTIALS_DIRECTORY/...` under systemd). A trailing newline in a file is dropped,
-/// as `echo secret > file` leaves one.
-struct ProcessSecretSource: SecretSource {
+/// as `echo secret > file` leaves one. Shared by the daemon and the `slipway` CLI, so a
+/// reference means the same thing to both.
+public struct ProcessSecretSource: SecretSource {
     let environment: [String: String]
 
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
     }
 
-    func value(of reference: SecretReference) -> Result<String, SecretLookupError> {
+    public func value(of reference: SecretReference) -> Result<String, SecretLookupError> {
         switch reference {
         case .environment(let name):
             guard let value = environment[name] else {
@@ -45,6 +46,6 @@ struct ProcessSecretSource: SecretSource {
 /// Its environment holds the daemon's secrets: never print it (ServiceLifecycle logs its
 /// services' descriptions at debug level).
 extension ProcessSecretSource: CustomStringConvertible, CustomReflectable {
-    var description: String { "ProcessSecretSource(environment: ***)" }
-    var customMirror: Mirror { Mirror(self, children: [:]) }
+    public var description: String { "ProcessSecretSource(environment: ***)" }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
 }
