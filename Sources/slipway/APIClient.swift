@@ -79,11 +79,15 @@ struct APIClient {
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ method: HTTPMethod, _ path: String, json: [String: Any]? = nil) async throws -> T {
-        let data = try await send(method, path, json: json)
+        try decode(type, from: try await send(method, path, json: json), "\(method) \(path)")
+    }
+
+    /// A 2xx body as `T`, or a `CLIFailure` that shows what came instead.
+    func decode<T: Decodable>(_ type: T.Type, from data: Data, _ what: String) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
-            throw CLIFailure(.unavailable, "\(method) \(path): unexpected reply from \(base): \(String(decoding: data.prefix(200), as: UTF8.self))")
+            throw CLIFailure(.unavailable, "\(what): unexpected reply from \(base): \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
     }
 

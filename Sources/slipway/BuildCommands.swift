@@ -20,11 +20,10 @@ struct BuildsCommand: AsyncParsableCommand {
             if let repository { query.append("repository=\(Self.encode(repository))") }
             if let state { query.append("state=\(Self.encode(state))") }
             if let before { query.append("before=\(before)") }
-            let data = try await server.client().send(.GET, "/api/v1/builds?" + query.joined(separator: "&"))
+            let client = try server.client()
+            let data = try await client.send(.GET, "/api/v1/builds?" + query.joined(separator: "&"))
             if output.json { return print(data.prettyJSON, terminator: "") }
-            guard let list = try? JSONDecoder().decode(BuildList.self, from: data) else {
-                throw CLIFailure(.unavailable, "unexpected reply: \(String(decoding: data.prefix(200), as: UTF8.self))")
-            }
+            let list = try client.decode(BuildList.self, from: data, "GET /api/v1/builds")
             var table = TextTable(header: ["ID", "REPOSITORY", "BRANCH", "SHA", "STATE", "TRIGGER", "CREATED", "DURATION", "MODEL"])
             for build in list.builds {
                 table.rows.append([
@@ -53,11 +52,10 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let data = try await server.client().send(.GET, "/api/v1/builds/\(id)")
+            let client = try server.client()
+            let data = try await client.send(.GET, "/api/v1/builds/\(id)")
             if output.json { return print(data.prettyJSON, terminator: "") }
-            guard let build = try? JSONDecoder().decode(BuildJSON.self, from: data) else {
-                throw CLIFailure(.unavailable, "unexpected reply: \(String(decoding: data.prefix(200), as: UTF8.self))")
-            }
+            let build = try client.decode(BuildJSON.self, from: data, "GET /api/v1/builds/\(id)")
             print(Self.describe(build), terminator: "")
         }
     }
@@ -169,9 +167,7 @@ struct RebuildCommand: AsyncParsableCommand {
                 if let sha { body["sha"] = sha }
                 data = try await client.send(.POST, "/api/v1/builds", json: body)
             }
-            guard let queued = try? JSONDecoder().decode(BuildJSON.self, from: data) else {
-                throw CLIFailure(.unavailable, "unexpected reply: \(String(decoding: data.prefix(200), as: UTF8.self))")
-            }
+            let queued = try client.decode(BuildJSON.self, from: data, "rebuild")
             if output.json { print(data.prettyJSON, terminator: "") } else {
                 print("build #\(queued.id) \(queued.state): \(queued.repository) \(queued.ref) at \(BuildText.short(queued.sha))")
             }

@@ -21,7 +21,7 @@ struct DeployCommand: AsyncParsableCommand {
             var body: [String: Any] = ["repository": repository]
             if let build { body["build"] = build }
             let data = try await client.send(.POST, "/api/v1/deployments", json: body)
-            var deployment = try JSONDecoder().decode(DeploymentJSON.self, from: data)
+            var deployment = try client.decode(DeploymentJSON.self, from: data, "POST /api/v1/deployments")
             if output.json, !wait { return print(data.prettyJSON, terminator: "") }
             if !output.json { print(Self.line(deployment)) }
             guard wait else { return }
@@ -59,9 +59,10 @@ struct DeploymentsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let query = "?limit=\(limit)" + (repository.map { "&repository=\(BuildsCommand.encode($0))" } ?? "")
-            let data = try await server.client().send(.GET, "/api/v1/deployments\(query)")
+            let client = try server.client()
+            let data = try await client.send(.GET, "/api/v1/deployments\(query)")
             if output.json { return print(data.prettyJSON, terminator: "") }
-            let list = try JSONDecoder().decode(DeploymentList.self, from: data)
+            let list = try client.decode(DeploymentList.self, from: data, "GET /api/v1/deployments")
             var table = TextTable(header: ["ID", "REPOSITORY", "BUILD", "STATE", "TRIGGER", "BY", "CREATED", "DURATION", "IMAGE"])
             for deployment in list.deployments {
                 table.rows.append([String(deployment.id), deployment.repository, "#\(deployment.build)", Style.state(deployment.state),
