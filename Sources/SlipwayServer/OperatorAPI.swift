@@ -27,14 +27,19 @@ struct OperatorAPI: Sendable {
 
     /// Runs `handler` with a logger naming the token, or answers 401.
     func authorized(_ request: Request, _ context: BasicRequestContext, _ handler: (Logger) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              let name = config.snapshot.apiTokenName(matching: String(header.dropFirst(7))) else {
+        guard let name = Self.bearerTokenName(request, config.snapshot) else {
             context.logger.notice("operator API: refused", metadata: ["path": "\(request.uri.path)"])
             return JSONReply.error(.unauthorized, "missing or wrong bearer token", headers: [.wwwAuthenticate: "Bearer"])
         }
         var logger = context.logger
         logger[metadataKey: "token"] = "\(name)"
         return try await handler(logger)
+    }
+
+    /// The name of the operator token in `Authorization: Bearer …`, when it is one.
+    static func bearerTokenName(_ request: Request, _ config: ResolvedConfig) -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        return config.apiTokenName(matching: String(header.dropFirst(7)))
     }
 
     func buildID(_ context: BasicRequestContext) -> Int64? { context.parameters.get("id").flatMap(Int64.init) }

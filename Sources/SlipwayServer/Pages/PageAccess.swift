@@ -11,10 +11,7 @@ struct PageAccess: Sendable {
 
     func viewer(_ request: Request) -> PageViewer? {
         let snapshot = config.snapshot
-        if let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-           let name = snapshot.apiTokenName(matching: String(header.dropFirst(7))) {
-            return .operator(name)
-        }
+        if let name = OperatorAPI.bearerTokenName(request, snapshot) { return .operator(name) }
         if let cookie = request.cookies[PageSession.cookieName]?.value,
            let name = PageSession.verify(cookie, now: Int64(Date().timeIntervalSince1970), tokenValue: snapshot.apiTokenValue(named:)) {
             return .operator(name)
