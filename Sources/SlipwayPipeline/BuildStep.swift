@@ -104,7 +104,7 @@ public struct StepContext: Sendable {
     /// variables, nothing inherited from the daemon (its environment holds secrets).
     public var environment: [String: String] {
         [
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": ToolEnvironment.searchPath,
             "HOME": workspace,
             "LANG": "C.UTF-8",
             "CI": "true",
@@ -123,13 +123,9 @@ public struct StepContext: Sendable {
     public func runTool(
         _ argv: [String], in directory: String? = nil, extraEnvironment: [String: String] = [:], output: (any OutputSink)? = nil
     ) async throws -> ProcessRunner.Result {
-        log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
         var env = environment.merging(toolEnvironment) { $1 }
         env.merge(extraEnvironment) { $1 }
-        let result = try await processes.run(argv, workingDirectory: directory ?? workspace, environment: env, timeout: remaining,
-                                             log: output ?? log)
-        log.line("  " + result.summary)
-        return result
+        return try await processes.runLogged(argv, in: directory ?? workspace, environment: env, timeout: remaining, log: log, output: output)
     }
 
     /// A housekeeping call (removing a container or image): not logged, own time limit.
@@ -142,6 +138,9 @@ public struct StepContext: Sendable {
 /// The part of the daemon's environment that container tools read. Everything else
 /// (tokens, keys) stays out of build processes.
 public enum ToolEnvironment {
+    /// The PATH every child process gets (never the daemon's own).
+    public static let searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
     public static let passedThrough: Set<String> = [
         "HOME", "USER", "LOGNAME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR",
         "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_CONF", "STORAGE_DRIVER",
@@ -167,17 +166,15 @@ public struct CommandStep: BuildStep {
     }
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
-        context.log.line("$ " + argv.map(Self.quoteForDisplay).joined(separator: " "))
         let directory = FileManager.default.fileExists(atPath: context.checkoutDirectory) ? context.checkoutDirectory : context.workspace
         let result: ProcessRunner.Result
         do {
-            result = try await context.processes.run(
-                argv, workingDirectory: directory, environment: context.environment, timeout: context.remaining, log: context.log)
+            result = try await context.processes.runLogged(
+                argv, in: directory, environment: context.environment, timeout: context.remaining, log: context.log)
         } catch let error as ProcessRunner.LaunchError {
             // The project's own command is missing or not executable: its failure, not ours.
             return .failure(exitCode: nil, detail: error.description)
         }
-        context.log.line("  " + result.summary)
         try Task.checkCancellation()
         return Self.outcome(of: result, step: name, context: context)
     }

@@ -51,15 +51,12 @@ extension DeployRunner {
         log.header("deployment #\(deployment.id) of \(deployment.repository): build #\(deployment.buildID) → \(deploy.namespace)/deployment/\(deploy.deployment) container \(deploy.container)")
         log.line("image \(deployment.image)\(deployment.modelVersion.map { " (model version \($0))" } ?? "")")
         let plan = KubectlPlan(kubeconfigPath: kubeconfigPath, deploy: deploy)
-        let environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+        let environment = ["PATH": ToolEnvironment.searchPath, "LANG": "C.UTF-8"]
             .merging(toolEnvironment) { $1 }.merging(["HOME": scratch, "KUBECACHEDIR": "\(scratch)/cache"]) { $1 }
         let processes = self.processes
         @Sendable func kubectl(_ argv: [String], timeout: Duration) async throws -> (ProcessRunner.Result, String) {
-            log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
             let captured = CapturedOutput(forwardingTo: log)
-            let result = try await processes.run(argv, workingDirectory: scratch, environment: environment, timeout: timeout, log: captured)
-            log.flushPending()
-            log.line("  " + result.summary)
+            let result = try await processes.runLogged(argv, in: scratch, environment: environment, timeout: timeout, log: log, output: captured)
             return (result, captured.text)
         }
 

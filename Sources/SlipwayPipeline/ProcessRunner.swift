@@ -184,6 +184,20 @@ enum ProcessTree {
     }
 }
 
+extension ProcessRunner {
+    /// Runs `argv` with its command line, then how it ended ("exit 0 after 0.31s"), written
+    /// into `log`; its output goes to `output` (default: the log itself).
+    public func runLogged(
+        _ argv: [String], in directory: String, environment: [String: String], timeout: Duration?, log: BuildLog,
+        output: (any OutputSink)? = nil
+    ) async throws -> Result {
+        log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
+        let result = try await run(argv, workingDirectory: directory, environment: environment, timeout: timeout, log: output ?? log)
+        log.line("  " + result.summary)
+        return result
+    }
+}
+
 /// Where a child's output goes: the build log, or a capture that also forwards to it.
 public protocol OutputSink: Sendable {
     func output(_ bytes: some Sequence<UInt8>)
