@@ -22,7 +22,10 @@ public enum Daemon {
             return handler
         }
         let logger = Logger(label: "slipwayd")
-        let metrics = DaemonMetrics.bootstrap(statusFailureKinds: CommitStatusPoster.metricFailureKinds)
+        let metrics = DaemonMetrics.bootstrap()
+        CommitStatusPoster.declareMetrics()
+        ModelStep.declareMetrics()
+        DeployRunner.declareMetrics()
 
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])

@@ -63,7 +63,15 @@ public final class CommitStatusPoster: Service, Sendable {
         try? await client.shutdown()
     }
 
-    public static var metricFailureKinds: [String] { Result.failureKinds }
+    /// `slipway_status_post_failures_total{kind}`.
+    static func failureCounter(_ kind: String) -> Counter {
+        Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)])
+    }
+
+    /// Declares every series of the poster's metrics at 0 (after the metrics bootstrap).
+    public static func declareMetrics() {
+        for kind in Result.failureKinds { failureCounter(kind).increment(by: 0) }
+    }
 
     enum Result {
         case delivered
@@ -122,7 +130,7 @@ public final class CommitStatusPoster: Service, Sendable {
             }
             let result = await post(entry, github: github, snapshot: snapshot, logger: logger)
             if let kind = result.failureKind {
-                Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)]).increment()
+                Self.failureCounter(kind).increment()
             }
             do {
                 switch result {

@@ -4,6 +4,16 @@ import Metrics
 import SlipwayCore
 
 extension DeployRunner {
+    /// `slipway_deployments_total{state}`.
+    static func counter(_ state: DeploymentState) -> Counter {
+        Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)])
+    }
+
+    /// Declares every series of this runner's metrics at 0 (after the metrics bootstrap).
+    public static func declareMetrics() {
+        for state in DeploymentState.allCases where state.isTerminal { counter(state).increment(by: 0) }
+    }
+
     /// Runs one stored deployment to its end; never throws: every end is a state.
     func run(_ deployment: Deployment) async {
         var logger = self.logger
@@ -17,7 +27,7 @@ extension DeployRunner {
         } catch {
             logger.error("cannot record the deployment's end", metadata: ["error": "\(error)"])
         }
-        Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)]).increment()
+        Self.counter(state).increment()
         logger.notice("deployment finished", metadata: ["state": "\(state.rawValue)", "image": "\(deployment.image)"])
     }
 

@@ -13,6 +13,12 @@ import Glibc
 /// pin that does not match is the project's `failure`; a store that refuses or cannot be
 /// reached is an `error` naming the source.
 public struct ModelStep: BuildStep {
+    /// `slipway_model_bytes_downloaded_total`: bytes actually transferred (a cache hit adds 0).
+    static var bytesDownloaded: Counter { Counter(label: "slipway_model_bytes_downloaded_total") }
+
+    /// Declares the series at 0 (after the metrics bootstrap).
+    public static func declareMetrics() { bytesDownloaded.increment(by: 0) }
+
     public let name = "model"
     let model: ModelConfig
 
@@ -33,7 +39,7 @@ public struct ModelStep: BuildStep {
             context.log.line(error.description)
             return .error(detail: error.description)
         }
-        Counter(label: "slipway_model_bytes_downloaded_total").increment(by: result.transferred)
+        Self.bytesDownloaded.increment(by: result.transferred)
         try Task.checkCancellation()
         let provenance = result.provenance
         context.log.line(result.cacheHit

@@ -39,10 +39,9 @@ struct MetricsRoute: Sendable {
 /// The metrics system of a daemon process: a Prometheus registry behind swift-metrics,
 /// with histogram buckets sized for builds (seconds to an hour) rather than requests.
 public enum DaemonMetrics {
-    /// Bootstraps swift-metrics once per process and returns the registry to serve.
-    /// `statusFailureKinds`: the `kind` labels of `slipway_status_post_failures_total`
-    /// (the status poster's), declared at 0 with the rest.
-    public static func bootstrap(statusFailureKinds: [String]) -> PrometheusCollectorRegistry {
+    /// Bootstraps swift-metrics once per process and returns the registry to serve. The
+    /// other parts declare their own series at 0 (`declareMetrics()`); the daemon calls them.
+    public static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets = [
@@ -52,13 +51,6 @@ public enum DaemonMetrics {
         MetricsSystem.bootstrap(factory)
         // Every counter series exists from the start, at 0, so rate() and alerts see it.
         for result in DeliveryResult.allCases { result.counter.increment(by: 0) }
-        Counter(label: "slipway_model_bytes_downloaded_total").increment(by: 0)
-        for state in DeploymentState.allCases where state.isTerminal {
-            Counter(label: "slipway_deployments_total", dimensions: [("state", state.rawValue)]).increment(by: 0)
-        }
-        for kind in statusFailureKinds {
-            Counter(label: "slipway_status_post_failures_total", dimensions: [("kind", kind)]).increment(by: 0)
-        }
         return registry
     }
 }
