@@ -5,8 +5,9 @@ import Synchronization
 /// Group commit for deliveries: deliveries that arrive while a write transaction is being
 /// committed wait for it, then go into the next transaction together — one fsync for the
 /// whole group instead of one each. A caller still returns only after the transaction
-/// holding its delivery has committed (durable), so no acknowledged delivery can be lost;
-/// each delivery runs in its own savepoint, so one that fails does not fail the others.
+/// holding its delivery has committed (durable), so no acknowledged delivery can be lost.
+/// A delivery whose write fails does not fail the others: the group is then written again,
+/// each delivery in its own savepoint.
 final class DeliveryGroupCommit: Sendable {
     typealias Write = @Sendable (Database) throws -> DeliveryOutcome
 
@@ -52,25 +53,44 @@ final class DeliveryGroupCommit: Sendable {
             }
             guard !group.isEmpty else { return }
             let writes = group.map(\.write)
+            let results: [Result<DeliveryOutcome, any Error>]
             do {
-                let results = try await pool.write { db in
-                    writes.map { write in
-                        var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
-                        do {
-                            try db.inSavepoint {
-                                result = .success(try write(db))
-                                return .commit
-                            }
-                        } catch {
-                            result = .failure(error)
-                        }
-                        return result
-                    }
-                }
-                for (waiting, result) in zip(group, results) { waiting.continuation.resume(with: result) }
+                results = try await writeTogether(writes)
             } catch {
-                for waiting in group { waiting.continuation.resume(throwing: error) }
+                results = await writeEachInSavepoint(writes)
             }
+            for (waiting, result) in zip(group, results) { waiting.continuation.resume(with: result) }
+        }
+    }
+
+    /// The usual case: the whole group in one transaction, with no savepoint per delivery
+    /// (a savepoint makes SQLite copy each page a delivery changes to a sub-journal first:
+    /// the same few pages, again for every delivery). If any write throws, the whole
+    /// transaction is rolled back and nothing of the group is stored.
+    private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
+        try await pool.write { db in try writes.map { write in .success(try write(db)) } }
+    }
+
+    /// After a group failed: each delivery again, in its own savepoint, so that only the
+    /// one that fails gets an error.
+    private func writeEachInSavepoint(_ writes: [Write]) async -> [Result<DeliveryOutcome, any Error>] {
+        do {
+            return try await pool.write { db in
+                writes.map { write in
+                    var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+                    do {
+                        try db.inSavepoint {
+                            result = .success(try write(db))
+                            return .commit
+                        }
+                    } catch {
+                        result = .failure(error)
+                    }
+                    return result
+                }
+            }
+        } catch {
+            return writes.map { _ in .failure(error) }
         }
     }
 }

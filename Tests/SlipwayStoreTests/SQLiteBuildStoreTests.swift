@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SlipwayCore
 import SlipwayStore
 import SlipwayTesting
@@ -39,6 +40,42 @@ import Testing
         let duplicates = outcomes.filter { $0 == .duplicate(buildID: stored.first) }
         #expect(duplicates.count == 63)
         #expect(try await store.builds(BuildFilter(limit: 1000)).count == 1)
+    }
+
+    @Test func aDeliveryWhoseWriteFailsFailsAloneAndLeavesNothingBehind() async throws {
+        // A real failure inside SQLite, halfway through one delivery's write (after its
+        // delivery row): a trigger refuses that delivery's build.
+        let other = try DatabaseQueue(path: store.path)
+        try await other.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER refuse_poison BEFORE INSERT ON build WHEN NEW.sha = 'poison'
+                BEGIN SELECT RAISE(ABORT, 'poisoned build'); END
+                """)
+        }
+        try other.close()
+        let outcomes = await withTaskGroup(of: (String, Result<DeliveryOutcome, any Error>).self) { group in
+            for n in 0..<40 {
+                let id = "d-\(n)"
+                let sha = n == 17 ? "poison" : "sha-\(n)"
+                group.addTask {
+                    do {
+                        let build = request("refs/heads/b\(n)", sha: sha, delivery: id)
+                        return (id, .success(try await store.recordDelivery(delivery(id), build: build, supersedeOlder: true)))
+                    } catch {
+                        return (id, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for (id, outcome) in outcomes where id != "d-17" {
+            guard case .success(.stored(let build?, _)) = outcome else { Issue.record("\(id): \(outcome)"); continue }
+            #expect(try await store.delivery(id: id)?.buildID == build.id)
+        }
+        guard case .failure(let error) = outcomes["d-17"] else { Issue.record("the poisoned delivery was stored"); return }
+        #expect("\(error)".contains("poisoned build"))
+        #expect(try await store.delivery(id: "d-17") == nil)
+        #expect(try await store.builds(BuildFilter(limit: 1000)).count == 39)
     }
 
     @Test func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly() async throws {
