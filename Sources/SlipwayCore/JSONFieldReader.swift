@@ -5,7 +5,18 @@
 /// cannot exhaust the stack.
 struct JSONFieldReader {
     /// What to read at a key.
-    indirect enum Want: Sendable { case scalar, object([String: Want]) }
+    indirect enum Want: Sendable { case scalar, object(Keys) }
+
+    /// The keys wanted of an object, with their bytes, to compare keys without decoding them.
+    struct Keys: Sendable, ExpressibleByDictionaryLiteral {
+        fileprivate let entries: [(name: String, bytes: [UInt8], want: Want)]
+        init(dictionaryLiteral elements: (String, Want)...) {
+            entries = elements.map { (name: $0.0, bytes: Array($0.0.utf8), want: $0.1) }
+        }
+        static let none: Keys = [:]
+        var isEmpty: Bool { entries.isEmpty }
+        subscript(name: String) -> Want? { entries.first { $0.name == name }?.want }
+    }
 
     enum Value: Equatable {
         case string(String), bool(Bool), null, object([String: Value])
@@ -15,27 +26,39 @@ struct JSONFieldReader {
 
     struct Invalid: Error {}
 
-    private let bytes: [UInt8]
+    // The bytes are read through a buffer pointer, valid only inside `read`: the reader
+    // never outlives that call.
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
     static let maxDepth = 512
 
-    private init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// Reads a top-level object; only the `want`ed keys are in the result.
-    static func read(_ bytes: [UInt8], want: [String: Want]) throws(Invalid) -> [String: Value] {
-        var reader = JSONFieldReader(bytes)
-        reader.skipWhitespace()
-        let result = try reader.object(want)
-        reader.skipWhitespace()
-        guard reader.index == bytes.count else { throw Invalid() }
-        return result
+    static func read(_ bytes: [UInt8], want: Keys) throws(Invalid) -> [String: Value] {
+        let result: Result<[String: Value], Invalid> = bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONFieldReader(buffer)
+            return Result { () throws(Invalid) in
+                reader.skipWhitespace()
+                let result = try reader.object(want)
+                reader.skipWhitespace()
+                guard reader.index == buffer.count else { throw Invalid() }
+                return result
+            }
+        }
+        return try result.get()
     }
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ byte: UInt8) throws(Invalid) {
@@ -43,7 +66,9 @@ struct JSONFieldReader {
         index += 1
     }
 
-    private mutating func object(_ want: [String: Want]) throws(Invalid) -> [String: Value] {
+    /// An object: the wanted keys read, everything else skipped. Keys are compared as
+    /// bytes; only a key written with escapes is decoded to compare it.
+    private mutating func object(_ want: Keys) throws(Invalid) -> [String: Value] {
         depth += 1
         defer { depth -= 1 }
         guard depth <= Self.maxDepth else { throw Invalid() }
@@ -53,11 +78,12 @@ struct JSONFieldReader {
         if current == UInt8(ascii: "}") { index += 1; return result }
         while true {
             skipWhitespace()
-            let key = try string()
+            let wanted = want.isEmpty ? nil : try wantedKey(want)
+            if want.isEmpty { try skipString() }
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            if let wanted = want[key] { result[key] = try value(wanted) } else { try skipValue() }
+            if let (key, kind) = wanted { result[key] = try value(kind) } else { try skipValue() }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
@@ -65,6 +91,22 @@ struct JSONFieldReader {
             default: throw Invalid()
             }
         }
+    }
+
+    /// Reads a key; it and what is wanted of it when it is one of `want`'s.
+    private mutating func wantedKey(_ want: Keys) throws(Invalid) -> (String, Want)? {
+        let start = index + 1
+        try skipString()
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<(index - 1)])
+        guard !raw.contains(UInt8(ascii: "\\")) else {
+            index = start - 1
+            let key = try string()
+            return want[key].map { (key, $0) }
+        }
+        for entry in want.entries where entry.bytes.count == raw.count && entry.bytes.elementsEqual(raw) {
+            return (entry.name, entry.want)
+        }
+        return nil
     }
 
     private mutating func value(_ want: Want) throws(Invalid) -> Value {
@@ -89,7 +131,7 @@ struct JSONFieldReader {
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
-        case UInt8(ascii: "{"): _ = try object([:])
+        case UInt8(ascii: "{"): _ = try object(.none)
         case UInt8(ascii: "["): try skipArray()
         case let byte? where byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte): try number()
         default: throw Invalid()
@@ -147,16 +189,15 @@ struct JSONFieldReader {
 
     private mutating func skipString() throws(Invalid) {
         try expect(UInt8(ascii: "\""))
-        while let byte = current {
-            index += 1
-            switch byte {
-            case UInt8(ascii: "\""): return
-            case UInt8(ascii: "\\"): _ = try escapedScalar()
-            case 0..<0x20: throw Invalid()
-            default: continue
-            }
+        let bytes = self.bytes   // a local copy: the loop keeps it in registers
+        while true {
+            var at = index
+            while at < bytes.count, bytes[at] != UInt8(ascii: "\""), bytes[at] != UInt8(ascii: "\\"), bytes[at] >= 0x20 { at += 1 }
+            guard at < bytes.count, bytes[at] >= 0x20 else { throw Invalid() }
+            index = at + 1
+            if bytes[at] == UInt8(ascii: "\"") { return }
+            _ = try escapedScalar()
         }
-        throw Invalid()
     }
 
     private mutating func string() throws(Invalid) -> String {
@@ -166,8 +207,9 @@ struct JSONFieldReader {
         while let byte = current {
             switch byte {
             case UInt8(ascii: "\""):
+                defer { index += 1 }
+                if text.isEmpty { return String(decoding: UnsafeBufferPointer(rebasing: bytes[run..<index]), as: UTF8.self) }
                 text.append(contentsOf: bytes[run..<index])
-                index += 1
                 return String(decoding: text, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 text.append(contentsOf: bytes[run..<index])

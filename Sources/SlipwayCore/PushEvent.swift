@@ -27,7 +27,7 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension PushEvent {
-    private static let fields: [String: JSONFieldReader.Want] = [
+    private static let fields: JSONFieldReader.Keys = [
         "ref": .scalar, "before": .scalar, "after": .scalar, "deleted": .scalar,
         "repository": .object(["full_name": .scalar, "clone_url": .scalar, "default_branch": .scalar, "master_branch": .scalar]),
         "head_commit": .object(["message": .scalar]),
