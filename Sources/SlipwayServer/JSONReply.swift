@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import SlipwayCore
 
 /// JSON responses. Bodies are built from values Slipway chose, never from request text.
 enum JSONReply {
@@ -12,27 +13,26 @@ enum JSONReply {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A reply already in JSON, for the webhook's hot path (a JSONEncoder per delivery
+    /// was a visible cost there).
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         make(status, ["error": message], headers: headers)
     }
 }
 
-/// `{"build": 12, "state": "queued"}`
-struct QueuedReply: Encodable {
-    let build: Int64
-    let state: String
-}
-
-/// `{"duplicate": true, "build": 12}` (build may be null).
-struct DuplicateReply: Encodable {
-    let duplicate = true
-    let build: Int64?
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(duplicate, forKey: .duplicate)
-        try container.encode(build, forKey: .build)  // explicit null, not an absent key
+/// The webhook's two hot replies, written directly: neither holds a string from a request.
+enum WebhookReply {
+    /// `{"build":12,"state":"queued"}`
+    static func queued(build: Int64, state: BuildState) -> String {
+        #"{"build":\#(build),"state":"\#(state.rawValue)"}"#
     }
 
-    enum CodingKeys: String, CodingKey { case duplicate, build }
+    /// `{"build":12,"duplicate":true}`; build is an explicit null when none was queued.
+    static func duplicate(build: Int64?) -> String {
+        #"{"build":\#(build.map(String.init) ?? "null"),"duplicate":true}"#
+    }
 }

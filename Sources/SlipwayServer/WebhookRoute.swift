@@ -127,7 +127,7 @@ struct WebhookRoute: Sendable {
         switch (outcome, decision) {
         case (.duplicate(let buildID), _):
             logger.info("duplicate delivery", metadata: ["build": "\(buildID.map(String.init) ?? "none")"])
-            return (JSONReply.make(.ok, DuplicateReply(build: buildID)), .duplicate)
+            return (JSONReply.json(.ok, WebhookReply.duplicate(build: buildID)), .duplicate)
         case (.stored, .pong):
             logger.info("ping answered")
             return (JSONReply.make(.ok, ["pong": true]), .pong)
@@ -140,14 +140,18 @@ struct WebhookRoute: Sendable {
                 "superseded": "\(superseded)"])
             queue.supersedeRunning(by: request, newID: build.id)
             queue.wake()
-            return (JSONReply.make(.accepted, QueuedReply(build: build.id, state: build.state.rawValue)), .queued)
+            return (JSONReply.json(.accepted, WebhookReply.queued(build: build.id, state: build.state)), .queued)
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")
         }
     }
 
+    /// `application/json` of `Application/JSON; charset=utf-8`.
     static func mediaType(_ header: String) -> String {
-        header.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = header.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = type.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            .reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.reversed()
+        return String(decoding: trimmed.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// The `payload` field of a form-encoded body, decoded; nil when absent.

@@ -103,6 +103,11 @@ enum SQLiteMigrations {
             // (lane, id) alone that read every build the lane ever had.
             try db.execute(sql: "CREATE INDEX build_by_lane_state ON build(lane, state, id)")
         }
+        migrator.registerMigration("v6: drop build_by_lane") { db in
+            // Every query of a lane also names the state: build_by_lane_state serves them,
+            // and build_by_lane was one more b-tree written for each build.
+            try db.execute(sql: "DROP INDEX build_by_lane")
+        }
         return migrator
     }
 }
