@@ -215,6 +215,11 @@ import Testing
                 ("Content-Type", "text/plain"), ("X-GitHub-Event", "push"),
                 ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret))])
             #expect(reply.status == 415)
+            // Media types are case-insensitive and may carry parameters.
+            let spelled = try await post(daemon, body: body, headers: [
+                ("Content-Type", " Application/JSON ; charset=utf-8"), ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret))])
+            #expect(spelled.status == 202, "\(spelled.text)")
             for method in ["GET", "PUT", "DELETE", "PATCH"] {
                 let other = try await daemon.request(method, "/webhooks/github", headers: [], body: nil)
                 #expect(other.status == 405, "\(method)")
