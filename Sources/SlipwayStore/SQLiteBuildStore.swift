@@ -67,7 +67,7 @@ public final class SQLiteBuildStore: BuildStore {
         // With superseding on, each push supersedes the queued builds of its lane, so few
         // are there to read; with it off, a lane may hold thousands, and none is read.
         let queued = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
-            ? try db.cachedRows(sql: "SELECT * FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
+            ? try db.cachedRows(sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
                 .map(Self.build(from:))
             : []
         let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
@@ -180,7 +180,7 @@ public final class SQLiteBuildStore: BuildStore {
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [filter.limit])
-            return try db.cachedRows(sql: "SELECT * FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
+            return try db.cachedRows(sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
                 .map(Self.build(from:))
         }
     }
@@ -312,21 +312,29 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {
-        try db.cachedRow(sql: "SELECT * FROM build WHERE id = ?", arguments: [id]).map(build(from:))
+        try db.cachedRow(sql: "SELECT \(buildColumns) FROM build WHERE id = ?", arguments: [id]).map(build(from:))
     }
 
+    /// The columns `build(from:)` reads, in its order: rows are read by position, which
+    /// spares GRDB's case-insensitive search of the column names for every field.
+    static let buildColumns = """
+        id, repository, ref, sha, clone_url, trigger, delivery_id, state, reason, created_at, started_at, finished_at, attempts,
+        image_name, image_tags, image_digest, model_source, model_version, model_sha256
+        """
+
+    /// A build from a row of `SELECT \(buildColumns)`.
     static func build(from row: Row) -> Build {
         var build = Build(
-            id: row["id"], repository: row["repository"], ref: row["ref"], sha: row["sha"], cloneURL: row["clone_url"],
-            trigger: BuildTrigger(rawValue: row["trigger"]) ?? .push, deliveryID: row["delivery_id"],
-            state: BuildState(rawValue: row["state"]) ?? .error, reason: row["reason"], createdAt: row["created_at"],
-            startedAt: row["started_at"], finishedAt: row["finished_at"], attempts: row["attempts"])
-        if let name: String = row["image_name"] {
-            let tags = (row["image_tags"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-            build.image = ImageProvenance(name: name, tags: tags, digest: row["image_digest"])
+            id: row[0], repository: row[1], ref: row[2], sha: row[3], cloneURL: row[4],
+            trigger: BuildTrigger(rawValue: row[5]) ?? .push, deliveryID: row[6],
+            state: BuildState(rawValue: row[7]) ?? .error, reason: row[8], createdAt: row[9],
+            startedAt: row[10], finishedAt: row[11], attempts: row[12])
+        if let name: String = row[13] {
+            let tags = (row[14] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            build.image = ImageProvenance(name: name, tags: tags, digest: row[15])
         }
-        if let source: String = row["model_source"], let sha256: String = row["model_sha256"] {
-            build.model = ModelProvenance(source: source, version: row["model_version"], sha256: sha256)
+        if let source: String = row[16], let sha256: String = row[18] {
+            build.model = ModelProvenance(source: source, version: row[17], sha256: sha256)
         }
         return build
     }

@@ -53,7 +53,7 @@ extension SQLiteBuildStore: DeploymentStore {
     public func newestDeployableBuild(repository: String) async throws -> Build? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: """
-                SELECT * FROM build WHERE repository = ? AND state = 'success' AND image_digest IS NOT NULL ORDER BY id DESC LIMIT 1
+                SELECT \(SQLiteBuildStore.buildColumns) FROM build WHERE repository = ? AND state = 'success' AND image_digest IS NOT NULL ORDER BY id DESC LIMIT 1
                 """, arguments: [repository]).map(Self.build(from:))
         }
     }
