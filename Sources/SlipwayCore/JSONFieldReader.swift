@@ -190,8 +190,20 @@ struct JSONFieldReader {
     private mutating func skipString() throws(Invalid) {
         try expect(UInt8(ascii: "\""))
         let bytes = self.bytes   // a local copy: the loop keeps it in registers
+        let quotes = SIMD16<UInt8>(repeating: UInt8(ascii: "\"")), backslashes = SIMD16<UInt8>(repeating: UInt8(ascii: "\\"))
+        let spaces = SIMD16<UInt8>(repeating: 0x20)
         while true {
             var at = index
+            // 16 bytes at a time while none of them ends the run (a quote, a backslash or a
+            // control character), then byte by byte.
+            if let base = bytes.baseAddress {
+                while at + 16 <= bytes.count {
+                    let chunk = UnsafeRawPointer(base + at).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let stops = (chunk .== quotes) .| (chunk .== backslashes) .| (chunk .< spaces)
+                    if any(stops) { break }
+                    at += 16
+                }
+            }
             while at < bytes.count, bytes[at] != UInt8(ascii: "\""), bytes[at] != UInt8(ascii: "\\"), bytes[at] >= 0x20 { at += 1 }
             guard at < bytes.count, bytes[at] >= 0x20 else { throw Invalid() }
             index = at + 1

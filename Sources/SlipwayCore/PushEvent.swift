@@ -96,7 +96,10 @@ extension PushEvent {
     }
 
     static func isSHA(_ text: String) -> Bool {
-        (text.count == 40 || text.count == 64) && text.allSatisfy { $0.isHexDigit }
+        (text.utf8.count == 40 || text.utf8.count == 64) && text.utf8.allSatisfy { byte in
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+        }
     }
 }
 
