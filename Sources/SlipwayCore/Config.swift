@@ -13,7 +13,7 @@ public struct Config: Sendable, Equatable {
 
     public func repository(named fullName: String) -> RepositoryConfig? {
         // GitHub repository names are case-insensitive.
-        repositories.first { $0.name.lowercased() == fullName.lowercased() }
+        repositories.first { $0.name.utf8.count == fullName.utf8.count && $0.name.lowercased() == fullName.lowercased() }
     }
 }
 

@@ -57,9 +57,18 @@ public enum DeliveryClassifier {
 
     static let skipMarkers = ["[skip ci]", "[ci skip]", "[no ci]"]
 
-    /// The skip marker in a commit message, if any (case-insensitive, as GitHub Actions).
+    /// The skip marker in a commit message, if any (ASCII case-insensitive, as GitHub
+    /// Actions). The first marker of the list that occurs wins.
     public static func skipMarker(in message: String) -> String? {
-        let lowered = message.lowercased()
-        return skipMarkers.first { lowered.contains($0) }
+        let text = Array(message.utf8)
+        func lowered(_ byte: UInt8) -> UInt8 { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte }
+        func occurs(_ marker: String) -> Bool {
+            let needle = Array(marker.utf8)
+            guard text.count >= needle.count else { return false }
+            return (0...(text.count - needle.count)).contains { start in
+                text[start] == needle[0] && needle.indices.allSatisfy { lowered(text[start + $0]) == needle[$0] }
+            }
+        }
+        return skipMarkers.first(where: occurs)
     }
 }

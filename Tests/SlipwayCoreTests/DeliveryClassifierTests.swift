@@ -80,6 +80,12 @@ import Testing
         #expect(try classify(payload, config(branches: ["main"])) == "ignore")
     }
 
+    @Test(arguments: ["fix [skip c", "[skip-ci]", "skip ci", "[skip  ci]", "café [ski", ""])
+    func nearMissesOfASkipMarkerAreBuilt(message: String) throws {
+        let payload = try pushPayload(ref: "refs/heads/main", message: message)
+        #expect(try classify(payload, config(branches: ["main"])) == "build")
+    }
+
     @Test func unknownRepositoryIsIgnoredNotBuilt() throws {
         let payload = try pushPayload(ref: "refs/heads/main", message: "x")
         #expect(try classify(payload, config(name: "someone/else")) == "ignore")
