@@ -6,6 +6,11 @@
 public struct ResolvedConfig: Sendable {
     public let config: Config
     private let values: [SecretReference: String]
+    /// For each repository (by lower-cased name): its webhook secrets then the org-level
+    /// ones, as bytes; made once per load, not at each delivery.
+    private let webhookSecretsByRepository: [String: [[UInt8]]]
+    private let orgWebhookSecrets: [[UInt8]]
+    private let everyWebhookSecret: [[UInt8]]
 
     public init(config: Config, source: some SecretSource, origin: String = "config") throws(ConfigError) {
         var values: [SecretReference: String] = [:]
@@ -25,6 +30,14 @@ public struct ResolvedConfig: Sendable {
         guard problems.isEmpty else { throw ConfigError(source: origin, problems: problems) }
         self.config = config
         self.values = values
+        func bytes(_ references: [SecretReference]) -> [[UInt8]] { references.compactMap { values[$0].map { Array($0.utf8) } } }
+        var byRepository: [String: [[UInt8]]] = [:]
+        for repository in config.repositories where byRepository[repository.name.lowercased()] == nil {
+            byRepository[repository.name.lowercased()] = bytes(repository.webhookSecrets + config.webhookSecrets)
+        }
+        webhookSecretsByRepository = byRepository
+        orgWebhookSecrets = bytes(config.webhookSecrets)
+        everyWebhookSecret = bytes(config.webhookSecrets + config.repositories.flatMap(\.webhookSecrets))
     }
 
     public func secret(_ reference: SecretReference) -> String? { values[reference] }
@@ -33,13 +46,8 @@ public struct ResolvedConfig: Sendable {
     /// the org-level ones; every configured secret when the body names no repository
     /// (so a signed but unparseable body can still be told apart from an unsigned one).
     public func webhookSecrets(forRepository name: String?) -> [[UInt8]] {
-        let references: [SecretReference]
-        if let name {
-            references = (config.repository(named: name)?.webhookSecrets ?? []) + config.webhookSecrets
-        } else {
-            references = config.webhookSecrets + config.repositories.flatMap(\.webhookSecrets)
-        }
-        return references.compactMap { values[$0].map { Array($0.utf8) } }
+        guard let name else { return everyWebhookSecret }
+        return webhookSecretsByRepository[name.lowercased()] ?? orgWebhookSecrets
     }
 
     /// Every secret value and the forms it can appear in (see `SecretVariants`), longest

@@ -38,14 +38,13 @@ struct WebhookRoute: Sendable {
     func handle(_ request: Request, logger baseLogger: Logger) async throws -> (Response, DeliveryResult) {
         var request = request
         let snapshot = config.snapshot
-        var logger = baseLogger
         let deliveryID = request.headers[.githubDelivery]
-        if let deliveryID { logger[metadataKey: "delivery"] = "\(deliveryID.prefix(128))" }
+        var logger = DeliveryLogger(base: baseLogger, delivery: deliveryID)
 
         // 1. Content type: JSON, or a form with a `payload` field.
         let mediaType = request.headers[.contentType].map(Self.mediaType)
         guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
-            logger.info("delivery refused: unsupported content type")
+            logger.log(.info, "delivery refused: unsupported content type")
             return (JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"), .unsupportedMediaType)
         }
 
@@ -53,14 +52,14 @@ struct WebhookRoute: Sendable {
         //    at the limit (chunked bodies), never buffering more than the limit.
         let limit = snapshot.config.server.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            logger.info("delivery refused: body too large", metadata: ["bytes": "\(declared)"])
+            logger.log(.info, "delivery refused: body too large", ["bytes": "\(declared)"])
             return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
         let body: [UInt8]
         do {
             body = Array(buffer: try await request.collectBody(upTo: limit))
         } catch is NIOTooManyBytesError {
-            logger.info("delivery refused: body too large")
+            logger.log(.info, "delivery refused: body too large")
             return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
 
@@ -76,14 +75,14 @@ struct WebhookRoute: Sendable {
             signature = try WebhookSignature.parse(
                 sha256Header: request.headers[.hubSignature256], sha1Header: request.headers[.hubSignature])
         } catch {
-            logger.notice("delivery refused", metadata: ["reason": "\(error)"])
+            logger.log(.notice, "delivery refused", ["reason": "\(error)"])
             return (JSONReply.error(.unauthorized, error.description), .unauthorized)
         }
         guard signature.isValid(body: body, secrets: snapshot.webhookSecrets(forRepository: named)) else {
-            logger.notice("delivery refused", metadata: ["reason": "\(WebhookSignature.Problem.mismatch)"])
+            logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
             return (JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description), .unauthorized)
         }
-        if let named { logger[metadataKey: "repo"] = "\(named)" }
+        logger.repository = named
 
         // 4. Headers GitHub always sends.
         guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
@@ -102,7 +101,7 @@ struct WebhookRoute: Sendable {
             decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config,
                                                        decodedPush: push)
         } catch {
-            logger.notice("delivery refused: unreadable payload", metadata: ["reason": "\(error.message)"])
+            logger.log(.notice, "delivery refused: unreadable payload", ["reason": "\(error.message)"])
             return (JSONReply.error(.badRequest, error.message), .badRequest)
         }
 
@@ -126,16 +125,16 @@ struct WebhookRoute: Sendable {
         // 7. Reply.
         switch (outcome, decision) {
         case (.duplicate(let buildID), _):
-            logger.info("duplicate delivery", metadata: ["build": "\(buildID.map(String.init) ?? "none")"])
+            logger.log(.info, "duplicate delivery", ["build": "\(buildID.map(String.init) ?? "none")"])
             return (JSONReply.json(.ok, WebhookReply.duplicate(build: buildID)), .duplicate)
         case (.stored, .pong):
-            logger.info("ping answered")
+            logger.log(.info, "ping answered")
             return (JSONReply.make(.ok, ["pong": true]), .pong)
         case (.stored, .ignore(let reason)):
-            logger.info("delivery ignored", metadata: ["event": "\(event)", "reason": "\(reason)"])
+            logger.log(.info, "delivery ignored", ["event": "\(event)", "reason": "\(reason)"])
             return (JSONReply.make(.accepted, ["ignored": reason]), .ignored)
         case (.stored(let build?, let superseded), .build(let request)):
-            logger.info("build queued", metadata: [
+            logger.log(.info, "build queued", [
                 "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                 "superseded": "\(superseded)"])
             queue.supersedeRunning(by: request, newID: build.id)
@@ -167,6 +166,26 @@ struct WebhookRoute: Sendable {
     /// GitHub sends a GUID; accept any short token of printable characters.
     static func isValidDeliveryID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128 && id.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 32 && $0.value < 127 }
+    }
+}
+
+/// The route's logger. The delivery id and the repository are attached to a line only
+/// when the line is written: building that metadata for every delivery, logged or not,
+/// was a measurable cost.
+struct DeliveryLogger {
+    let base: Logger
+    let delivery: String?
+    var repository: String?
+
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, _ extra: @autoclosure () -> Logger.Metadata = [:]) {
+        base.log(level: level, message(), metadata: metadata(extra()))
+    }
+
+    private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var all = extra
+        if let delivery { all["delivery"] = "\(delivery.prefix(128))" }
+        if let repository { all["repo"] = "\(repository)" }
+        return all
     }
 }
 
