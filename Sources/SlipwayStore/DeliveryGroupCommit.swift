@@ -9,7 +9,7 @@ import Synchronization
 /// A delivery whose write fails does not fail the others: the group is then written again,
 /// each delivery in its own savepoint.
 final class DeliveryGroupCommit: Sendable {
-    typealias Write = @Sendable (Database) throws -> DeliveryOutcome
+    typealias Write = @Sendable (Database, DeliveryTransaction?) throws -> DeliveryOutcome
 
     private struct Waiting {
         let write: Write
@@ -68,7 +68,10 @@ final class DeliveryGroupCommit: Sendable {
     /// the same few pages, again for every delivery). If any write throws, the whole
     /// transaction is rolled back and nothing of the group is stored.
     private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
-        try await pool.write { db in try writes.map { write in .success(try write(db)) } }
+        try await pool.write { db in
+            let transaction = DeliveryTransaction()
+            return try writes.map { write in .success(try write(db, transaction)) }
+        }
     }
 
     /// After a group failed: each delivery again, in its own savepoint, so that only the
@@ -80,7 +83,9 @@ final class DeliveryGroupCommit: Sendable {
                     var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
                     do {
                         try db.inSavepoint {
-                            result = .success(try write(db))
+                            // No DeliveryTransaction: a savepoint rolled back would leave it
+                            // naming rows that no longer exist.
+                            result = .success(try write(db, nil))
                             return .commit
                         }
                     } catch {
@@ -93,4 +98,11 @@ final class DeliveryGroupCommit: Sendable {
             return writes.map { _ in .failure(error) }
         }
     }
+}
+
+/// What one group transaction of deliveries has written that a later delivery of the
+/// same transaction may rewrite: the status-outbox row of each build it queued. Used only
+/// on the writer, inside that one transaction, then dropped.
+final class DeliveryTransaction {
+    var unsentStatusRows: [Int64: Int64] = [:]
 }

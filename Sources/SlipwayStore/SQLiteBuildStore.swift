@@ -30,7 +30,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
-        try await deliveries.submit { db in
+        try await deliveries.submit { db, transaction in
             try db.run(
                 sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 arguments: [delivery.id, delivery.event, delivery.repository, delivery.receivedAt, delivery.result])
@@ -39,7 +39,8 @@ public final class SQLiteBuildStore: BuildStore {
                 return .duplicate(buildID: existing)
             }
             guard let request else { return .stored(build: nil, superseded: []) }
-            let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder)
+            let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder,
+                                                           statuses: transaction)
             try db.run(sql: "UPDATE delivery SET build_id = ? WHERE id = ?", arguments: [build.id, delivery.id])
             return .stored(build: build, superseded: superseded)
         }
@@ -51,7 +52,10 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
-    private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool) throws -> (Build, [Int64]) {
+    /// `statuses`: the status rows the current delivery transaction wrote (see
+    /// `DeliveryTransaction`); nil outside a delivery group.
+    private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool,
+                                    statuses: DeliveryTransaction? = nil) throws -> (Build, [Int64]) {
         try db.run(
             sql: """
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
@@ -73,9 +77,9 @@ public final class SQLiteBuildStore: BuildStore {
         let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
                                                 enabled: supersedeOlder)
         for old in queued where superseded.contains(old.id) {
-            _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time)
+            _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time, statuses: statuses)
         }
-        try enqueueStatus(db, build, at: time)
+        try enqueueStatus(db, build, at: time, statuses: statuses)
         return (build, superseded)
     }
 
@@ -115,7 +119,8 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     /// The one place a build's state is written. `current` is the build as stored now.
-    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, at time: Double) throws -> Build {
+    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, at time: Double,
+                                        statuses: DeliveryTransaction? = nil) throws -> Build {
         var build = current
         let id = build.id
         let next = try build.state.applying(event)
@@ -136,7 +141,7 @@ public final class SQLiteBuildStore: BuildStore {
         try db.run(
             sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
             arguments: [next.rawValue, build.reason, build.startedAt, build.finishedAt, build.attempts, id])
-        try enqueueStatus(db, build, at: time)
+        try enqueueStatus(db, build, at: time, statuses: statuses)
         return build
     }
 
@@ -231,14 +236,25 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     /// The build's commit status as of now, into the outbox, in the caller's transaction.
-    private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double) throws {
+    /// A status row that this same delivery transaction wrote for the build is rewritten
+    /// instead: the poster has not seen it (it is not committed), and would only have
+    /// dropped it as overtaken. A burst of pushes to one branch then leaves one row per
+    /// superseded build ("superseded by #N"), not a pending row and that one.
+    private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double, statuses: DeliveryTransaction? = nil) throws {
         let status = CommitStatus.of(build)
+        if let row = statuses?.unsentStatusRows[build.id] {
+            try db.run(
+                sql: "UPDATE status_outbox SET state = ?, description = ?, created_at = ?, next_attempt_at = ? WHERE id = ?",
+                arguments: [status.state, status.description, time, time, row])
+            return
+        }
         try db.run(
             sql: """
                 INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [build.id, build.repository, build.sha, status.state, status.description, time, time])
+        statuses?.unsentStatusRows[build.id] = db.lastInsertedRowID
     }
 
     public func openStatuses(limit: Int) async throws -> [StatusOutboxEntry] {

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import SlipwayCore
-import SlipwayStore
+@testable import SlipwayStore
 import SlipwayTesting
 import Testing
 
@@ -76,6 +76,36 @@ import Testing
         #expect("\(error)".contains("poisoned build"))
         #expect(try await store.delivery(id: "d-17") == nil)
         #expect(try await store.builds(BuildFilter(limit: 1000)).count == 39)
+    }
+
+    @Test func aBurstOnOneBranchLeavesOneStatusRowPerSupersededBuild() async throws {
+        // The writer is held while 10 pushes to one branch arrive, so they are written in
+        // at most two transactions. Within one, a build superseded by the next push has its
+        // pending row rewritten to the superseded status, never both.
+        let held = Task { try await store.pool.write { _ in Thread.sleep(forTimeInterval: 0.3) } }
+        try await Task.sleep(for: .milliseconds(50))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<10 {
+                group.addTask {
+                    _ = try await store.recordDelivery(delivery("burst-\(n)"), build: request(sha: "s\(n)", delivery: "burst-\(n)"),
+                                                       supersedeOlder: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await held.value
+        let rows = try await store.openStatuses(limit: 100)
+        let builds = try await store.builds(BuildFilter(limit: 100)).sorted { $0.id < $1.id }
+        #expect(builds.count == 10 && builds.dropLast().allSatisfy { $0.state == .superseded } && builds.last?.state == .queued)
+        #expect((10...11).contains(rows.count), "\(rows.map { "\($0.buildID) \($0.status.state)" })")
+        for build in builds {
+            let last = rows.last { $0.buildID == build.id }
+            if build.id == builds.last?.id {
+                #expect(last?.status == CommitStatus(state: "pending", description: "queued"))
+            } else {
+                #expect(last?.status == CommitStatus(state: "error", description: "superseded by build #\(build.id + 1)"))
+            }
+        }
     }
 
     @Test func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly() async throws {
