@@ -25,6 +25,9 @@ public final class BuildQueue: Service, Sendable {
     private struct State {
         var running: [Int64: RunningBuild] = [:]
         var accepting = false
+        /// Lanes whose running build a newer push stopped, waiting for their pushes to pause.
+        var settling = LaneSettling()
+        var releaseWakeArmed = false
     }
 
     private struct RunningBuild {
@@ -43,6 +46,18 @@ public final class BuildQueue: Service, Sendable {
 
     /// Something may be runnable now (a build was stored or finished).
     public func wake() { wakeupContinuation.yield() }
+
+    /// A build was stored in `lane`. When that lane is busy here (a build of it runs, or
+    /// it waits for its pushes to pause) the new build cannot start, and nothing else
+    /// changed: the queue is not woken, and the store not asked. Whatever frees the lane
+    /// wakes the queue itself (a build that ends, the settling timer).
+    public func wake(forNewBuildIn lane: String) {
+        let now = Self.monotonicSeconds()
+        let busy = state.withLock { state in
+            state.settling.holds(lane, at: now) || state.running.values.contains { $0.lane == lane }
+        }
+        if !busy { wake() }
+    }
 
     /// True once start-up recovery is done and until shutdown begins (for /readyz).
     public var isAccepting: Bool { state.withLock { $0.accepting } }
@@ -65,13 +80,34 @@ public final class BuildQueue: Service, Sendable {
     /// is set; the same rule (QueuePolicy) the store applies to queued builds.
     public func supersedeRunning(by request: BuildRequest, newID: Int64) {
         let enabled = config.snapshot.config.queue.cancelSuperseded
+        let now = Self.monotonicSeconds()
         let running = state.withLock { state in
-            state.running.map { (id: $0.key, lane: $0.value.lane, state: BuildState.running) }
+            state.settling.pushed(lane: request.lane, at: now)
+            return state.running.map { (id: $0.key, lane: $0.value.lane, state: BuildState.running) }
         }
-        for id in QueuePolicy.superseded(by: request, newID: newID, active: running, enabled: enabled) {
-            stop(id, reason: .superseded(by: newID))
+        let stopped = QueuePolicy.superseded(by: request, newID: newID, active: running, enabled: enabled)
+            .filter { stop($0, reason: .superseded(by: newID)) }
+        guard !stopped.isEmpty else { return }
+        let began = state.withLock { state in
+            let wasHeld = state.settling.held(at: now).contains(request.lane)
+            state.settling.runningBuildStopped(lane: request.lane, at: now)
+            return !wasHeld
+        }
+        if began {
+            logger.notice("pushes arrive faster than builds run: the branch's next build waits for a pause in its pushes", metadata: [
+                "repo": "\(request.repository)", "ref": "\(request.ref)", "stopped": "\(stopped)",
+                "pause": "\(DurationText.format(.seconds(LaneSettling.quiet)))",
+                "at_most": "\(DurationText.format(.seconds(LaneSettling.longest)))"])
         }
     }
+
+    /// Seconds on a monotonic clock, for LaneSettling.
+    private static func monotonicSeconds() -> Double {
+        let elapsed = ContinuousClock.now - clockOrigin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    private static let clockOrigin = ContinuousClock.now
 
     public func run() async throws {
         let recovered = try await store.recoverInterrupted()
@@ -94,14 +130,32 @@ public final class BuildQueue: Service, Sendable {
     private func startRunnableBuilds() async {
         let free = config.snapshot.config.queue.workers - state.withLock { $0.running.count }
         guard free > 0 else { return }
+        let now = Self.monotonicSeconds()
+        let held = state.withLock { $0.settling.held(at: now) }
+        defer { if !held.isEmpty { wakeWhenALaneSettles(now: now) } }
         let claimed: [Build]
         do {
-            claimed = try await store.claimRunnable(freeWorkers: free)
+            claimed = try await store.claimRunnable(freeWorkers: free, heldLanes: held)
         } catch {
             logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
             return
         }
         for build in claimed { start(build) }
+    }
+
+    /// One timer at a time, to look again when the first held lane may be let go.
+    private func wakeWhenALaneSettles(now: Double) {
+        let release: Double? = state.withLock { state in
+            guard !state.releaseWakeArmed, let next = state.settling.nextRelease else { return nil }
+            state.releaseWakeArmed = true
+            return next
+        }
+        guard let release else { return }
+        Task { [self] in
+            try? await Task.sleep(for: .seconds(max(0, release - now)))
+            state.withLock { $0.releaseWakeArmed = false }
+            wake()
+        }
     }
 
     private func start(_ build: Build) {

@@ -138,7 +138,7 @@ struct WebhookRoute: Sendable {
                 "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                 "superseded": "\(superseded)"])
             queue.supersedeRunning(by: request, newID: build.id)
-            queue.wake()
+            queue.wake(forNewBuildIn: request.lane)
             return (JSONReply.json(.accepted, WebhookReply.queued(build: build.id, state: build.state)), .queued)
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")

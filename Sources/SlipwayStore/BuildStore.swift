@@ -13,7 +13,8 @@ public protocol BuildStore: Sendable {
     /// Stores a build not tied to a delivery (rebuild, model change, schedule).
     func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build
     /// Marks up to `freeWorkers` runnable builds `running` (QueuePolicy) and returns them.
-    func claimRunnable(freeWorkers: Int) async throws -> [Build]
+    /// Builds of `heldLanes` do not start, as if those lanes were busy (LaneSettling).
+    func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build]
     /// Applies `event` to a build; nil when the build does not exist. Throws
     /// `InvalidTransition` when the state machine forbids it.
     @discardableResult
@@ -139,4 +140,10 @@ public enum StatusOutboxOutcome: Sendable, Equatable {
     case retry(at: Double)
     /// Given up (4xx other than rate limiting) or not sent (a newer status superseded it).
     case closed(reason: String)
+}
+
+extension BuildStore {
+    public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
+        try await claimRunnable(freeWorkers: freeWorkers, heldLanes: [])
+    }
 }

@@ -83,27 +83,29 @@ public final class SQLiteBuildStore: BuildStore {
         return (build, superseded)
     }
 
-    public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
+    public func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build] {
         // Looked at on a reader first: the queue asks after every delivery, and most of the
         // time nothing can start (its lane is busy), which must not take the writer from
         // the deliveries.
-        guard try await pool.read({ db in try !Self.runnable(db, freeWorkers: freeWorkers).isEmpty }) else { return [] }
+        guard try await pool.read({ db in try !Self.runnable(db, freeWorkers: freeWorkers, heldLanes: heldLanes).isEmpty }) else {
+            return []
+        }
         return try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            return try Self.runnable(db, freeWorkers: freeWorkers).compactMap { id in
+            return try Self.runnable(db, freeWorkers: freeWorkers, heldLanes: heldLanes).compactMap { id in
                 try Self.applyTransition(db, id, .start, reason: nil, at: now)
             }
         }
     }
 
-    private static func runnable(_ db: Database, freeWorkers: Int) throws -> [Int64] {
+    private static func runnable(_ db: Database, freeWorkers: Int, heldLanes: Set<String>) throws -> [Int64] {
         // Only the oldest queued build of each lane can start (QueuePolicy keeps lanes in
         // order), so only those are read, however many are queued.
         let queued = try db.cachedRows(sql: "SELECT MIN(id) AS id, lane FROM build WHERE state = 'queued' GROUP BY lane")
             .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
         guard !queued.isEmpty else { return [] }
         let running = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
-        return QueuePolicy.runnable(queued: queued, runningLanes: running, freeWorkers: freeWorkers)
+        return QueuePolicy.runnable(queued: queued, runningLanes: running.union(heldLanes), freeWorkers: freeWorkers)
     }
 
     @discardableResult

@@ -122,6 +122,36 @@ import Testing
         }
     }
 
+    @Test func aStormOfPushesBuildsItsNewestCommitOnceItPauses() async throws {
+        try await withQueue(["sleep", "300"]) { rig in
+            let first = try await enqueue(rig)
+            _ = try await waitFor(rig, first.id, .running)
+            // A push every 0.1 s for 1.5 s: the first stops the running build; the lane then
+            // waits for a pause, so none of the others starts (each would have been killed
+            // by the next push).
+            var latest = first
+            let stormStart = ContinuousClock.now
+            while ContinuousClock.now - stormStart < .milliseconds(1500) {
+                latest = try await enqueue(rig)
+                rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: latest.sha,
+                                                            cloneURL: nil, trigger: .push, deliveryID: nil), newID: latest.id)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let stormEnd = ContinuousClock.now
+            #expect(try await rig.store.build(id: first.id)?.state == .superseded)
+            let started = try await rig.store.builds(BuildFilter(limit: 100)).filter { $0.startedAt != nil }.map(\.id)
+            #expect(started == [first.id], "only the first build ran during the storm")
+            _ = try await waitFor(rig, latest.id, .running, timeout: .seconds(10))
+            let waited = ContinuousClock.now - stormEnd
+            #expect(waited < .seconds(5), "the newest build starts soon after the pause: \(waited)")
+            let all = try await rig.store.builds(BuildFilter(limit: 100))
+            #expect(all.filter { $0.startedAt != nil }.map(\.id).sorted() == [first.id, latest.id])
+            #expect(all.filter { $0.id != first.id && $0.id != latest.id }.allSatisfy { $0.state == .superseded })
+            rig.queue.stop(latest.id, reason: .canceled(by: "test"))
+            _ = try await waitFor(rig, latest.id, .canceled)
+        }
+    }
+
     @Test func workspacesBeyondTheNewestAreRemoved() throws {
         let directory = try TestPaths.temporaryDirectory("prune")
         defer { try? FileManager.default.removeItem(at: directory) }
