@@ -38,11 +38,12 @@ struct WebhookRoute: Sendable {
     func handle(_ request: Request, logger baseLogger: Logger) async throws -> (Response, DeliveryResult) {
         var request = request
         let snapshot = config.snapshot
-        let deliveryID = request.headers[.githubDelivery]
+        let headers = DeliveryHeaders(request.headers)
+        let deliveryID = headers.delivery
         var logger = DeliveryLogger(base: baseLogger, delivery: deliveryID)
 
         // 1. Content type: JSON, or a form with a `payload` field.
-        let mediaType = request.headers[.contentType].map(Self.mediaType)
+        let mediaType = headers.contentType.map(Self.mediaType)
         guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
             logger.log(.info, "delivery refused: unsupported content type")
             return (JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"), .unsupportedMediaType)
@@ -51,7 +52,7 @@ struct WebhookRoute: Sendable {
         // 2. Size: refuse on the declared length before reading; otherwise stop reading
         //    at the limit (chunked bodies), never buffering more than the limit.
         let limit = snapshot.config.server.maxBodyBytes
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+        if let declared = headers.contentLength.flatMap(Int.init), declared > limit {
             logger.log(.info, "delivery refused: body too large", ["bytes": "\(declared)"])
             return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
@@ -66,14 +67,14 @@ struct WebhookRoute: Sendable {
         // 3. Signature over the exact raw bytes, before any payload field is acted upon.
         //    The payload is only peeked at for its repository, to pick the secrets.
         let payload = mediaType == "application/json" ? body : Self.formPayload(body)
-        let event = request.headers[.githubEvent]
+        let event = headers.event
         let push: Result<PushEvent, PayloadError>? = event == "push"
             ? payload.map { payload in Result { () throws(PayloadError) in try PushEvent.decode(payload) } } : nil
         let named = (try? push?.get())?.repositoryFullName ?? payload.flatMap(PayloadRepository.fullName(in:))
         let signature: WebhookSignature
         do {
             signature = try WebhookSignature.parse(
-                sha256Header: request.headers[.hubSignature256], sha1Header: request.headers[.hubSignature])
+                sha256Header: headers.signature256, sha1Header: headers.signature1)
         } catch {
             logger.log(.notice, "delivery refused", ["reason": "\(error)"])
             return (JSONReply.error(.unauthorized, error.description), .unauthorized)
@@ -166,6 +167,33 @@ struct WebhookRoute: Sendable {
     /// GitHub sends a GUID; accept any short token of printable characters.
     static func isValidDeliveryID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128 && id.unicodeScalars.allSatisfy { $0.isASCII && $0.value > 32 && $0.value < 127 }
+    }
+}
+
+/// The headers the route reads, found in one pass over the request's fields (a lookup
+/// by name for each was a visible cost). A repeated field's values are joined with ", ",
+/// as `HTTPFields`' subscript does.
+struct DeliveryHeaders {
+    var contentType: String?
+    var contentLength: String?
+    var delivery: String?
+    var event: String?
+    var signature256: String?
+    var signature1: String?
+
+    init(_ fields: HTTPFields) {
+        func add(_ value: String, to slot: inout String?) { slot = slot.map { $0 + ", " + value } ?? value }
+        for field in fields {
+            switch field.name {
+            case .contentType: add(field.value, to: &contentType)
+            case .contentLength: add(field.value, to: &contentLength)
+            case .githubDelivery: add(field.value, to: &delivery)
+            case .githubEvent: add(field.value, to: &event)
+            case .hubSignature256: add(field.value, to: &signature256)
+            case .hubSignature: add(field.value, to: &signature1)
+            default: continue
+            }
+        }
     }
 }
 
