@@ -84,16 +84,21 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build] {
-        // Looked at on a reader first: the queue asks after every delivery, and most of the
-        // time nothing can start (its lane is busy), which must not take the writer from
-        // the deliveries.
-        guard try await pool.read({ db in try !Self.runnable(db, freeWorkers: freeWorkers, heldLanes: heldLanes).isEmpty }) else {
-            return []
-        }
+        // The candidates are chosen on a reader: finding the oldest queued build of each
+        // lane reads every queued entry of the index, which must not hold the writer (and
+        // the deliveries waiting for it) when a long queue has piled up.
+        let candidates = try await pool.read { db in try Self.runnable(db, freeWorkers: freeWorkers, heldLanes: heldLanes) }
+        guard !candidates.isEmpty else { return [] }
+        // The writer only re-checks them: each is still queued and its lane still free.
+        // Nothing older can have been queued in its lane meanwhile (ids only grow).
         return try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            return try Self.runnable(db, freeWorkers: freeWorkers, heldLanes: heldLanes).compactMap { id in
-                try Self.applyTransition(db, id, .start, reason: nil, at: now)
+            var busy = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
+                .union(heldLanes)
+            return try candidates.compactMap { id in
+                guard let build = try Self.fetchBuild(db, id), build.state == .queued, !busy.contains(build.lane) else { return nil }
+                busy.insert(build.lane)
+                return try Self.applyTransition(db, build, .start, reason: nil, at: now)
             }
         }
     }
