@@ -32,10 +32,18 @@ public struct CheckoutStep: BuildStep {
         let fetched: StepOutcome = try await mirrors.exclusively(mirror) {
             if !FileManager.default.fileExists(atPath: mirror + "/HEAD") {
                 context.log.line("creating the mirror \(mirror)")
-                try FileManager.default.createDirectory(atPath: mirror, withIntermediateDirectories: true)
-                guard try await git.run(["init", "--quiet", "--bare", mirror]).succeeded else {
+                // Made beside its place and renamed into it once complete: a build stopped
+                // during `git init` (a newer push, a shutdown) must not leave a half-made
+                // mirror that every later build of the repository would reuse and fail on.
+                // Work on a mirror is serialized, so what is there now is a leftover.
+                let partial = mirror + ".partial"
+                try? FileManager.default.removeItem(atPath: partial)
+                try? FileManager.default.removeItem(atPath: mirror)
+                try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
+                guard try await git.run(["init", "--quiet", "--bare", partial]).succeeded else {
                     return .error(detail: "checkout: cannot create the mirror \(mirror)")
                 }
+                try FileManager.default.moveItem(atPath: partial, toPath: mirror)
             } else {
                 context.log.line("reusing the mirror \(mirror)")
             }

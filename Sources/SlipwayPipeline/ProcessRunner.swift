@@ -77,7 +77,12 @@ public struct ProcessRunner: Sendable {
                             let pid = execution.processIdentifier.value
                             if control.started(pid) { ProcessTree.terminate(session: pid, token: token, grace: grace) }
                             try await Self.streamOutput(execution.standardOutput, of: pid, token: token, to: log)
-                            if control.isStopping { await Self.waitForExit(pid, upTo: grace) }
+                            // The output ended, but the child may not have exited yet: a program
+                            // can close its output in its exit handlers (coreutils do), just
+                            // before it exits. It is let finish (up to the grace), and only then
+                            // is whatever it left behind in its session killed; a SIGKILL in
+                            // that window made a passing `sleep` end "killed by signal 9".
+                            await Self.waitForExit(pid, upTo: grace)
                             ProcessTree.signal(SIGKILL, session: pid, token: token)
                         }
                         return result.terminationStatus
@@ -146,12 +151,16 @@ public struct ProcessRunner: Sendable {
     }
 
     /// Waits, whatever the task's cancellation, until `pid` has exited or `limit` passed.
+    /// Looks again after 1 ms, then twice as long each time up to 50 ms: a child that is
+    /// already exiting is seen gone at once.
     static func waitForExit(_ pid: pid_t, upTo limit: Duration) async {
         let deadline = ContinuousClock.now + limit
+        var pause = 1
         while isRunning(pid), ContinuousClock.now < deadline {
             await withCheckedContinuation { continuation in
-                ProcessTree.timers.asyncAfter(deadline: .now() + .milliseconds(50)) { continuation.resume() }
+                ProcessTree.timers.asyncAfter(deadline: .now() + .milliseconds(pause)) { continuation.resume() }
             }
+            pause = min(pause * 2, 50)
         }
     }
 
@@ -248,6 +257,4 @@ final class RunControl: Sendable {
             return state.pid
         }
     }
-
-    var isStopping: Bool { state.withLock { $0.stopping } }
 }

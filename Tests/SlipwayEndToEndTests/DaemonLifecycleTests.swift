@@ -118,7 +118,7 @@ import Testing
             try await eventually { try await store.build(id: second)?.state == .superseded }
             #expect(try await store.build(id: second)?.reason == "superseded by build #\(third)")
             let ended = try await daemon.waitForEnd(of: third)
-            #expect(ended.state == .success)
+            #expect(ended.state == .success, "\(ended.reason ?? "")\n\(daemon.daemonLog())")
             let firstBuild = try #require(try await store.build(id: first))
             // The running build of the branch was canceled as superseded (cancel_superseded: true).
             #expect(firstBuild.state == .superseded, "\(firstBuild.state) \(firstBuild.reason ?? "")")
