@@ -130,23 +130,26 @@ import Testing
             // waits for a pause, so none of the others starts (each would have been killed
             // by the next push).
             var latest = first
+            var pushedAt: [ContinuousClock.Instant] = []
             let stormStart = ContinuousClock.now
             while ContinuousClock.now - stormStart < .milliseconds(1500) {
                 latest = try await enqueue(rig)
                 rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: latest.sha,
                                                             cloneURL: nil, trigger: .push, deliveryID: nil), newID: latest.id)
+                pushedAt.append(.now)
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let stormEnd = ContinuousClock.now
-            #expect(try await rig.store.build(id: first.id)?.state == .superseded)
-            let started = try await rig.store.builds(BuildFilter(limit: 100)).filter { $0.startedAt != nil }.map(\.id)
-            #expect(started == [first.id], "only the first build ran during the storm")
-            _ = try await waitFor(rig, latest.id, .running, timeout: .seconds(10))
-            let waited = ContinuousClock.now - stormEnd
-            #expect(waited < .seconds(5), "the newest build starts soon after the pause: \(waited)")
+            _ = try await waitFor(rig, first.id, .superseded)
+            _ = try await waitFor(rig, latest.id, .running)
+            // A build may start only after a pause of 0.5 s in the pushes. On a loaded
+            // machine a push can come late, so the pauses that did happen are counted.
+            let pauses = zip(pushedAt, pushedAt.dropFirst()).filter { $1 - $0 >= .milliseconds(450) }.count
             let all = try await rig.store.builds(BuildFilter(limit: 100))
-            #expect(all.filter { $0.startedAt != nil }.map(\.id).sorted() == [first.id, latest.id])
-            #expect(all.filter { $0.id != first.id && $0.id != latest.id }.allSatisfy { $0.state == .superseded })
+            let started = all.filter { $0.startedAt != nil }.map(\.id).sorted()
+            #expect(pushedAt.count > 3, "the storm had \(pushedAt.count) pushes")
+            #expect(started.first == first.id && started.last == latest.id)
+            #expect(started.count <= 2 + pauses, "builds started: \(started); pauses in the pushes: \(pauses)")
+            #expect(all.filter { !started.contains($0.id) }.allSatisfy { $0.state == .superseded })
             rig.queue.stop(latest.id, reason: .canceled(by: "test"))
             _ = try await waitFor(rig, latest.id, .canceled)
         }
