@@ -126,13 +126,12 @@ import Testing
         try await withQueue(["sleep", "300"]) { rig in
             let first = try await enqueue(rig)
             _ = try await waitFor(rig, first.id, .running)
-            // A push every 0.1 s for 1.5 s: the first stops the running build; the lane then
+            // 15 pushes 0.1 s apart: the first stops the running build; the lane then
             // waits for a pause, so none of the others starts (each would have been killed
             // by the next push).
             var latest = first
             var pushedAt: [ContinuousClock.Instant] = []
-            let stormStart = ContinuousClock.now
-            while ContinuousClock.now - stormStart < .milliseconds(1500) {
+            for _ in 0..<15 {
                 latest = try await enqueue(rig)
                 rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: latest.sha,
                                                             cloneURL: nil, trigger: .push, deliveryID: nil), newID: latest.id)
@@ -146,7 +145,6 @@ import Testing
             let pauses = zip(pushedAt, pushedAt.dropFirst()).filter { $1 - $0 >= .milliseconds(450) }.count
             let all = try await rig.store.builds(BuildFilter(limit: 100))
             let started = all.filter { $0.startedAt != nil }.map(\.id).sorted()
-            #expect(pushedAt.count > 3, "the storm had \(pushedAt.count) pushes")
             #expect(started.first == first.id && started.last == latest.id)
             #expect(started.count <= 2 + pauses, "builds started: \(started); pauses in the pushes: \(pauses)")
             #expect(all.filter { !started.contains($0.id) }.allSatisfy { $0.state == .superseded })
