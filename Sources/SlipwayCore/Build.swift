@@ -5,8 +5,8 @@ public enum BuildTrigger: String, Sendable, Codable, CaseIterable {
 
 /// A request for a build, before it is stored and given an id.
 public struct BuildRequest: Sendable, Equatable {
-    public var repository: String
-    public var ref: String
+    public let repository: String
+    public let ref: String
     public var sha: String
     public var cloneURL: String?
     public var trigger: BuildTrigger
@@ -19,11 +19,13 @@ public struct BuildRequest: Sendable, Equatable {
         self.cloneURL = cloneURL
         self.trigger = trigger
         self.deliveryID = deliveryID
+        lane = BuildLane.key(repository: repository, ref: ref)
     }
 
     /// Builds with the same lane run one at a time, in order, and newer pushes supersede
-    /// older queued builds of the lane: repository plus ref.
-    public var lane: String { BuildLane.key(repository: repository, ref: ref) }
+    /// older queued builds of the lane: repository plus ref. Made once: a delivery asks
+    /// for it several times.
+    public let lane: String
 }
 
 public enum BuildLane {

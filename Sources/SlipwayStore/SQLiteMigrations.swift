@@ -108,6 +108,15 @@ enum SQLiteMigrations {
             // and build_by_lane was one more b-tree written for each build.
             try db.execute(sql: "DROP INDEX build_by_lane")
         }
+        migrator.registerMigration("v7: only deployable builds indexed by repository") { db in
+            // Its one reader is the newest deployable build of a repository; every queued
+            // build was written into it for nothing. (Listing builds by repository compares
+            // lower(repository), which no index on the column serves.)
+            try db.execute(sql: """
+                DROP INDEX build_by_repository;
+                CREATE INDEX build_deployable ON build(repository, id) WHERE state = 'success' AND image_digest IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -27,8 +27,7 @@ import Testing
         var rebuild = push
         rebuild.trigger = .rebuild
         #expect(QueuePolicy.superseded(by: rebuild, newID: 5, active: active, enabled: true) == [])
-        var tag = push
-        tag.ref = "refs/tags/v1"
+        let tag = BuildRequest(repository: "acme/app", ref: "refs/tags/v1", sha: push.sha, cloneURL: nil, trigger: .push, deliveryID: "d")
         #expect(QueuePolicy.superseded(by: tag, newID: 5, active: [(1, tag.lane, .queued)], enabled: true) == [])
     }
 }
