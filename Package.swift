@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "SlipwayCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .target(

@@ -31,9 +31,9 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
         try await deliveries.submit { db, transaction in
-            try db.run(
-                sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                arguments: [delivery.id, delivery.event, delivery.repository, delivery.receivedAt, delivery.result])
+            try DirectStatement.run(
+                db, sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                [.text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt), .text(delivery.result)])
             guard db.changesCount == 1 else {
                 let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                 return .duplicate(buildID: existing)
@@ -41,7 +41,7 @@ public final class SQLiteBuildStore: BuildStore {
             guard let request else { return .stored(build: nil, superseded: []) }
             let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder,
                                                            statuses: transaction)
-            try db.run(sql: "UPDATE delivery SET build_id = ? WHERE id = ?", arguments: [build.id, delivery.id])
+            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
             return .stored(build: build, superseded: superseded)
         }
     }
@@ -56,13 +56,13 @@ public final class SQLiteBuildStore: BuildStore {
     /// `DeliveryTransaction`); nil outside a delivery group.
     private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool,
                                     statuses: DeliveryTransaction? = nil) throws -> (Build, [Int64]) {
-        try db.run(
-            sql: """
+        try DirectStatement.run(
+            db, sql: """
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
                 """,
-            arguments: [request.repository, request.ref, request.lane, request.sha, request.cloneURL,
-                        request.trigger.rawValue, request.deliveryID, time])
+            [.text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha), .text(request.cloneURL),
+             .text(request.trigger.rawValue), .text(request.deliveryID), .real(time)])
         let id = db.lastInsertedRowID
         // The new build as just written (no read back), and the queued builds of its lane.
         let build = Build(id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
@@ -145,9 +145,10 @@ public final class SQLiteBuildStore: BuildStore {
         }
         build.state = next
         if let reason { build.reason = reason }
-        try db.run(
-            sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
-            arguments: [next.rawValue, build.reason, build.startedAt, build.finishedAt, build.attempts, id])
+        try DirectStatement.run(
+            db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
+            [.text(next.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt), .integer(Int64(build.attempts)),
+             .integer(id)])
         try enqueueStatus(db, build, at: time, statuses: statuses)
         return build
     }
@@ -250,17 +251,18 @@ public final class SQLiteBuildStore: BuildStore {
     private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double, statuses: DeliveryTransaction? = nil) throws {
         let status = CommitStatus.of(build)
         if let row = statuses?.unsentStatusRows[build.id] {
-            try db.run(
-                sql: "UPDATE status_outbox SET state = ?, description = ?, created_at = ?, next_attempt_at = ? WHERE id = ?",
-                arguments: [status.state, status.description, time, time, row])
+            try DirectStatement.run(
+                db, sql: "UPDATE status_outbox SET state = ?, description = ?, created_at = ?, next_attempt_at = ? WHERE id = ?",
+                [.text(status.state), .text(status.description), .real(time), .real(time), .integer(row)])
             return
         }
-        try db.run(
-            sql: """
+        try DirectStatement.run(
+            db, sql: """
                 INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [build.id, build.repository, build.sha, status.state, status.description, time, time])
+            [.integer(build.id), .text(build.repository), .text(build.sha), .text(status.state), .text(status.description),
+             .real(time), .real(time)])
         statuses?.unsentStatusRows[build.id] = db.lastInsertedRowID
     }
 
