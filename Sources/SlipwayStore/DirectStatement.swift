@@ -24,7 +24,9 @@ enum DirectStatement {
             let index = Int32(offset + 1)
             let code: Int32
             switch value {
-            case .text(let text?): code = sqlite3_bind_text(handle, index, text, -1, transientDestructor)
+            case .text(let text?):
+                // With its length in bytes: a NUL inside the text (a payload can carry one) is kept.
+                code = text.withCString { sqlite3_bind_text(handle, index, $0, Int32(text.utf8.count), transientDestructor) }
             case .integer(let number?): code = sqlite3_bind_int64(handle, index, number)
             case .real(let number?): code = sqlite3_bind_double(handle, index, number)
             case .text(nil), .integer(nil), .real(nil): code = sqlite3_bind_null(handle, index)

@@ -175,6 +175,22 @@ import Testing
         #expect(try await store.transition(9999, .start, reason: nil) == nil)
     }
 
+    @Test func textsAreStoredWhole() async throws {
+        // A repository name read from a payload may hold any Unicode, even a NUL. (The NUL
+        // is checked in the file itself: GRDB reads a text back only up to a NUL.)
+        let name = "acme/a\u{0}pp-ünï 🚀"
+        let odd = DeliveryRecord(id: "d-odd", event: "push", repository: name, receivedAt: 1, result: "ignored: 🚀 not configured")
+        _ = try await store.recordDelivery(odd, build: nil, supersedeOlder: true)
+        #expect(try await store.delivery(id: "d-odd")?.result == odd.result)
+        let file = try DatabaseQueue(path: store.path)
+        let stored = try await file.read { db in try String.fetchOne(db, sql: "SELECT hex(repository) FROM delivery WHERE id = 'd-odd'") }
+        try file.close()
+        #expect(stored == Array(name.utf8).map { String(format: "%02X", $0) }.joined())
+        let build = try await store.recordDelivery(delivery("d-built"), build: request("refs/heads/ünï-🚀", delivery: "d-built"), supersedeOlder: true)
+        guard case .stored(let queued?, _) = build else { Issue.record("\(build)"); return }
+        #expect(try await store.build(id: queued.id)?.ref == "refs/heads/ünï-🚀")
+    }
+
     @Test func aDeliveryWithoutABuildIsStoredAndDeduplicated() async throws {
         var ignored = delivery("d-ignored")
         ignored.result = "ignored: tag pushes are not built"
