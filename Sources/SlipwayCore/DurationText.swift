@@ -48,3 +48,8 @@ public enum DurationText {
         return "\(ms)ms"
     }
 }
+
+extension Duration {
+    /// The duration in seconds, fractions included.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

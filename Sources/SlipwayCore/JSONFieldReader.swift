@@ -78,8 +78,7 @@ struct JSONFieldReader {
         if current == UInt8(ascii: "}") { index += 1; return result }
         while true {
             skipWhitespace()
-            let wanted = want.isEmpty ? nil : try wantedKey(want)
-            if want.isEmpty { try skipString() }
+            let wanted = try wantedKey(want)
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
@@ -97,6 +96,7 @@ struct JSONFieldReader {
     private mutating func wantedKey(_ want: Keys) throws(Invalid) -> (String, Want)? {
         let start = index + 1
         try skipString()
+        guard !want.isEmpty else { return nil }
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<(index - 1)])
         guard !raw.contains(UInt8(ascii: "\\")) else {
             index = start - 1

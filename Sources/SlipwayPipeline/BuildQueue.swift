@@ -89,7 +89,7 @@ public final class BuildQueue: Service, Sendable {
             .filter { stop($0, reason: .superseded(by: newID)) }
         guard !stopped.isEmpty else { return }
         let began = state.withLock { state in
-            let wasHeld = state.settling.held(at: now).contains(request.lane)
+            let wasHeld = state.settling.holds(request.lane, at: now)
             state.settling.runningBuildStopped(lane: request.lane, at: now)
             return !wasHeld
         }
@@ -102,10 +102,7 @@ public final class BuildQueue: Service, Sendable {
     }
 
     /// Seconds on a monotonic clock, for LaneSettling.
-    private static func monotonicSeconds() -> Double {
-        let elapsed = ContinuousClock.now - clockOrigin
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
+    private static func monotonicSeconds() -> Double { (ContinuousClock.now - clockOrigin).inSeconds }
 
     private static let clockOrigin = ContinuousClock.now
 

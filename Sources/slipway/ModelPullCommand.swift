@@ -39,7 +39,7 @@ struct ModelPull: AsyncParsableCommand {
         let took = ContinuousClock.now - started
         try? FileManager.default.removeItem(atPath: dest)
         if link(result.entry.path, dest) != 0 { try FileManager.default.copyItem(atPath: result.entry.path, toPath: dest) }
-        let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+        let seconds = took.inSeconds
         print("source      \(result.provenance.source)")
         print("version     \(result.provenance.version ?? "-")")
         print("sha256      \(result.provenance.sha256)")
