@@ -28,12 +28,13 @@ RUN swift package resolve
 # even when building only the executables.
 COPY Sources ./Sources
 COPY Tests ./Tests
+COPY scripts/lib.sh ./scripts/lib.sh
 # --product takes one product per invocation; the second build reuses the first's
-# objects. The Swift runtime and Foundation are linked statically, so the runtime
-# image needs no Swift toolchain.
-RUN swift build -c release --static-swift-stdlib --product slipwayd \
- && swift build -c release --static-swift-stdlib --product slipway \
- && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
+# objects. The Swift runtime and Foundation are linked statically (so the runtime image
+# needs no Swift toolchain), with the flags of scripts/lib.sh's build_release.
+RUN . scripts/lib.sh \
+ && build_release slipwayd \
+ && bin=$(dirname "$(build_release slipway)") \
  && mkdir -p /out \
  && cp "$bin/slipwayd" "$bin/slipway" /out/
 

@@ -16,7 +16,9 @@ let package = Package(
         .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // No default traits: full Foundation (URL-encoded form dates) and swift-configuration
+        // are unused here, and each adds to the daemon's code and memory.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),

@@ -19,8 +19,12 @@ pipeline_rig() {
     rig_db="$rig_dir/state/slipway.sqlite"
 
     echo "==> building slipwayd ($2)"
-    swift build -c "$2" --product slipwayd >/dev/null
-    slipwayd="$(swift build -c "$2" --show-bin-path)/slipwayd"
+    if [ "$2" = release ]; then
+        slipwayd=$(build_release slipwayd 2>/dev/null)
+    else
+        swift build -c "$2" --product slipwayd >/dev/null
+        slipwayd="$(swift build -c "$2" --show-bin-path)/slipwayd"
+    fi
 
     echo "==> buildah storage and a busybox base image (no image can be pulled here)"
     cat > "$rig_dir/storage.conf" <<CONF

@@ -6,7 +6,11 @@ public enum ConfigParser {
     public static func parse(yaml: String, source: String = "config") throws(ConfigError) -> Config {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            // The basic resolver tags every plain scalar as a string; `YAMLFields` reads
+            // numbers and booleans itself. Yams' default resolver matches each scalar
+            // against NSRegularExpressions, which loads ICU's regex engine and its data
+            // (over a megabyte of the idle daemon's memory) for a config of a few keys.
+            root = try Yams.compose(yaml: yaml, .basic)
         } catch {
             throw ConfigError(source: source, problems: [ConfigProblem(path: "", message: "not valid YAML: \(yamlErrorSummary(error))")])
         }

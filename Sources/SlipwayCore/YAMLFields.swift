@@ -82,11 +82,21 @@ final class YAMLFields {
 
     func bool(_ key: String) -> Bool? {
         guard let node = node(key) else { return nil }
-        guard let value = node.bool, node.scalar?.style == .plain else {
+        guard let value = node.scalar.flatMap(Self.bool) else {
             problems.add(childPath(key), "must be true or false, got '\(node.scalar?.string ?? "a \(node.kindName)")'")
             return nil
         }
         return value
+    }
+
+    /// YAML 1.1's booleans, in plain style only (a quoted "true" is a string).
+    private static func bool(_ scalar: Node.Scalar) -> Bool? {
+        guard scalar.style == .plain else { return nil }
+        switch scalar.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: return nil
+        }
     }
 
     func duration(_ key: String) -> Duration? {

@@ -13,14 +13,16 @@ public final class DeployScheduler: Service, Sendable {
     let deployments: any DeploymentStore
     let runner: DeployRunner
     let config: LiveConfig
-    let timeZone: TimeZone
+    /// nil: the daemon's zone (`TZ`), looked up only once a schedule is evaluated, so a
+    /// daemon without schedules never loads the time-zone database.
+    let fixedTimeZone: TimeZone?
     let logger: Logger
 
-    public init(deployments: any DeploymentStore, runner: DeployRunner, config: LiveConfig, timeZone: TimeZone = .current, logger: Logger) {
+    public init(deployments: any DeploymentStore, runner: DeployRunner, config: LiveConfig, timeZone: TimeZone? = nil, logger: Logger) {
         self.deployments = deployments
         self.runner = runner
         self.config = config
-        self.timeZone = timeZone
+        self.fixedTimeZone = timeZone
         self.logger = logger
     }
 
@@ -30,6 +32,8 @@ public final class DeployScheduler: Service, Sendable {
             logger.warning("deployment interrupted by the last stop", metadata: ["deployment": "\(interrupted.id)", "repo": "\(interrupted.repository)"])
         }
     }
+
+    private var timeZone: TimeZone { fixedTimeZone ?? .current }
 
     public func run() async throws {
         _ = try? await cancelOnGracefulShutdown { await self.scheduleForever() }

@@ -64,6 +64,26 @@ import Testing
         #expect(found[2].message.contains("between 1 and 256"))
     }
 
+
+    /// Scalars are read as YAML 1.1 types by the parser itself (Yams' regex resolver is
+    /// not used): the boolean words in plain style, numbers with `_` separators, `~` and
+    /// `null` as absent; the same words quoted are strings.
+    @Test func scalarsAreTypedLikeYAML11() throws {
+        let config = try ConfigParser.parse(yaml: """
+            server: {listen: 127.0.0.1:1, public_pages: Yes, max_body_bytes: 1_048_576}
+            queue: {cancel_superseded: off, workers: 3, keep_workspaces: ~}
+            """ + "\n" + minimalRepository)
+        #expect(config.server.publicPages == true)
+        #expect(config.server.maxBodyBytes == 1_048_576)
+        #expect(config.queue.cancelSuperseded == false)
+        #expect(config.queue.workers == 3)
+        let quoted = problems("""
+            server: {public_pages: "true", max_body_bytes: '2048'}
+            queue: {cancel_superseded: FALSE}
+            """ + "\n" + minimalRepository)
+        #expect(quoted.map(\.path) == ["server.max_body_bytes", "server.public_pages"])
+        #expect(quoted[1].message.contains("'true'"))
+    }
     @Test func literalSecretsAreRefusedWithoutEchoingThem() {
         let found = problems("""
             api:
