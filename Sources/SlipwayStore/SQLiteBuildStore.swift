@@ -71,8 +71,8 @@ public final class SQLiteBuildStore: BuildStore {
         // With superseding on, each push supersedes the queued builds of its lane, so few
         // are there to read; with it off, a lane may hold thousands, and none is read.
         let queued = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
-            ? try db.cachedRows(sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?", arguments: [request.lane, id])
-                .map(Self.build(from:))
+            ? try DirectStatement.rows(db, sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
+                                       [.text(request.lane), .integer(id)], Self.build(from:))
             : []
         let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
                                                 enabled: supersedeOlder)
@@ -178,23 +178,23 @@ public final class SQLiteBuildStore: BuildStore {
     public func builds(_ filter: BuildFilter) async throws -> [Build] {
         try await pool.read { db in
             var clauses: [String] = []
-            var arguments: StatementArguments = []
+            var arguments: [DirectStatement.Value] = []
             if let repository = filter.repository {
                 clauses.append("lower(repository) = lower(?)")
-                _ = arguments.append(contentsOf: [repository])
+                arguments.append(.text(repository))
             }
             if let state = filter.state {
                 clauses.append("state = ?")
-                _ = arguments.append(contentsOf: [state.rawValue])
+                arguments.append(.text(state.rawValue))
             }
             if let before = filter.before {
                 clauses.append("id < ?")
-                _ = arguments.append(contentsOf: [before])
+                arguments.append(.integer(before))
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            _ = arguments.append(contentsOf: [filter.limit])
-            return try db.cachedRows(sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
-                .map(Self.build(from:))
+            arguments.append(.integer(Int64(filter.limit)))
+            return try DirectStatement.rows(db, sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments,
+                                            Self.build(from:))
         }
     }
 
@@ -337,7 +337,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {
-        try db.cachedRow(sql: "SELECT \(buildColumns) FROM build WHERE id = ?", arguments: [id]).map(build(from:))
+        try DirectStatement.rows(db, sql: "SELECT \(buildColumns) FROM build WHERE id = ?", [.integer(id)], build(from:)).first
     }
 
     /// The columns `build(from:)` reads, in its order: rows are read by position, which
@@ -348,18 +348,18 @@ public final class SQLiteBuildStore: BuildStore {
         """
 
     /// A build from a row of `SELECT \(buildColumns)`.
-    static func build(from row: Row) -> Build {
+    static func build(from row: DirectStatement.Columns) -> Build {
         var build = Build(
-            id: row[0], repository: row[1], ref: row[2], sha: row[3], cloneURL: row[4],
-            trigger: BuildTrigger(rawValue: row[5]) ?? .push, deliveryID: row[6],
-            state: BuildState(rawValue: row[7]) ?? .error, reason: row[8], createdAt: row[9],
-            startedAt: row[10], finishedAt: row[11], attempts: row[12])
-        if let name: String = row[13] {
-            let tags = (row[14] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-            build.image = ImageProvenance(name: name, tags: tags, digest: row[15])
+            id: row.integer(0) ?? 0, repository: row.text(1) ?? "", ref: row.text(2) ?? "", sha: row.text(3) ?? "",
+            cloneURL: row.text(4), trigger: row.text(5).flatMap(BuildTrigger.init(rawValue:)) ?? .push,
+            deliveryID: row.text(6), state: row.text(7).flatMap(BuildState.init(rawValue:)) ?? .error, reason: row.text(8),
+            createdAt: row.real(9) ?? 0, startedAt: row.real(10), finishedAt: row.real(11), attempts: Int(row.integer(12) ?? 0))
+        if let name = row.text(13) {
+            let tags = row.text(14).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            build.image = ImageProvenance(name: name, tags: tags, digest: row.text(15))
         }
-        if let source: String = row[16], let sha256: String = row[18] {
-            build.model = ModelProvenance(source: source, version: row[17], sha256: sha256)
+        if let source = row.text(16), let sha256 = row.text(18) {
+            build.model = ModelProvenance(source: source, version: row.text(17), sha256: sha256)
         }
         return build
     }

@@ -52,9 +52,9 @@ extension SQLiteBuildStore: DeploymentStore {
 
     public func newestDeployableBuild(repository: String) async throws -> Build? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: """
+            try DirectStatement.rows(db, sql: """
                 SELECT \(SQLiteBuildStore.buildColumns) FROM build WHERE repository = ? AND state = 'success' AND image_digest IS NOT NULL ORDER BY id DESC LIMIT 1
-                """, arguments: [repository]).map(Self.build(from:))
+                """, [.text(repository)], Self.build(from:)).first
         }
     }
 
