@@ -19,9 +19,35 @@ struct JSONFieldReader {
     }
 
     enum Value: Equatable {
-        case string(String), bool(Bool), null, object([String: Value])
+        case string(String), bool(Bool), null, object(Object)
         /// A number, an array, or an object that was not asked for: present, not read.
         case other
+    }
+
+    /// The wanted fields of an object. They are few, so a key is found by comparing it
+    /// with each (cheaper than hashing keys into a dictionary for every payload).
+    struct Object: Equatable {
+        private var fields: [(key: String, value: Value)] = []
+        /// A wanted key given more than once. JSON leaves its meaning open (JSONDecoder
+        /// keeps the first value, JSONSerialization the last), so readers refuse the
+        /// object instead of picking one.
+        private(set) var repeatedKey: String?
+
+        init() {}
+
+        subscript(key: String) -> Value? { fields.first { $0.key == key }?.value }
+
+        fileprivate mutating func add(_ key: String, _ value: Value) {
+            if repeatedKey == nil, fields.contains(where: { $0.key == key }) { repeatedKey = key }
+            fields.append((key, value))
+        }
+
+        fileprivate mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+
+        static func == (lhs: Object, rhs: Object) -> Bool {
+            lhs.repeatedKey == rhs.repeatedKey && lhs.fields.count == rhs.fields.count
+                && lhs.fields.allSatisfy { rhs[$0.key] == $0.value }
+        }
     }
 
     struct Invalid: Error {}
@@ -36,8 +62,8 @@ struct JSONFieldReader {
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// Reads a top-level object; only the `want`ed keys are in the result.
-    static func read(_ bytes: [UInt8], want: Keys) throws(Invalid) -> [String: Value] {
-        let result: Result<[String: Value], Invalid> = bytes.withUnsafeBufferPointer { buffer in
+    static func read(_ bytes: [UInt8], want: Keys) throws(Invalid) -> Object {
+        let result: Result<Object, Invalid> = bytes.withUnsafeBufferPointer { buffer in
             var reader = JSONFieldReader(buffer)
             return Result { () throws(Invalid) in
                 reader.skipWhitespace()
@@ -68,12 +94,13 @@ struct JSONFieldReader {
 
     /// An object: the wanted keys read, everything else skipped. Keys are compared as
     /// bytes; only a key written with escapes is decoded to compare it.
-    private mutating func object(_ want: Keys) throws(Invalid) -> [String: Value] {
+    private mutating func object(_ want: Keys) throws(Invalid) -> Object {
         depth += 1
         defer { depth -= 1 }
         guard depth <= Self.maxDepth else { throw Invalid() }
         try expect(UInt8(ascii: "{"))
-        var result: [String: Value] = [:]
+        var result = Object()
+        if !want.isEmpty { result.reserveCapacity(want.entries.count) }
         skipWhitespace()
         if current == UInt8(ascii: "}") { index += 1; return result }
         while true {
@@ -82,7 +109,7 @@ struct JSONFieldReader {
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            if let (key, kind) = wanted { result[key] = try value(kind) } else { try skipValue() }
+            if let (key, kind) = wanted { result.add(key, try value(kind)) } else { try skipValue() }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1

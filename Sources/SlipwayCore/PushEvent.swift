@@ -36,12 +36,13 @@ extension PushEvent {
 
     /// Decodes a push payload (JSON bytes). Throws a `PayloadError` naming what is missing.
     public static func decode(_ json: [UInt8]) throws(PayloadError) -> PushEvent {
-        let top: [String: JSONFieldReader.Value]
+        let top: JSONFieldReader.Object
         do {
             top = try JSONFieldReader.read(json, want: fields)
         } catch {
             throw PayloadError("payload is not valid JSON")
         }
+        try refuseRepeatedKey(top)
         let ref = try requiredString(top, "ref")
         let after = try requiredString(top, "after")
         guard case .object(let repository)? = top["repository"] else {
@@ -49,6 +50,7 @@ extension PushEvent {
                 : top["repository"] == .null ? PayloadError("push payload field 'repository' is null")
                 : PayloadError("push payload field 'repository' has the wrong type")
         }
+        try refuseRepeatedKey(repository, in: "repository.")
         let fullName = try requiredString(repository, "full_name", in: "repository.")
         guard isSHA(after) else { throw PayloadError("push payload field 'after' is not a commit sha") }
         let deleted: Bool
@@ -70,7 +72,11 @@ extension PushEvent {
             defaultBranch: defaultBranch ?? masterBranch, headCommitMessage: message, pusher: pusher)
     }
 
-    private static func requiredString(_ object: [String: JSONFieldReader.Value], _ key: String, in path: String = "") throws(PayloadError) -> String {
+    private static func refuseRepeatedKey(_ object: JSONFieldReader.Object, in path: String = "") throws(PayloadError) {
+        if let key = object.repeatedKey { throw PayloadError("push payload field '\(path)\(key)' is given more than once") }
+    }
+
+    private static func requiredString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError) -> String {
         switch object[key] {
         case .string(let value)?: return value
         case nil: throw PayloadError("push payload is missing '\(path)\(key)'")
@@ -79,7 +85,7 @@ extension PushEvent {
         }
     }
 
-    private static func optionalString(_ object: [String: JSONFieldReader.Value], _ key: String, in path: String = "") throws(PayloadError) -> String? {
+    private static func optionalString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError) -> String? {
         switch object[key] {
         case .string(let value)?: return value
         case nil, .null?: return nil
@@ -87,9 +93,11 @@ extension PushEvent {
         }
     }
 
-    private static func nested(_ object: [String: JSONFieldReader.Value], _ key: String) throws(PayloadError) -> [String: JSONFieldReader.Value]? {
+    private static func nested(_ object: JSONFieldReader.Object, _ key: String) throws(PayloadError) -> JSONFieldReader.Object? {
         switch object[key] {
-        case .object(let value)?: return value
+        case .object(let value)?:
+            try refuseRepeatedKey(value, in: "\(key).")
+            return value
         case nil, .null?: return nil
         default: throw PayloadError("push payload field '\(key)' has the wrong type")
         }
@@ -108,7 +116,7 @@ extension PushEvent {
 public enum PayloadRepository {
     public static func fullName(in json: [UInt8]) -> String? {
         guard case .object(let repository)? = (try? JSONFieldReader.read(json, want: ["repository": .object(["full_name": .scalar])]))?["repository"],
-              case .string(let name)? = repository["full_name"] else { return nil }
+              repository.repeatedKey == nil, case .string(let name)? = repository["full_name"] else { return nil }
         return name
     }
 }

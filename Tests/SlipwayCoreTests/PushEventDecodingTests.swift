@@ -42,6 +42,24 @@ import Testing
         #expect(push.headCommitMessage == "line\none \"q\" café 🚀 \\ tab\t")
     }
 
+    /// JSONDecoder keeps the first of two values, JSONSerialization the last: a field
+    /// given twice is refused, named, rather than read one way or the other.
+    @Test func aFieldGivenTwiceIsRefusedAndNamed() {
+        let sha = String(repeating: "a", count: 40)
+        let cases = [
+            (#"{"ref":"refs/heads/a","after":"\#(sha)","ref":"refs/heads/b","repository":{"full_name":"a/b"}}"#, "'ref'"),
+            (#"{"ref":"r","after":"\#(sha)","repository":{"full_name":"x/y","full_name":"a/b"}}"#, "'repository.full_name'"),
+            (#"{"ref":"r","after":"\#(sha)","repository":{"full_name":"a/b"},"pusher":{"name":"a","name":"b"}}"#, "'pusher.name'"),
+        ]
+        for (json, field) in cases {
+            #expect(throws: PayloadError("push payload field \(field) is given more than once")) { try PushEvent.decode(Array(json.utf8)) }
+        }
+        #expect(PayloadRepository.fullName(in: Array(cases[1].0.utf8)) == nil)
+        // Keys that are not read may repeat, as in any JSON.
+        let unread = #"{"ref":"r","after":"\#(sha)","x":1,"x":2,"repository":{"full_name":"a/b","id":1,"id":2}}"#
+        #expect((try? PushEvent.decode(Array(unread.utf8)))?.repositoryFullName == "a/b")
+    }
+
     @Test func malformedJSONIsRefusedNotCrashedOn() {
         let sha = String(repeating: "a", count: 40)
         let valid = #"{"ref":"r","after":"\#(sha)","repository":{"full_name":"a/b"}}"#
