@@ -11,6 +11,7 @@ public final class SQLiteBuildStore: BuildStore {
     let pool: DatabasePool
     public let path: String
     private let deliveries: DeliveryGroupCommit
+    private let checkpointer: WALCheckpointer
 
     public init(path: String) throws {
         self.path = path
@@ -19,10 +20,14 @@ public final class SQLiteBuildStore: BuildStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Checkpoints are made in the background (WALCheckpointer); the writer's own only bounds the log.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerLimit)")
         }
+        checkpointer = WALCheckpointer(path: path)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteMigrations.migrator.migrate(pool)
+            pool.add(transactionObserver: checkpointer, extent: .databaseLifetime)
             deliveries = DeliveryGroupCommit(pool: pool)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: String(describing: error))

@@ -108,6 +108,23 @@ import Testing
         }
     }
 
+    /// The writer leaves checkpoints to WALCheckpointer: well below the writer's own limit,
+    /// the log is copied into the database file without another write to trigger it.
+    @Test func theLogIsCopiedIntoTheDatabaseFileInTheBackground() async throws {
+        let file = directory.appendingPathComponent("slipway.sqlite").path
+        func size(_ path: String) throws -> Int { try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0 }
+        let before = try size(file)
+        for index in 0..<200 {
+            _ = try await store.recordDelivery(delivery("d-\(index)"), build: request("refs/heads/b\(index)", delivery: "d-\(index)"), supersedeOlder: true)
+        }
+        let logPages = try size(file + "-wal") / 4096
+        #expect(logPages > 100 && logPages < WALCheckpointer.writerLimit, "the log holds \(logPages) pages")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try size(file) == before, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let after = try size(file)
+        #expect(after > before + 100 * 1024, "the database file grew from \(before) to \(after) bytes")
+    }
+
     @Test func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly() async throws {
         let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: true)
         let other = try await store.enqueue(request("refs/heads/dev", sha: "b1"), supersedeOlder: true)
