@@ -9,9 +9,11 @@ import Synchronization
 /// commit, every 1,000 pages. The writer then holds the next group of deliveries for
 /// it: under load that was the largest part of the slowest 1 % of answers.
 ///
-/// Here each commit only wakes a queue of the checkpointer's own, with its own
-/// connection, which checkpoints in PASSIVE mode (never waiting for, nor blocking, the
-/// writer or the readers), at most every `pause`. The writer still checkpoints itself once
+/// Here every `commitsPerPass`-th commit only wakes a queue of the checkpointer's own,
+/// with its own connection, which checkpoints in PASSIVE mode (never waiting for, nor
+/// blocking, the writer or the readers), at most every `pause`. Counting commits keeps a
+/// quiet daemon (a build's log lines, a status now and then) from paying a copy and an
+/// fsync of the database file for every small transaction. The writer still checkpoints itself once
 /// the log reaches `writerLimit` pages (16 MB): under continuous writes only the writer
 /// can start the log over (a background pass always finds newer pages behind it), and
 /// by then nearly all of the log has been copied, so its pass is short. Longer pauses
@@ -19,11 +21,13 @@ import Synchronization
 /// touched: a transaction is durable once its commit is in the log.
 final class WALCheckpointer: TransactionObserver, Sendable {
     static let writerLimit = 4_000
+    static let commitsPerPass = 32
     static let pause: DispatchTimeInterval = .milliseconds(50)
 
     private let path: String
     private let queue = DispatchQueue(label: "slipway.sqlite.checkpoint")
     private let scheduled = Atomic<Bool>(false)
+    private let commitsSincePass = Atomic<Int>(0)
     /// Opened on first use; used on `queue` only.
     private let connection = Mutex<OpaquePointer?>(nil)
 
@@ -35,12 +39,15 @@ final class WALCheckpointer: TransactionObserver, Sendable {
         connection.withLock { if let handle = $0 { sqlite3_close_v2(handle) } }
     }
 
-    /// Wakes the checkpointer; wake-ups within `pause` make one pass.
-    func logGrew() {
-        guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    /// Counts a commit; wakes the checkpointer at every `commitsPerPass`-th. Wake-ups
+    /// within `pause` make one pass.
+    func committed() {
+        guard commitsSincePass.add(1, ordering: .relaxed).newValue >= Self.commitsPerPass,
+              !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.asyncAfter(deadline: .now() + Self.pause) { [weak self] in
             guard let self else { return }
             scheduled.store(false, ordering: .releasing)
+            commitsSincePass.store(0, ordering: .relaxed)
             checkpoint()
         }
     }
@@ -68,6 +75,6 @@ final class WALCheckpointer: TransactionObserver, Sendable {
     // TransactionObserver: told of every commit of the writer connection, nothing else.
     func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
     func databaseDidChange(with event: DatabaseEvent) {}
-    func databaseDidCommit(_ db: Database) { logGrew() }
+    func databaseDidCommit(_ db: Database) { committed() }
     func databaseDidRollback(_ db: Database) {}
 }
