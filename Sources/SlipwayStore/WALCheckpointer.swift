@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Here every `commitsPerPass`-th commit only wakes a queue of the checkpointer's own,
 /// with its own connection, which checkpoints in PASSIVE mode (never waiting for, nor
-/// blocking, the writer or the readers), at most every `pause`. Counting commits keeps a
+/// blocking, the writer or the readers), at most once per `pause`. Counting commits keeps a
 /// quiet daemon (a build's log lines, a status now and then) from paying a copy and an
 /// fsync of the database file for every small transaction. The writer still checkpoints itself once
 /// the log reaches `writerLimit` pages (16 MB): under continuous writes only the writer
@@ -28,6 +28,7 @@ final class WALCheckpointer: TransactionObserver, Sendable {
     private let queue = DispatchQueue(label: "slipway.sqlite.checkpoint")
     private let scheduled = Atomic<Bool>(false)
     private let commitsSincePass = Atomic<Int>(0)
+    private let lastPass = Atomic<UInt64>(0)   // DispatchTime.uptimeNanoseconds
     /// Opened on first use; used on `queue` only.
     private let connection = Mutex<OpaquePointer?>(nil)
 
@@ -39,16 +40,18 @@ final class WALCheckpointer: TransactionObserver, Sendable {
         connection.withLock { if let handle = $0 { sqlite3_close_v2(handle) } }
     }
 
-    /// Counts a commit; wakes the checkpointer at every `commitsPerPass`-th. Wake-ups
-    /// within `pause` make one pass.
+    /// Counts a commit; wakes the checkpointer at every `commitsPerPass`-th, at once or
+    /// `pause` after its last pass, whichever is later.
     func committed() {
         guard commitsSincePass.add(1, ordering: .relaxed).newValue >= Self.commitsPerPass,
               !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        queue.asyncAfter(deadline: .now() + Self.pause) { [weak self] in
+        let earliest = DispatchTime(uptimeNanoseconds: lastPass.load(ordering: .relaxed)) + Self.pause
+        queue.asyncAfter(deadline: max(.now(), earliest)) { [weak self] in
             guard let self else { return }
             scheduled.store(false, ordering: .releasing)
             commitsSincePass.store(0, ordering: .relaxed)
             checkpoint()
+            lastPass.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
         }
     }
 
