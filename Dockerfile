@@ -28,7 +28,7 @@ RUN swift package resolve
 # even when building only the executables.
 COPY Sources ./Sources
 COPY Tests ./Tests
-COPY scripts/lib.sh ./scripts/lib.sh
+COPY scripts/lib.sh scripts/slipwayd.order ./scripts/
 # --product takes one product per invocation; the second build reuses the first's
 # objects. The Swift runtime and Foundation are linked statically (so the runtime image
 # needs no Swift toolchain), with the flags of scripts/lib.sh's build_release.
