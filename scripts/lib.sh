@@ -54,7 +54,8 @@ ensure_test_venv() {
 # BENCHMARKS.md). On an older glibc the relocations stay unpacked. The functions that
 # start-up and a delivery run are placed together (scripts/slipwayd.order, made by
 # bench/order-file): the idle daemon then maps a few megabytes of its code, not most.
-# `build_release PRODUCT` builds it and prints the binary's path.
+# `build_release PRODUCT` builds it and prints the binary's path; the build's output is
+# shown only when it fails.
 release_build_flags() {
     flags="-c release --static-swift-stdlib -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic"
     [ -f scripts/slipwayd.order ] && flags="$flags -Xlinker --symbol-ordering-file=$PWD/scripts/slipwayd.order -Xlinker --no-warn-symbol-ordering"
@@ -66,6 +67,6 @@ release_build_flags() {
     echo "$flags"
 }
 build_release() {
-    swift build $(release_build_flags) --product "$1" >&2
+    build_log=$(swift build $(release_build_flags) --product "$1" 2>&1) || { echo "$build_log" >&2; return 1; }
     echo "$(swift build $(release_build_flags) --show-bin-path)/$1"
 }

@@ -20,7 +20,7 @@ pipeline_rig() {
 
     echo "==> building slipwayd ($2)"
     if [ "$2" = release ]; then
-        slipwayd=$(build_release slipwayd 2>/dev/null)
+        slipwayd=$(build_release slipwayd)
     else
         swift build -c "$2" --product slipwayd >/dev/null
         slipwayd="$(swift build -c "$2" --show-bin-path)/slipwayd"
