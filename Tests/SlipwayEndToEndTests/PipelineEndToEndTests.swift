@@ -135,7 +135,7 @@ import Testing
     @Test func failingTestsEndInFailureAndPushNothing() async throws {
         try await Self.withRig("failing-tests", test: ["sh", "-c", "echo 'test_model_accuracy FAILED'; exit 3"]) { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
-            #expect(build.state == .failure)
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect(build.reason == "test exited with 3")
             #expect(try await rig.registry.tags("acme/app").isEmpty)
             let steps = try await rig.daemon.openStore().steps(buildID: build.id)
@@ -147,7 +147,7 @@ import Testing
     @Test func aFailingSmokeTestPushesNothing() async throws {
         try await Self.withRig("failing-smoke", smoke: "[sh, -c, 'echo smoke broke; exit 4']") { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
-            #expect(build.state == .failure, "\(build.reason ?? "")")
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect(build.reason == "smoke exited with 4")
             #expect(try await rig.registry.tags("acme/app").isEmpty)
         }
@@ -158,7 +158,7 @@ import Testing
         files["Dockerfile"] = "FROM \(BuildahSandbox.baseImage)\nRUN exit 7\n"
         try await Self.withRig("bad-dockerfile", files: files) { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
-            #expect(build.state == .failure, "\(build.reason ?? "")")
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect(try await rig.registry.tags("acme/app").isEmpty)
         }
     }
@@ -167,7 +167,7 @@ import Testing
         try await Self.withRig("registry-down") { rig in
             rig.registry.stop()
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
-            #expect(build.state == .error, "\(build.state) \(build.reason ?? "")")
+            #expect(build.state == .error, "\(build.state) \(build.reason ?? "")\n\(rig.log(build.id))")
             #expect((build.reason ?? "").contains("push of \(rig.imageName)"), "\(build.reason ?? "")")
             #expect(try await rig.daemon.get("/readyz").status == 200, "the daemon stays healthy")
         }
@@ -180,7 +180,7 @@ import Testing
             let id = try await rig.deliver()
             let store = try rig.daemon.openStore()
             let build = try await rig.daemon.waitForEnd(of: id, timeout: .seconds(30))
-            #expect(build.state == .failure)
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect((build.reason ?? "").contains("timeout"), "\(build.reason ?? "")")
             let steps = try await store.steps(buildID: id)
             let test = try #require(steps.first { $0.name == "test" })
@@ -196,7 +196,7 @@ import Testing
     @Test func aStepTimeoutEndsOnlyThatStep() async throws {
         try await Self.withRig("step-timeout", test: ["sleep", "30"], extra: "    step_timeouts: {test: 1s}") { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(30))
-            #expect(build.state == .failure)
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect(build.reason == "test timed out: the step's timeout ran out", "\(build.reason ?? "")")
         }
     }
@@ -247,7 +247,7 @@ import Testing
         let pinned = extra + "\n      sha256: \(String(repeating: "0", count: 64))"
         try await Self.withRig("model-pin", files: files, smoke: "null", extra: pinned) { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
-            #expect(build.state == .failure)
+            #expect(build.state == .failure, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect(build.reason == "model sha256 mismatch: expected \(String(repeating: "0", count: 64)), got \(digest)")
             #expect(rig.log(build.id).contains(digest) && rig.log(build.id).contains(String(repeating: "0", count: 64)))
             #expect(try await rig.registry.tags("acme/app").isEmpty)
@@ -263,7 +263,7 @@ import Testing
             """
         try await Self.withRig("model-down", smoke: "null", extra: extra) { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
-            #expect(build.state == .error)
+            #expect(build.state == .error, "\(build.reason ?? "")\n\(rig.log(build.id))")
             #expect((build.reason ?? "").contains("http://127.0.0.1:\(port)/resnet.onnx"), "\(build.reason ?? "")")
         }
     }
