@@ -33,8 +33,9 @@ public struct ImageStep: BuildStep {
         let tag = Self.localTag(buildID: context.build.id)
         let result: ProcessRunner.Result
         do {
-            result = try await context.runTool(builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels),
-                                               in: context.checkoutDirectory)
+            result = try await context.runContainerTool(
+                builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels),
+                in: context.checkoutDirectory)
         } catch let error as ProcessRunner.LaunchError {
             return .error(detail: "image: \(error.description)")
         }
@@ -80,7 +81,7 @@ public struct SmokeStep: BuildStep {
         var launchError: ProcessRunner.LaunchError?
         for argv in builder.smokeCommands(image: image, container: container, argv: argv) where !Task.isCancelled {
             do {
-                last = try await context.runTool(argv)
+                last = try await context.runContainerTool(argv)
             } catch let error as ProcessRunner.LaunchError {
                 launchError = error
                 break
