@@ -50,7 +50,7 @@ ensure_test_venv() {
 # and Foundation linked statically, by lld; still position-independent (ASLR), but with
 # the relative relocations packed (DT_RELR, glibc 2.36 and later) and without exporting
 # the executable's own symbols. The loader then neither reads 3 MB of relocations nor
-# 3 MB of symbol names at start-up: about 10 MB less memory for an idle daemon (see
+# 2.4 MB of symbol names at start-up: about 10 MB less memory for an idle daemon (see
 # BENCHMARKS.md). On an older glibc the relocations stay unpacked. The functions that
 # start-up and a delivery run are placed together (scripts/slipwayd.order, made by
 # bench/order-file): the idle daemon then maps a few megabytes of its code, not most.

@@ -66,7 +66,7 @@ public enum DeliveryClassifier {
             let needle = Array(marker.utf8)
             guard text.count >= needle.count else { return false }
             return (0...(text.count - needle.count)).contains { start in
-                text[start] == needle[0] && needle.indices.allSatisfy { lowered(text[start + $0]) == needle[$0] }
+                needle.indices.allSatisfy { lowered(text[start + $0]) == needle[$0] }
             }
         }
         return skipMarkers.first(where: occurs)

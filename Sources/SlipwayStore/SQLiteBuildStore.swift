@@ -11,7 +11,6 @@ public final class SQLiteBuildStore: BuildStore {
     let pool: DatabasePool
     public let path: String
     private let deliveries: DeliveryGroupCommit
-    private let checkpointer: WALCheckpointer
 
     public init(path: String) throws {
         self.path = path
@@ -23,11 +22,11 @@ public final class SQLiteBuildStore: BuildStore {
             // Checkpoints are made in the background (WALCheckpointer); the writer's own only bounds the log.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerLimit)")
         }
-        checkpointer = WALCheckpointer(path: path)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteMigrations.migrator.migrate(pool)
-            pool.add(transactionObserver: checkpointer, extent: .databaseLifetime)
+            // The pool keeps the checkpointer for as long as the database is open.
+            pool.add(transactionObserver: WALCheckpointer(path: path), extent: .databaseLifetime)
             deliveries = DeliveryGroupCommit(pool: pool)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: String(describing: error))
@@ -98,8 +97,7 @@ public final class SQLiteBuildStore: BuildStore {
         // Nothing older can have been queued in its lane meanwhile (ids only grow).
         return try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            var busy = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
-                .union(heldLanes)
+            var busy = try Self.runningLanes(db).union(heldLanes)
             return try candidates.compactMap { id in
                 guard let build = try Self.fetchBuild(db, id), build.state == .queued, !busy.contains(build.lane) else { return nil }
                 busy.insert(build.lane)
@@ -114,8 +112,11 @@ public final class SQLiteBuildStore: BuildStore {
         let queued = try db.cachedRows(sql: "SELECT MIN(id) AS id, lane FROM build WHERE state = 'queued' GROUP BY lane")
             .map { QueuePolicy.Candidate(id: $0["id"], lane: $0["lane"]) }
         guard !queued.isEmpty else { return [] }
-        let running = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
-        return QueuePolicy.runnable(queued: queued, runningLanes: running.union(heldLanes), freeWorkers: freeWorkers)
+        return QueuePolicy.runnable(queued: queued, runningLanes: try runningLanes(db).union(heldLanes), freeWorkers: freeWorkers)
+    }
+
+    private static func runningLanes(_ db: Database) throws -> Set<String> {
+        Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lane FROM build WHERE state = 'running'")))
     }
 
     @discardableResult
