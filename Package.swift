@@ -38,6 +38,8 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // prctl(2), which Swift cannot call (variadic): the daemon makes itself non-dumpable.
+        .systemLibrary(name: "CSystemCalls"),
         .target(
             name: "SlipwayCore",
             dependencies: [
@@ -111,6 +113,7 @@ let package = Package(
         .target(
             name: "SlipwayDaemon",
             dependencies: [
+                "CSystemCalls",
                 "SlipwayCore",
                 "SlipwayGitHub",
                 "SlipwayStore",

@@ -10,6 +10,10 @@ public struct Config: Sendable, Equatable {
     public var webhookSecrets: [SecretReference]
     public var repositories: [RepositoryConfig]
     public var logLevel: LogLevel
+    /// Where build code runs, for repositories that do not say otherwise.
+    public var sandbox = SandboxConfig()
+    /// Contract keys of features not in this version (see `LaterSettings`).
+    public var later = LaterSettings()
 
     public func repository(named fullName: String) -> RepositoryConfig? {
         // GitHub repository names are case-insensitive.
@@ -101,6 +105,8 @@ public struct RepositoryConfig: Sendable, Equatable {
     public var model: ModelConfig?
     public var image: ImageConfig?
     public var deploy: DeployConfig?
+    /// The repository's own `sandbox`, `sandbox_network` and `limits`, over the daemon's.
+    public var sandbox = SandboxOverride()
 }
 
 /// How the checkout authenticates to the git host. Never written into a URL, `.git/config`
@@ -166,6 +172,8 @@ public struct ImageConfig: Sendable, Equatable {
     public var tags: [String] = ["{sha}", "{branch}"]
     public var registryAuth: SecretReference?
     public var smoke: [String]?
+    /// Reuse unchanged layers from earlier builds (buildah `--layers`).
+    public var layers: Bool = true
 }
 
 public struct DeployConfig: Sendable, Equatable {
@@ -178,6 +186,8 @@ public struct DeployConfig: Sendable, Equatable {
     public var deployment: String
     public var container: String
     public var rolloutTimeout: Duration = .seconds(5 * 60)
+    /// `require_provenance` is set (a later version's deploy gate; refused by `ConfigLoader`).
+    public var requiresProvenance = false
 
     public init(schedule: String? = DeployConfig.nightly, kubeconfig: SecretReference, namespace: String = "default",
                 deployment: String, container: String, rolloutTimeout: Duration = .seconds(5 * 60)) {

@@ -36,11 +36,15 @@ public enum ConfigParser {
         let server = readServer(fields.child("server"), problems: problems)
         let stateDirectory = fields.string("state_dir") ?? "./.slipway"
         let database = readDatabase(fields)
-        let queue = readQueue(fields.child("queue"))
+        let queueFields = fields.child("queue")
+        let queue = readQueue(queueFields)
+        let later = LaterSettings.read(fields, queue: queueFields)
+        queueFields?.finish()
         let api = readAPI(fields.child("api"), problems: problems)
         let github = fields.child("github").flatMap { readGitHub($0, problems: problems) }
         let webhookSecrets = fields.secretList("webhook_secrets") ?? []
         let logLevel = readLogLevel(fields, problems: problems)
+        let sandbox = SandboxParser.readDefaults(fields)
         var repositories: [RepositoryConfig] = []
         if let items = fields.sequence("repositories") {
             for (index, item) in items.enumerated() {
@@ -62,7 +66,7 @@ public enum ConfigParser {
         if !problems.all.isEmpty { return nil }
         return Config(
             server: server, stateDirectory: stateDirectory, database: database, queue: queue, api: api,
-            github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel)
+            github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel, sandbox: sandbox, later: later)
     }
 
     private static func readServer(_ fields: YAMLFields?, problems: ProblemList) -> ServerConfig {
@@ -127,7 +131,6 @@ public enum ConfigParser {
     private static func readQueue(_ fields: YAMLFields?) -> QueueConfig {
         var queue = QueueConfig()
         guard let fields else { return queue }
-        defer { fields.finish() }
         if let workers = fields.int("workers", range: 1...256) { queue.workers = workers }
         if let cancel = fields.bool("cancel_superseded") { queue.cancelSuperseded = cancel }
         if let grace = fields.duration("shutdown_grace") { queue.shutdownGrace = grace }

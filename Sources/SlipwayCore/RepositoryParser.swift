@@ -35,6 +35,7 @@ enum RepositoryParser {
         repository.model = fields.child("model").flatMap { readModel($0, problems: problems) }
         repository.image = fields.child("image").flatMap { readImage($0, problems: problems) }
         repository.deploy = fields.child("deploy").flatMap { readDeploy($0, problems: problems) }
+        repository.sandbox = SandboxParser.readOverride(fields)
         if repository.deploy != nil, repository.image == nil {
             problems.add(fields.childPath("deploy"), "needs image: to be configured (it deploys the built image)")
         }
@@ -164,6 +165,7 @@ enum RepositoryParser {
         }
         image.registryAuth = fields.secret("registry_auth")
         image.smoke = fields.stringList("smoke")
+        if let layers = fields.bool("layers") { image.layers = layers }
         return image
     }
 
@@ -181,6 +183,7 @@ enum RepositoryParser {
         var deploy = DeployConfig(schedule: schedule, kubeconfig: kubeconfig, deployment: deployment, container: container)
         if let namespace = fields.string("namespace") { deploy.namespace = namespace }
         if let timeout = fields.duration("rollout_timeout") { deploy.rolloutTimeout = timeout }
+        deploy.requiresProvenance = LaterSettings.readRequireProvenance(fields)
         return deploy
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a secret lives. Secrets are never written in the config file itself: a value is
 /// `env:NAME` (an environment variable) or `file:PATH` (a file, e.g. a systemd credential).
 public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
@@ -17,6 +19,18 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
         } else {
             return nil
         }
+    }
+
+    /// For `file:PATH`, the path with `${NAME}` and a leading `$NAME/` expanded from
+    /// `environment` (`$CREDENTIALS_DIRECTORY/token` under systemd); nil for `env:`.
+    public func filePath(environment: [String: String]) -> String? {
+        guard case .file(let path) = self else { return nil }
+        var result = path
+        for (name, value) in environment where result.contains("$") {
+            result = result.replacingOccurrences(of: "${\(name)}", with: value)
+            if result.hasPrefix("$\(name)/") { result = value + result.dropFirst(name.count + 1) }
+        }
+        return result
     }
 
     /// The reference as written; never the secret's value.

@@ -12,7 +12,7 @@ struct BuildPlan: Sendable {
         if let test = repository.test { steps.append(CommandStep(name: "test", argv: test)) }
         if let model = repository.model { steps.append(ModelStep(model: model)) }
         if let image = repository.image {
-            let builder = ImageBuilders.make(image.builder, environment: toolEnvironment)
+            let builder = ImageBuilders.make(image.builder, environment: toolEnvironment, layers: image.layers)
             steps.append(ImageStep(builder: builder, image: image))
             if let smoke = image.smoke { steps.append(SmokeStep(builder: builder, argv: smoke)) }
             steps.append(PushStep(builder: builder, image: image))

@@ -36,7 +36,20 @@ public struct ConfigLoader: Sendable {
     /// Valid per the SPEC but not runnable by this version: refused here, so that
     /// `--check-config` does not pass a config the daemon would then refuse.
     static func unsupportedSettings(_ config: Config) -> [ConfigProblem] {
-        guard case .postgres = config.database else { return [] }
-        return [ConfigProblem(path: "database", message: "postgres:// is not supported by this version of slipwayd yet; use sqlite")]
+        var problems: [ConfigProblem] = []
+        if case .postgres = config.database {
+            problems.append(ConfigProblem(path: "database", message: "postgres:// is not supported by this version of slipwayd yet; use sqlite"))
+        }
+        if config.later.reconcile != nil {
+            problems.append(ConfigProblem(path: "reconcile", message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
+        }
+        if config.later.provenance {
+            problems.append(ConfigProblem(path: "provenance", message: "signed provenance is not supported by this version of slipwayd yet; remove the section"))
+        }
+        for (index, repository) in config.repositories.enumerated() where repository.deploy?.requiresProvenance == true {
+            problems.append(ConfigProblem(path: "repositories[\(index)].deploy.require_provenance",
+                                          message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
+        }
+        return problems
     }
 }

@@ -1,3 +1,4 @@
+import CSystemCalls
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -12,6 +13,9 @@ import UnixSignals
 /// `Service` in one `ServiceGroup` that owns SIGTERM/SIGINT (graceful) shutdown.
 public enum Daemon {
     public static func run(configPath: String) async throws {
+        // No process of the daemon's user (a build's, above all) may read its memory or
+        // /proc/<pid>/environ, where its secrets are; no core dump holds them either.
+        _ = slipway_set_dumpable(0)
         let loader = ConfigLoader(path: configPath)
         let resolved = try loader.load()
         let config = resolved.config
@@ -35,10 +39,15 @@ public enum Daemon {
         }
         let live = LiveConfig(resolved)
         let toolEnvironment = ToolEnvironment.fromProcess()
+        let sandboxHost = SandboxHost.fromProcess(configPath: configPath)
+        if config.usesBubblewrap, let problem = await SandboxProbe.problem(host: sandboxHost) {
+            // Builds are not run unconfined instead: each sandboxed step ends in `error` with this reason.
+            logger.critical("build code cannot be sandboxed on this host; sandboxed builds will end in error", metadata: ["problem": "\(problem)"])
+        }
         let plan = BuildPlan(toolEnvironment: toolEnvironment)
         let followers = LogFollowers()
-        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, followers: followers, logger: logger,
-                                 planSteps: plan.steps)
+        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
+                                 followers: followers, logger: logger, planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
         let scheduler = DeployScheduler(deployments: store, runner: deployer, config: live, logger: logger)
@@ -63,5 +72,12 @@ public enum Daemon {
             "repositories": "\(config.repositories.count)"])
         try await group.run()
         logger.notice("stopped")
+    }
+
+    /// `--check-config`'s sandbox check: nil when no repository's code is sandboxed or the
+    /// sandbox works here; else the problem, naming the fix.
+    public static func sandboxProblem(for config: Config, configPath: String) async -> String? {
+        guard config.usesBubblewrap else { return nil }
+        return await SandboxProbe.problem(host: SandboxHost.fromProcess(configPath: configPath))
     }
 }

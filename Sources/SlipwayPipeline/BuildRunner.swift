@@ -24,10 +24,12 @@ public struct BuildRunner: Sendable {
     let logger: Logger
     let toolEnvironment: [String: String]
     let followers: LogFollowers?
+    let sandboxHost: SandboxHost
 
     public init(store: any BuildStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
-                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), followers: LogFollowers? = nil,
-                logger: Logger, planSteps: @escaping StepPlanner) {
+                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess(),
+                followers: LogFollowers? = nil, logger: Logger, planSteps: @escaping StepPlanner) {
+        self.sandboxHost = sandboxHost
         self.followers = followers
         self.toolEnvironment = toolEnvironment
         self.store = store
@@ -91,7 +93,7 @@ public struct BuildRunner: Sendable {
         let context = StepContext(build: build, repository: repository, config: snapshot, workspace: workspace, log: log,
                                   processes: processes, store: store, deadline: started + repository.timeout,
                                   instance: Self.instance(stateDirectory: snapshot.config.stateDirectory),
-                                  toolEnvironment: toolEnvironment)
+                                  toolEnvironment: toolEnvironment, sandboxHost: sandboxHost)
 
         var finalState = BuildState.success
         var reason: String?

@@ -25,6 +25,7 @@ public final class BuildArtifacts: Sendable {
         var localImage: String?
         var imageTags: [String] = []
         var model: ModelProvenance?
+        var modelPath: String?
     }
     private let values = Mutex(Values())
 
@@ -44,6 +45,12 @@ public final class BuildArtifacts: Sendable {
     public var model: ModelProvenance? {
         get { values.withLock { $0.model } }
         set { values.withLock { $0.model = newValue } }
+    }
+
+    /// Where the model step placed the model (read-only to later build code).
+    public var modelPath: String? {
+        get { values.withLock { $0.modelPath } }
+        set { values.withLock { $0.modelPath = newValue } }
     }
 }
 
@@ -68,10 +75,12 @@ public struct StepContext: Sendable {
     /// Variables of the daemon's environment that container tools need (storage and
     /// registry configuration, the user's HOME); never the daemon's secrets.
     public let toolEnvironment: [String: String]
+    /// What build code is kept from, and as whom it runs (`BuildCodeRunner`).
+    public let sandboxHost: SandboxHost
 
     public init(build: Build, repository: RepositoryConfig, config: ResolvedConfig, workspace: String, log: BuildLog,
                 processes: ProcessRunner, store: any BuildStore, deadline: ContinuousClock.Instant, instance: String,
-                toolEnvironment: [String: String] = ToolEnvironment.fromProcess()) {
+                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess()) {
         self.build = build
         self.repository = repository
         self.config = config
@@ -84,6 +93,7 @@ public struct StepContext: Sendable {
         self.stepDeadline = deadline
         self.instance = instance
         self.toolEnvironment = toolEnvironment
+        self.sandboxHost = sandboxHost
     }
 
     public var stateDirectory: String { config.config.stateDirectory }
@@ -121,11 +131,13 @@ public struct StepContext: Sendable {
     /// Runs one of Slipway's own tools (git, buildah, docker) for this build: argv only,
     /// the command line echoed into the build log, output streamed into it.
     public func runTool(
-        _ argv: [String], in directory: String? = nil, extraEnvironment: [String: String] = [:], output: (any OutputSink)? = nil
+        _ argv: [String], in directory: String? = nil, extraEnvironment: [String: String] = [:], output: (any OutputSink)? = nil,
+        displayed: [String]? = nil
     ) async throws -> ProcessRunner.Result {
         var env = environment.merging(toolEnvironment) { $1 }
         env.merge(extraEnvironment) { $1 }
-        return try await processes.runLogged(argv, in: directory ?? workspace, environment: env, timeout: remaining, log: log, output: output)
+        return try await processes.runLogged(argv, in: directory ?? workspace, environment: env, timeout: remaining, log: log,
+                                             output: output, displayed: displayed)
     }
 
     /// A housekeeping call (removing a container or image): not logged, own time limit.
@@ -154,8 +166,9 @@ public enum ToolEnvironment {
     }
 }
 
-/// Runs an argv from the config (the `test` step) in the checkout.
-/// A non-zero exit or running past the deadline is the project's `failure`.
+/// Runs an argv from the config (the `test` step) in the checkout, sandboxed as the
+/// config says (`BuildCodeRunner`). A non-zero exit or running past the deadline is the
+/// project's `failure`; a sandbox that cannot be set up is an `error`.
 public struct CommandStep: BuildStep {
     public let name: String
     public let argv: [String]
@@ -167,16 +180,20 @@ public struct CommandStep: BuildStep {
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
         let directory = FileManager.default.fileExists(atPath: context.checkoutDirectory) ? context.checkoutDirectory : context.workspace
-        let result: ProcessRunner.Result
+        let outcome: BuildCodeRunner.Outcome
         do {
-            result = try await context.processes.runLogged(
-                argv, in: directory, environment: context.environment, timeout: context.remaining, log: context.log)
+            outcome = try await BuildCodeRunner(context: context).run(argv, in: directory)
         } catch let error as ProcessRunner.LaunchError {
             // The project's own command is missing or not executable: its failure, not ours.
             return .failure(exitCode: nil, detail: error.description)
         }
         try Task.checkCancellation()
-        return Self.outcome(of: result, step: name, context: context)
+        switch outcome {
+        case .ran(let result): return Self.outcome(of: result, step: name, context: context)
+        case .sandboxFailed(let reason):
+            context.log.line("the sandbox could not be set up: \(reason)")
+            return .error(detail: "\(name): sandbox: \(reason)")
+        }
     }
 
     /// A command of the project's (test, smoke): anything but exit 0 is its `failure`.

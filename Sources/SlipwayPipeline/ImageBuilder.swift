@@ -28,11 +28,12 @@ extension ImageBuilder {
 }
 
 public enum ImageBuilders {
-    public static func make(_ kind: ImageConfig.Builder, environment: [String: String]) -> any ImageBuilder {
+    /// `layers`: reuse unchanged layers of earlier builds (`image.layers`).
+    public static func make(_ kind: ImageConfig.Builder, environment: [String: String], layers: Bool = true) -> any ImageBuilder {
         switch kind {
-        case .buildah: BuildahBuilder(isolation: environment["BUILDAH_ISOLATION"] ?? "chroot")
-        case .podman: PodmanBuilder()
-        case .docker: DockerBuilder()
+        case .buildah: BuildahBuilder(isolation: environment["BUILDAH_ISOLATION"] ?? "chroot", layers: layers)
+        case .podman: PodmanBuilder(layers: layers)
+        case .docker: DockerBuilder(layers: layers)
         }
     }
 }
@@ -42,9 +43,11 @@ public enum ImageBuilders {
 public struct BuildahBuilder: ImageBuilder {
     public let executable = "buildah"
     let isolation: String
+    let layers: Bool
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["buildah", "bud", "--isolation", isolation, "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+        ["buildah", "bud", "--isolation", isolation, "--layers=\(layers)", "--file", dockerfile, "--tag", tag]
+            + Self.labelArguments(labels) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -64,9 +67,10 @@ public struct BuildahBuilder: ImageBuilder {
 /// podman: the same image library as buildah, a docker-like CLI.
 public struct PodmanBuilder: ImageBuilder {
     public let executable = "podman"
+    let layers: Bool
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["podman", "build", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+        ["podman", "build", "--layers=\(layers)", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -84,9 +88,11 @@ public struct PodmanBuilder: ImageBuilder {
 /// the digest is read from `docker push`'s output.
 public struct DockerBuilder: ImageBuilder {
     public let executable = "docker"
+    let layers: Bool
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["docker", "build", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+        ["docker", "build"] + (layers ? [] : ["--no-cache"]) + ["--file", dockerfile, "--tag", tag]
+            + Self.labelArguments(labels) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {

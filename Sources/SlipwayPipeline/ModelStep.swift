@@ -60,6 +60,7 @@ public struct ModelStep: BuildStep {
             return .error(detail: "model: cannot place the model at \(model.dest): \(error)")
         }
         context.log.line("placed at \(model.dest)")
+        context.artifacts.modelPath = destination
         context.artifacts.model = provenance
         try await context.store.recordModel(buildID: context.build.id, provenance)
         return .success

@@ -28,6 +28,11 @@ enum ProcFS {
         return state != "Z" && state != "X"
     }
 
+    /// The command name of `pid` (`/proc/PID/comm`, at most 15 bytes).
+    static func command(of pid: pid_t) -> String? {
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
+    }
+
     /// The environment of `pid` as `NAME=value` entries; nil when it cannot be read.
     static func environment(of pid: pid_t) -> Set<String>? {
         guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }

@@ -179,6 +179,9 @@ enum ProcessTree {
         // The session is checked first: it is cheap, and only our own processes' environments are read.
         for pid in ProcFS.pids() where ProcFS.stat(pid)?.session == session
             && ProcFS.environment(of: pid)?.contains("\(variable)=\(token)") == true {
+            // A sandbox (bwrap) is only killed: its code gets the SIGTERM and the grace,
+            // and a bwrap that died of the SIGTERM would take its code down at once.
+            if signal != SIGKILL, ProcFS.command(of: pid) == BubblewrapCommand.executable { continue }
             _ = kill(pid, signal)
         }
     }
@@ -198,10 +201,11 @@ extension ProcessRunner {
     /// into `log`; its output goes to `output` (default: the log itself).
     public func runLogged(
         _ argv: [String], in directory: String, environment: [String: String], timeout: Duration?, log: BuildLog,
-        output: (any OutputSink)? = nil
+        output: (any OutputSink)? = nil, displayed: [String]? = nil
     ) async throws -> Result {
-        log.line("$ " + argv.map(CommandStep.quoteForDisplay).joined(separator: " "))
-        let result = try await run(argv, workingDirectory: directory, environment: environment, timeout: timeout, log: output ?? log)
+        log.line("$ " + (displayed ?? argv).map(CommandStep.quoteForDisplay).joined(separator: " "))
+        let result = try await run(argv, workingDirectory: directory, environment: environment, timeout: timeout,
+                                   log: output ?? log)
         log.line("  " + result.summary)
         return result
     }

@@ -30,9 +30,11 @@ enum SandboxStartRetry {
 extension StepContext {
     /// `runTool` for a container tool's command that runs something in a container:
     /// made once more when the tool could not start its sandbox (`SandboxStartRetry`).
+    /// A root buildah call that runs build code runs inside `ContainerToolSandbox`.
     func runContainerTool(_ argv: [String], in directory: String? = nil) async throws -> ProcessRunner.Result {
-        try await SandboxStartRetry.run(forwardingTo: log, note: { log.line($0) }) { sink in
-            try await runTool(argv, in: directory, output: sink)
+        let (confined, environment) = try confineContainerTool(argv)
+        return try await SandboxStartRetry.run(forwardingTo: log, note: { log.line($0) }) { sink in
+            try await runTool(confined, in: directory, extraEnvironment: environment, output: sink, displayed: argv)
         }
     }
 }

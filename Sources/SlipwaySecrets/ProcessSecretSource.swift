@@ -19,8 +19,8 @@ public struct ProcessSecretSource: SecretSource {
                 return .failure(SecretLookupError(reference: reference, reason: "environment variable is not set"))
             }
             return .success(value)
-        case .file(let rawPath):
-            let path = Self.expand(rawPath, environment: environment)
+        case .file:
+            let path = reference.filePath(environment: environment) ?? ""
             do {
                 var text = try String(contentsOfFile: path, encoding: .utf8)
                 while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
@@ -30,16 +30,6 @@ public struct ProcessSecretSource: SecretSource {
                 return .failure(SecretLookupError(reference: reference, reason: reason))
             }
         }
-    }
-
-    /// `${CREDENTIALS_DIRECTORY}/x` and `$CREDENTIALS_DIRECTORY/x` expand from the environment.
-    static func expand(_ path: String, environment: [String: String]) -> String {
-        var result = path
-        for (name, value) in environment where result.contains("$") {
-            result = result.replacingOccurrences(of: "${\(name)}", with: value)
-            if result.hasPrefix("$\(name)/") { result = value + result.dropFirst(name.count + 1) }
-        }
-        return result
     }
 }
 

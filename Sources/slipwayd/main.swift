@@ -20,8 +20,12 @@ struct Slipwayd: AsyncParsableCommand {
         if checkConfig {
             do {
                 let resolved = try ConfigLoader(path: config).load()
+                if let problem = await Daemon.sandboxProblem(for: resolved.config, configPath: config) {
+                    printError("\(config): sandbox: \(problem)")
+                    throw ExitCode(1)
+                }
                 print("\(config): OK (\(resolved.config.repositories.count) repositories)")
-            } catch {
+            } catch let error as ConfigError {
                 printError(error.description)
                 throw ExitCode(1)
             }

@@ -1,0 +1,5 @@
+// Linux calls Swift cannot make itself (prctl is variadic). Nothing else belongs here.
+#include <sys/prctl.h>
+
+static inline int slipway_set_dumpable(int value) { return prctl(PR_SET_DUMPABLE, value, 0, 0, 0); }
+static inline int slipway_is_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }

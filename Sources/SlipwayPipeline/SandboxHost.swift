@@ -1,0 +1,98 @@
+import Foundation
+import SlipwayCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the daemon keeps from build code, and as whom build code runs: the host-side
+/// facts a `BubblewrapCommand` is made from.
+///
+/// Hidden, besides the state directory (database, logs, mirrors, other workspaces, the
+/// model cache): systemd's credential directory, every `file:` secret of the config, the
+/// config file itself, container storage and the container engines' sockets.
+public struct SandboxHost: Sendable {
+    /// uid and gid build code runs as when the daemon is root: root inside a user
+    /// namespace would still own, and so read, every root-owned file of the host.
+    public static let unprivilegedID: UInt32 = 65534
+
+    public var configPath: String?
+    /// `$CREDENTIALS_DIRECTORY` (systemd's LoadCredential=), when set.
+    public var credentialsDirectory: String?
+    /// Container storage (buildah's and podman's graph and run roots) and engine sockets.
+    public var containerPaths: [String]
+    /// The daemon's effective uid (0: build code runs as `unprivilegedID`).
+    public var daemonUID: UInt32
+
+    public init(configPath: String?, credentialsDirectory: String?, containerPaths: [String], daemonUID: UInt32) {
+        self.configPath = configPath
+        self.credentialsDirectory = credentialsDirectory
+        self.containerPaths = containerPaths
+        self.daemonUID = daemonUID
+    }
+
+    /// The facts of this process: its environment decides where container storage lives.
+    public static func fromProcess(configPath: String? = nil,
+                                   environment: [String: String] = ProcessInfo.processInfo.environment) -> SandboxHost {
+        var containers = ["/var/lib/containers", "/run/containers", "/run/docker.sock", "/run/docker", "/run/containerd",
+                          "/run/podman", "/run/buildkit", "/var/lib/docker"]
+        if let home = environment["HOME"] { containers += [home + "/.local/share/containers", home + "/.docker"] }
+        if let runtime = environment["XDG_RUNTIME_DIR"] { containers += [runtime + "/containers", runtime + "/podman", runtime + "/docker.sock"] }
+        let storageConf = environment["CONTAINERS_STORAGE_CONF"] ?? "/etc/containers/storage.conf"
+        if let text = try? String(contentsOfFile: storageConf, encoding: .utf8) {
+            containers += Self.storageRoots(inStorageConf: text)
+        }
+        return SandboxHost(configPath: configPath, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
+                           containerPaths: containers, daemonUID: geteuid())
+    }
+
+    /// `graphroot`, `runroot` and `rootless_storage_path` of a containers-storage.conf.
+    static func storageRoots(inStorageConf text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, ["graphroot", "runroot", "rootless_storage_path"].contains(parts[0]) else { return nil }
+            let value = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            return value.hasPrefix("/") ? value : nil
+        }
+    }
+
+    /// Who build code runs as when the daemon is root; nil: the daemon's own user.
+    public var buildUser: BubblewrapCommand.BuildUser? {
+        daemonUID == 0 ? BubblewrapCommand.BuildUser(uid: Self.unprivilegedID, gid: Self.unprivilegedID) : nil
+    }
+
+    /// Directories and files no build may see, absolute, existing, and none inside another.
+    public func hiddenPaths(stateDirectory: String, secretFiles: [String]) -> (directories: [String], files: [String]) {
+        var directories = [Self.absolute(stateDirectory)] + containerPaths
+        var files: [String] = []
+        if let credentialsDirectory { directories.append(credentialsDirectory) }
+        for path in secretFiles.map(Self.absolute) + [configPath].compactMap({ $0 }).map(Self.absolute) {
+            let parent = (path as NSString).deletingLastPathComponent
+            if Self.sharedDirectories.contains(parent) || parent.split(separator: "/").count < 2 {
+                files.append(path)
+            } else {
+                directories.append(parent)
+            }
+        }
+        var isDirectory: ObjCBool = false
+        let existingDirectories = Set(directories.map(Self.absolute)).filter {
+            FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        let covered = { (path: String) in existingDirectories.contains { path != $0 && path.hasPrefix($0 + "/") } }
+        let keptDirectories = existingDirectories.filter { !covered($0) }.sorted()
+        // Sockets and other non-directories among the container paths are covered like files.
+        let otherPaths = Set(directories.map(Self.absolute)).subtracting(existingDirectories)
+        let keptFiles = Set(files + otherPaths).filter { FileManager.default.fileExists(atPath: $0) && !covered($0) }.sorted()
+        return (keptDirectories, keptFiles)
+    }
+
+    /// Directories the system needs whole: a secret file directly inside one is covered
+    /// alone, not with its directory.
+    static let sharedDirectories: Set<String> = [
+        "/", "/etc", "/usr", "/usr/local", "/usr/local/etc", "/usr/share", "/usr/lib", "/var", "/var/lib", "/home", "/root",
+        "/opt", "/srv", "/run", "/tmp", "/var/tmp", "/etc/ssl", "/etc/ssl/certs",
+    ]
+
+    static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+}
