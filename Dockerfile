@@ -42,11 +42,13 @@ RUN . scripts/lib.sh \
 FROM debian:bookworm-slim
 # libssl3: libcrypto (HMAC, SHA-256); libsqlite3-0: the embedded database;
 # libstdc++6: needed even with a static Swift runtime; git: checkouts;
-# buildah + uidmap: image builds as a non-root user; curl: the health check;
+# buildah + uidmap: image builds as a non-root user; bubblewrap: the sandbox build
+# code runs in (the container must allow user namespaces and mounts, as for buildah);
+# curl: the health check;
 # tzdata: deploy schedules use the local time zone (set TZ).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates curl git buildah uidmap libssl3 libsqlite3-0 libstdc++6 libxml2 tzdata \
+      ca-certificates curl git buildah uidmap bubblewrap libssl3 libsqlite3-0 libstdc++6 libxml2 tzdata \
  && rm -rf /var/lib/apt/lists/*
 # A fixed UID so the state volume keeps its owner across image rebuilds; sub-IDs
 # for rootless buildah's user namespace.

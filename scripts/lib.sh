@@ -18,12 +18,14 @@ BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
 
 # What a whole local pipeline needs (scripts/demo): real git (and its http-backend),
 # buildah with a busybox-static base image, the CNCF registry with htpasswd auth,
-# Python, curl, openssl and sqlite3.
-PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3"
+# Python, curl, openssl and sqlite3; bubblewrap, the sandbox build code runs in (with
+# util-linux's prlimit and setpriv, which every Debian has).
+PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 bubblewrap"
 
-# What the tests start themselves on top: Python's venv (moto and friends) and Chromium
-# (the build page is loaded headless).
-TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium"
+# What the tests start themselves on top: Python's venv (moto and friends), Chromium
+# (the build page is loaded headless), and gcc with a static libc (the sandbox test builds
+# a static program that leaves a chroot, to run inside a busybox image).
+TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium gcc libc6-dev"
 
 # kubectl, for the release step (its tests drive the real kubectl against a fake API
 # server). Debian ships it as kubernetes-client; a kubectl already on PATH (Google's or

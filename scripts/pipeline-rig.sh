@@ -4,7 +4,8 @@
 # (no image can be pulled here), a git repository with a Dockerfile and tests, and
 # slipwayd. It sets: rig_registry, rig_password, rig_daemon_url, rig_db, rig_sha.
 # `rig_commit` adds a commit and pushes it (sets rig_sha); `rig_deliver` sends the signed
-# push of rig_sha. `rig_stop` stops the daemon and the registry.
+# push of rig_sha. `rig_stop` stops the daemon and the registry. RIG_SANDBOX (default
+# bubblewrap) is the daemon's `sandbox:`.
 
 rig_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -76,6 +77,7 @@ FILE
 server: {listen: 127.0.0.1:$daemon_port, public_url: http://127.0.0.1:$daemon_port}
 state_dir: $rig_dir/state
 queue: {workers: 2}
+sandbox: ${RIG_SANDBOX:-bubblewrap}
 repositories:
   - name: acme/model-app
     webhook_secrets: [file:$rig_dir/secrets/webhook-secret]

@@ -40,6 +40,8 @@ public struct BubblewrapCommand: Sendable, Equatable {
     public var user: BuildUser?
     /// HOME inside the sandbox: private, on its tmpfs `/tmp`.
     public static let home = "/tmp/home"
+    /// USER and LOGNAME of a root daemon's build code.
+    public static let userName = "slipway-build"
 
     public struct BuildUser: Sendable, Equatable {
         public var uid: UInt32
@@ -81,7 +83,10 @@ public struct BubblewrapCommand: Sendable, Equatable {
             result += ["--bind", path, path]
         }
         for path in readOnly { result += ["--ro-bind", path, path] }
-        result += ["--chdir", workingDirectory, "--setenv", "HOME", Self.home, "--setenv", "TMPDIR", "/tmp", "--"]
+        result += ["--chdir", workingDirectory, "--setenv", "HOME", Self.home, "--setenv", "TMPDIR", "/tmp"]
+        // No account has a build uid: tools that want a user name (Python's getpass) read these.
+        if user != nil { result += ["--setenv", "USER", Self.userName, "--setenv", "LOGNAME", Self.userName] }
+        result.append("--")
         if let user {
             result += [Self.userTool, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups",
                        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]

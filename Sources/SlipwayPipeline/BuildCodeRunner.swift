@@ -6,7 +6,8 @@ import Synchronization
 /// bubblewrap sandbox (`BubblewrapCommand`), or on the host for `sandbox: none`.
 ///
 /// In the sandbox the checkout is the one writable path; when the daemon is root, the
-/// code runs as `SandboxHost.unprivilegedID`, which is given the checkout first. The
+/// code runs as an unprivileged uid of its own (`SandboxHost.buildUserIDs`), which is
+/// given the checkout first. The
 /// sandbox never falls back to running unconfined: bwrap missing or unable to set up
 /// its namespaces ends the step in `error`, with the fix in the reason.
 struct BuildCodeRunner {
@@ -27,14 +28,15 @@ struct BuildCodeRunner {
         }
         let host = context.sandboxHost
         let workingDirectory = SandboxHost.absolute(directory)
-        if let user = host.buildUser {
+        let user = host.makeBuildUser()
+        if let user {
             let chown = try await context.processes.run(
                 ["chown", "-R", "--no-dereference", "\(user.uid):\(user.gid)", workingDirectory], workingDirectory: context.workspace,
                 environment: ["PATH": ToolEnvironment.searchPath], timeout: context.remaining, log: nil)
             guard chown.succeeded else { return .sandboxFailed("cannot give the checkout to uid \(user.uid) (\(chown.summary))") }
         }
-        let command = Self.command(for: sandbox, host: host, workingDirectory: workingDirectory, context: context)
-        context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), as \(host.buildUser.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(sandbox.limits.memoryBytes) bytes, \(sandbox.limits.pids) processes, \(sandbox.limits.openFiles) open files")
+        let command = Self.command(for: sandbox, host: host, user: user, workingDirectory: workingDirectory, context: context)
+        context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(sandbox.limits.memoryBytes) bytes, \(sandbox.limits.pids) processes, \(sandbox.limits.openFiles) open files")
         let head = OutputHead(forwardingTo: context.log)
         let result: ProcessRunner.Result
         do {
@@ -52,11 +54,12 @@ struct BuildCodeRunner {
         return .ran(result)
     }
 
-    static func command(for sandbox: SandboxConfig, host: SandboxHost, workingDirectory: String, context: StepContext) -> BubblewrapCommand {
+    static func command(for sandbox: SandboxConfig, host: SandboxHost, user: BubblewrapCommand.BuildUser?, workingDirectory: String,
+                        context: StepContext) -> BubblewrapCommand {
         let environment = ProcessInfo.processInfo.environment
         let secretFiles = context.config.config.secretReferences().compactMap { $0.reference.filePath(environment: environment) }
         let hidden = host.hiddenPaths(stateDirectory: context.stateDirectory, secretFiles: secretFiles)
-        var command = BubblewrapCommand(writable: [workingDirectory], workingDirectory: workingDirectory, user: host.buildUser)
+        var command = BubblewrapCommand(writable: [workingDirectory], workingDirectory: workingDirectory, user: user)
         command.hiddenDirectories = hidden.directories
         command.hiddenFiles = hidden.files
         command.readOnly = context.artifacts.modelPath.map { [SandboxHost.absolute($0)] } ?? []

@@ -73,7 +73,8 @@ public struct ContainerToolSandbox: Sendable, Equatable {
         result += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run", "--dir", "/sys"]
         for path in writable { result += ["--bind", path, path] }
         for path in readOnly { result += ["--ro-bind", path, path] }
-        return result + ["--"] + argv
+        // The root bwrap made holds only mount points: nothing may be written into it.
+        return result + ["--remount-ro", "/", "--"] + argv
     }
 }
 

@@ -11,16 +11,20 @@ import Glibc
 /// model cache): systemd's credential directory, every `file:` secret of the config, the
 /// config file itself, container storage and the container engines' sockets.
 public struct SandboxHost: Sendable {
-    /// uid and gid build code runs as when the daemon is root: root inside a user
-    /// namespace would still own, and so read, every root-owned file of the host.
-    public static let unprivilegedID: UInt32 = 65534
+    /// The uids and gids build code runs as when the daemon is root, one drawn at random
+    /// for each sandboxed command: root, even in a user namespace, would still own (and so
+    /// read) every root-owned file of the host, and RLIMIT_NPROC counts a user's processes
+    /// machine-wide, so two builds sharing one uid (`nobody`) would share one `pids` limit.
+    /// No account has these ids (2^20 of them from 0x50000000: far above any distribution's
+    /// ranges and subordinate-id defaults).
+    public static let buildUserIDs: Range<UInt32> = 0x5000_0000 ..< 0x5000_0000 + (1 << 20)
 
     public var configPath: String?
     /// `$CREDENTIALS_DIRECTORY` (systemd's LoadCredential=), when set.
     public var credentialsDirectory: String?
     /// Container storage (buildah's and podman's graph and run roots) and engine sockets.
     public var containerPaths: [String]
-    /// The daemon's effective uid (0: build code runs as `unprivilegedID`).
+    /// The daemon's effective uid (0: build code runs as one of `buildUserIDs`).
     public var daemonUID: UInt32
 
     public init(configPath: String?, credentialsDirectory: String?, containerPaths: [String], daemonUID: UInt32) {
@@ -55,9 +59,12 @@ public struct SandboxHost: Sendable {
         }
     }
 
-    /// Who build code runs as when the daemon is root; nil: the daemon's own user.
-    public var buildUser: BubblewrapCommand.BuildUser? {
-        daemonUID == 0 ? BubblewrapCommand.BuildUser(uid: Self.unprivilegedID, gid: Self.unprivilegedID) : nil
+    /// Who one sandboxed command runs as when the daemon is root (a fresh id from
+    /// `buildUserIDs`); nil: the daemon's own user.
+    public func makeBuildUser() -> BubblewrapCommand.BuildUser? {
+        guard daemonUID == 0 else { return nil }
+        let id = UInt32.random(in: Self.buildUserIDs)
+        return BubblewrapCommand.BuildUser(uid: id, gid: id)
     }
 
     /// Directories and files no build may see, absolute, existing, and none inside another.

@@ -7,7 +7,8 @@ import SlipwayCore
 public enum SandboxProbe {
     /// nil when a sandboxed `true` ran; else what went wrong and how to fix it.
     public static func problem(host: SandboxHost = .fromProcess(), processes: ProcessRunner = ProcessRunner()) async -> String? {
-        let command = BubblewrapCommand(writable: [], workingDirectory: "/", user: host.buildUser)
+        let user = host.makeBuildUser()
+        let command = BubblewrapCommand(writable: [], workingDirectory: "/", user: user)
         let output = CapturedOutput(forwardingTo: nil, limit: 4096)
         let result: ProcessRunner.Result
         do {
@@ -19,10 +20,10 @@ public enum SandboxProbe {
         }
         if result.succeeded { return nil }
         let said = output.text.split(separator: "\n").first.map(String.init) ?? result.summary
-        guard host.buildUser == nil else {
+        if let user {
             return "bubblewrap cannot create its sandbox here (\(said)). Run as root, it needs to create mount, PID, IPC and UTS "
                 + "namespaces (a container needs CAP_SYS_ADMIN for that, e.g. --cap-add SYS_ADMIN and an unconfined seccomp/AppArmor "
-                + "profile), and setpriv (util-linux) to become uid \(SandboxHost.unprivilegedID). Or set sandbox: none for trusted code only"
+                + "profile), and setpriv (util-linux) to become uid \(user.uid). Or set sandbox: none for trusted code only"
         }
         return "bubblewrap cannot create its sandbox here as the daemon's user (\(said)). It needs unprivileged user namespaces: "
             + "user.max_user_namespaces > 0 (and kernel.unprivileged_userns_clone=1 on kernels that have it); "

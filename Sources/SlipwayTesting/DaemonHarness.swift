@@ -95,6 +95,9 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// The running daemon's pid.
+    public var processID: Int32? { process.map(\.processIdentifier) }
+
     /// Stops the daemon if it runs and removes the temporary directory.
     public func shutdown() async {
         if process != nil { _ = try? await stop(signal: SIGKILL) }

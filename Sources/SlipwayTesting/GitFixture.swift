@@ -17,15 +17,22 @@ public final class GitFixture: @unchecked Sendable {
         _ = try commit(files: files, message: "Initial commit")
     }
 
-    /// Commits `files` on `branch` and pushes it; returns the commit id.
+    /// Commits `files` on `branch` and pushes it; returns the commit id. `executables`
+    /// are copied in as they are, with their mode (programs built by the test).
     @discardableResult
-    public func commit(files: [String: String], message: String, branch: String = "main") throws -> String {
+    public func commit(files: [String: String], executables: [String: URL] = [:], message: String, branch: String = "main") throws -> String {
         try Self.git(["checkout", "--quiet", "-B", branch], in: workTree)
         for (path, content) in files {
             let url = workTree.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try content.write(to: url, atomically: true, encoding: .utf8)
             if path.hasSuffix(".sh") { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path) }
+        }
+        for (path, source) in executables {
+            let url = workTree.appendingPathComponent(path)
+            try? FileManager.default.removeItem(at: url)
+            try FileManager.default.copyItem(at: source, to: url)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
         }
         try Self.git(["add", "--all"], in: workTree)
         try Self.git(["commit", "--quiet", "--allow-empty", "-m", message], in: workTree)

@@ -19,7 +19,8 @@ import Testing
         env["TEST_OPS_TOKEN"] = OperatorAPITests.token
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "cli", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, test: step, topLevelExtra: OperatorAPITests.apiYAML)
+            // The steps wait for files of the test's, outside their workspaces: unsandboxed.
+            testConfig(port: port, stateDirectory: state, test: step, topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none")
         }
         try await daemon.run { daemon in
             let cli = try CLIProcess(environment: [

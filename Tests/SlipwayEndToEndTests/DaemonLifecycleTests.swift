@@ -26,7 +26,8 @@ import Testing
         let step = ["sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigkill", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 2, test: step)
+            // The steps share files outside their workspaces with the test: unsandboxed.
+            testConfig(port: port, stateDirectory: state, workers: 2, test: step, topLevelExtra: "sandbox: none")
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()
@@ -65,7 +66,8 @@ import Testing
         let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigterm", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 3))
+            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 3),
+                       topLevelExtra: "sandbox: none")
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()

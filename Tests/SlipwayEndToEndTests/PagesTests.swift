@@ -6,11 +6,13 @@ import Testing
 /// The human pages: sign-in, escaping, server-sent events, and the build page in a real
 /// browser (Debian's headless Chromium).
 @Suite struct PagesTests {
-    func daemon(_ label: String, test: [String], publicPages: Bool) throws -> DaemonHarness {
+    /// `sandboxed: false` for a step that waits for a file of the test's, outside its workspace.
+    func daemon(_ label: String, test: [String], publicPages: Bool, sandboxed: Bool = true) throws -> DaemonHarness {
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = OperatorAPITests.token
         return try DaemonHarness(label: label, environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, test: test, topLevelExtra: OperatorAPITests.apiYAML)
+            testConfig(port: port, stateDirectory: state, test: test,
+                       topLevelExtra: OperatorAPITests.apiYAML + (sandboxed ? "" : "\nsandbox: none"))
                 .replacingOccurrences(of: "  max_body_bytes:", with: "  public_pages: \(publicPages)\n  max_body_bytes:")
         }
     }
@@ -88,7 +90,7 @@ import Testing
         let chromium = try HeadlessChromium()
         defer { chromium.remove() }
         _ = await blocking { TestRepository.shared }
-        try await daemon("chromium", test: step, publicPages: true).run { daemon in
+        try await daemon("chromium", test: step, publicPages: true, sandboxed: false).run { daemon in
             let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             let store = try daemon.openStore()
             let logPath = daemon.stateDirectory + "/logs/\(id).log"

@@ -76,8 +76,11 @@ import Testing
         #expect(hidden.directories == ["credentials", "etc-slipway", "secrets", "state", "storage/graph"].map { "\(resolved)/\($0)" })
         // A secret file directly in /etc is covered alone; the config's directory is covered whole.
         #expect(hidden.files == ["/etc/passwd"], "\(hidden.files)")
-        #expect(host.buildUser == nil)
-        #expect(SandboxHost(configPath: nil, credentialsDirectory: nil, containerPaths: [], daemonUID: 0).buildUser == .init(uid: 65534, gid: 65534))
+        #expect(host.makeBuildUser() == nil, "an unprivileged daemon's code runs as the daemon's user")
+        let rootDaemon = SandboxHost(configPath: nil, credentialsDirectory: nil, containerPaths: [], daemonUID: 0)
+        let users = (0..<20).compactMap { _ in rootDaemon.makeBuildUser() }
+        #expect(users.count == 20 && users.allSatisfy { SandboxHost.buildUserIDs.contains($0.uid) && $0.gid == $0.uid })
+        #expect(Set(users.map(\.uid)).count > 1, "each sandbox a uid of its own")
     }
 
     @Test func storageRootsAreReadFromAStorageConf() {
