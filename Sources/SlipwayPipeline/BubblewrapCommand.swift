@@ -83,6 +83,9 @@ public struct BubblewrapCommand: Sendable, Equatable {
             result += ["--bind", path, path]
         }
         for path in readOnly { result += ["--ro-bind", path, path] }
+        // The tmpfs that hide paths are the sandbox's own, but nothing may be put there
+        // either (the mounts bound into them stay as they are).
+        for directory in hiddenDirectories { result += ["--remount-ro", directory] }
         result += ["--chdir", workingDirectory, "--setenv", "HOME", Self.home, "--setenv", "TMPDIR", "/tmp"]
         // No account has a build uid: tools that want a user name (Python's getpass) read these.
         if user != nil { result += ["--setenv", "USER", Self.userName, "--setenv", "LOGNAME", Self.userName] }

@@ -14,6 +14,9 @@ public final class DaemonHarness: @unchecked Sendable {
     private var process: Process?
     public private(set) var stderrPath: String
     private let makeConfig: (Int, String) -> String
+    /// When set, the daemon runs as this uid and gid (through setpriv), not as the test's
+    /// user; its directory is given to it at start.
+    public var runAs: (uid: UInt32, gid: UInt32)?
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var stateDirectory: String { directory.appendingPathComponent("state").path }
@@ -37,8 +40,15 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Starts the daemon and waits until /readyz answers 200.
     public func start(timeout: Duration = .seconds(20), retriesLeft: Int = 2) async throws {
         let process = Process()
-        process.executableURL = try TestPaths.executable("slipwayd")
-        process.arguments = ["--config", configPath]
+        if let runAs {
+            _ = try runProgram("/bin/chown", ["-R", "\(runAs.uid):\(runAs.gid)", directory.path])
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--",
+                                 try TestPaths.executable("slipwayd").path, "--config", configPath]
+        } else {
+            process.executableURL = try TestPaths.executable("slipwayd")
+            process.arguments = ["--config", configPath]
+        }
         process.currentDirectoryURL = directory
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         for (key, value) in environment { env[key] = value }

@@ -41,7 +41,9 @@ import Testing
 
     /// Files in the daemon's own directory: secrets, a registry auth file and a kubeconfig,
     /// each in a directory of its own, as an operator would lay them out.
-    static func withHostileRig<T>(_ label: String, sandbox: String, _ body: (Rig) async throws -> T) async throws -> T {
+    /// `asUser`: the daemon runs as that uid (as under the systemd unit), with no image
+    /// step (rootless buildah needs subordinate ids this test does not set up).
+    static func withHostileRig<T>(_ label: String, sandbox: String, asUser: UInt32? = nil, _ body: (Rig) async throws -> T) async throws -> T {
         let registry = try await blocking { try RegistryHarness(label: label) }
         try await registry.start()
         let buildah = try await blocking { try BuildahSandbox(label: label, insecureRegistries: [registry.host]) }
@@ -67,18 +69,10 @@ import Testing
                     clone_url: \(repository.bareURL)
                     test: [sh, hostile.sh, test]
                     timeout: 10m
-                    image:
-                      name: \(registry.host)/acme/app
-                      tags: ["{sha}"]
-                      registry_auth: file:\(base)/registry/auth.json
-                      smoke: [sh, /hostile.sh, smoke]
-                    deploy:
-                      schedule: null
-                      kubeconfig: file:\(base)/kube/config
-                      deployment: app
-                      container: app
+                \(asUser == nil ? imageAndDeploy(registry: registry, base: base) : "")
                 """
         }
+        daemon.runAs = asUser.map { ($0, $0) }
         let base = daemon.directory.path
         let secrets = [
             "\(base)/secrets/webhook-secret": webhookSecret, "\(base)/secrets/ops-token": opsToken,
@@ -99,6 +93,23 @@ import Testing
         }
         let rig = Rig(daemon: daemon, registry: registry, repository: repository, secrets: secrets, webhookSecret: webhookSecret, envToken: envToken)
         return try await daemon.run { _ in try await body(rig) }
+    }
+
+    /// The image (built, smoked and pushed) and deploy sections: the registry auth and the
+    /// kubeconfig are secrets of the daemon's too.
+    static func imageAndDeploy(registry: RegistryHarness, base: String) -> String {
+        """
+            image:
+              name: \(registry.host)/acme/app
+              tags: ["{sha}"]
+              registry_auth: file:\(base)/registry/auth.json
+              smoke: [sh, /hostile.sh, smoke]
+            deploy:
+              schedule: null
+              kubeconfig: file:\(base)/kube/config
+              deployment: app
+              container: app
+        """
     }
 
     /// Commits the hostile repository, aimed at this daemon, and delivers its push.
@@ -130,6 +141,10 @@ import Testing
         let sha = try await blocking {
             try rig.repository.commit(files: ["hostile.sh": script, "targets.env": targets, "Dockerfile": dockerfile],
                                       executables: ["chroot-escape": escape], message: "Tests")
+        }
+        if let user = rig.daemon.runAs {
+            // git fetches from a repository only as its owner ("dubious ownership").
+            _ = try runProgram("/bin/chown", ["-R", "\(user.uid):\(user.gid)", rig.repository.directory.appendingPathComponent("origin.git").path])
         }
         let reply = try await rig.daemon.deliver(event: "push", payload: pushPayload(sha: sha), secret: rig.webhookSecret)
         guard reply.status == 202, let id = rig.daemon.buildID(of: reply) else { throw HarnessError("delivery refused: \(reply.status) \(reply.text)") }
@@ -220,6 +235,38 @@ import Testing
                     #expect(!text.1.contains(secret) && !text.1.contains(String(secret.reversed())), "a secret in the \(text.0)")
                 }
             }
+        }
+    }
+
+    /// As the systemd unit and the container image run it: an ordinary user, so bwrap
+    /// makes a user namespace and the code runs as the daemon's own uid inside it.
+    @Test func aDaemonOfAnOrdinaryUserKeepsTheSameFromItsOwnUidsCode() async throws {
+        let uid: UInt32 = 4242
+        try await Self.withHostileRig("sandbox-user", sandbox: "bubblewrap", asUser: uid) { rig in
+            let id = try await Self.pushHostileCode(rig, killForReal: true)
+            let (build, readiness) = try await Self.waitWatchingReadiness(rig, id)
+            let log = rig.log(id)
+            #expect(build.state == .success, "\(build.state) \(build.reason ?? "")\n\(log)")
+            #expect(readiness.allSatisfy { $0 == 200 }, "/readyz during and after: \(readiness)")
+            #expect(log.contains("sandbox: bubblewrap, host network, as the daemon's uid"), "\(log)")
+            let attacks = Self.attacks(in: log)
+            print("attacks under bubblewrap, daemon as uid \(uid): \(attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })")
+            for attack in ["webhook-secret", "ops-token", "other-workspace", "shadow", "database", "mirrors", "find-daemon",
+                           "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc", "write-beside-daemon",
+                           "write-daemon-binary"] {
+                #expect(attacks["test:\(attack)"] == "BLOCKED", "test:\(attack) \(attacks["test:\(attack)"] ?? "did not run")")
+            }
+            let forks = try #require(attacks["test:forks"].flatMap { Int($0) })
+            #expect(forks > 5 && forks < Self.limits.pids, "forks before refusal: \(forks) (limit \(Self.limits.pids))")
+            #expect(attacks["test:memory"] == "BLOCKED")
+            #expect(try Self.writtenOutside(rig).isEmpty)
+            #expect(Self.leftovers().isEmpty)
+            #expect(rig.daemon.isRunning)
+            // Its own user cannot read the daemon's environment either: it is not dumpable.
+            let pid = try #require(rig.daemon.processID)
+            let sameUser = try runProgram("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--",
+                                                               "/bin/cat", "/proc/\(pid)/environ"])
+            #expect(sameUser.status != 0 && !sameUser.output.contains(rig.envToken), "\(sameUser.output)")
         }
     }
 

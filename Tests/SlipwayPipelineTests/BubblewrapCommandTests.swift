@@ -30,6 +30,7 @@ import Testing
         let workspace = try position("--bind", "/srv/slipway/workspaces/7/src")
         let model = try position("--ro-bind", "/srv/slipway/workspaces/7/src/model/model.onnx")
         #expect(root < tmp && tmp < state && state < token && token < workspace && workspace < model)
+        #expect(try position("--remount-ro", "/srv/slipway") > model, "the hiding tmpfs is read-only once the workspace is bound in")
         #expect(argv[token + 2] == "/etc/slipway-token")
 
         // The way down to the workspace is made traversable inside the hiding tmpfs.
