@@ -16,7 +16,8 @@ public enum SandboxProbe {
                                              environment: ["PATH": ToolEnvironment.searchPath], timeout: .seconds(20),
                                              log: output)
         } catch {
-            return "bubblewrap (bwrap) is not installed or cannot be run: \(error). Install it (Debian: apt-get install bubblewrap), or set sandbox: none for trusted code only"
+            let reason = "\(error)".trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+            return "bubblewrap (bwrap) is not installed or cannot be run (\(reason)). Install it (Debian: apt-get install bubblewrap), or set sandbox: none for trusted code only"
         }
         if result.succeeded { return nil }
         let said = output.text.split(separator: "\n").first.map(String.init) ?? result.summary

@@ -34,6 +34,35 @@ import Testing
         #expect(outcome.output.contains("OK"))
     }
 
+    @Test func featuresOfALaterVersionAreRefusedByName() throws {
+        let config = testConfig(port: 8080, stateDirectory: "/tmp/unused", topLevelExtra: """
+            reconcile: 10m
+            provenance: {signing_key: "file:/etc/slipway/provenance.key", key_id: slipway}
+            database_password: env:PGPASSWORD
+            """)
+        let outcome = try checkConfig(config)
+        #expect(outcome.status == 1)
+        #expect(outcome.output.contains("reconcile: is not supported by this version of slipwayd yet"), "\(outcome.output)")
+        #expect(outcome.output.contains("provenance: signed provenance is not supported"), "\(outcome.output)")
+        #expect(!outcome.output.contains("database_password"), "PostgreSQL's password is not used, nor looked up, with sqlite")
+        let off = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused", topLevelExtra: "reconcile: null"))
+        #expect(off.status == 0, "\(off.output)")
+    }
+
+    @Test func theSandboxIsTriedForADaemonOfAnOrdinaryUser() throws {
+        // As root the code runs as a uid of its own; as an ordinary user, bwrap needs user namespaces.
+        let directory = try TestPaths.temporaryDirectory("check-config-user")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("slipway.yaml").path
+        try testConfig(port: 8080, stateDirectory: directory.appendingPathComponent("state").path).write(toFile: path, atomically: true, encoding: .utf8)
+        _ = try runProgram("/bin/chown", ["-R", "4242:4242", directory.path])
+        let result = try runProgram("/usr/bin/setpriv", ["--reuid=4242", "--regid=4242", "--clear-groups", "--",
+                                                         try TestPaths.executable("slipwayd").path, "--check-config", "--config", path],
+                                    environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("OK"))
+    }
+
     @Test func aGoodConfigExitsZero() throws {
         let outcome = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"))
         #expect(outcome.status == 0, "\(outcome.output)")
