@@ -160,6 +160,25 @@ import Testing
         return output
     }
 
+    /// What one hostile build did: its end, /readyz's answers meanwhile, its log and the
+    /// script's report of each attempt (printed, for the record).
+    struct HostileRun {
+        let build: Build
+        let readiness: [Int]
+        let log: String
+        let attacks: [String: String]
+    }
+
+    static func runHostileBuild(_ rig: Rig, killForReal: Bool, setting: String) async throws -> HostileRun {
+        let id = try await pushHostileCode(rig, killForReal: killForReal)
+        let (build, readiness) = try await waitWatchingReadiness(rig, id)
+        let log = rig.log(id)
+        let attacks = attacks(in: log)
+        print("attacks \(setting): \(attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })")
+        #expect(build.state == .success, "the script decides its build's end: \(build.state) \(build.reason ?? "")\n\(log)")
+        return HostileRun(build: build, readiness: readiness, log: log, attacks: attacks)
+    }
+
     /// Waits for the build's end while asking /readyz every 100 ms; every answer's status.
     static func waitWatchingReadiness(_ rig: Rig, _ id: Int64) async throws -> (Build, [Int]) {
         let answers = ReadinessAnswers()
@@ -199,15 +218,11 @@ import Testing
 
     @Test func hostileBuildCodeReachesNothingButItsWorkspace() async throws {
         try await Self.withHostileRig("sandbox-hostile", sandbox: "bubblewrap") { rig in
-            let id = try await Self.pushHostileCode(rig, killForReal: true)
-            let (build, readiness) = try await Self.waitWatchingReadiness(rig, id)
-            let log = rig.log(id)
-            #expect(build.state == .success, "the script decides its build's end: \(build.state) \(build.reason ?? "")\n\(log)")
-            #expect(readiness.allSatisfy { $0 == 200 } && readiness.count >= 2, "/readyz during and after: \(readiness)")
+            let run = try await Self.runHostileBuild(rig, killForReal: true, setting: "under bubblewrap, daemon as root")
+            let (id, log, attacks) = (run.build.id, run.log, run.attacks)
+            #expect(run.readiness.allSatisfy { $0 == 200 } && run.readiness.count >= 2, "/readyz during and after: \(run.readiness)")
             #expect(rig.daemon.isRunning)
 
-            let attacks = Self.attacks(in: log)
-            print("attacks under bubblewrap: \(attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })")
             let expected = ["webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
                             "find-daemon", "daemon-environ", "daemon-mem", "signal-daemon", "write-daemon-binary"]
             let written = try Self.writtenOutside(rig)
@@ -243,14 +258,10 @@ import Testing
     @Test func aDaemonOfAnOrdinaryUserKeepsTheSameFromItsOwnUidsCode() async throws {
         let uid: UInt32 = 4242
         try await Self.withHostileRig("sandbox-user", sandbox: "bubblewrap", asUser: uid) { rig in
-            let id = try await Self.pushHostileCode(rig, killForReal: true)
-            let (build, readiness) = try await Self.waitWatchingReadiness(rig, id)
-            let log = rig.log(id)
-            #expect(build.state == .success, "\(build.state) \(build.reason ?? "")\n\(log)")
-            #expect(readiness.allSatisfy { $0 == 200 }, "/readyz during and after: \(readiness)")
-            #expect(log.contains("sandbox: bubblewrap, host network, as the daemon's uid"), "\(log)")
-            let attacks = Self.attacks(in: log)
-            print("attacks under bubblewrap, daemon as uid \(uid): \(attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })")
+            let run = try await Self.runHostileBuild(rig, killForReal: true, setting: "under bubblewrap, daemon as uid \(uid)")
+            let attacks = run.attacks
+            #expect(run.readiness.allSatisfy { $0 == 200 }, "/readyz during and after: \(run.readiness)")
+            #expect(run.log.contains("sandbox: bubblewrap, host network, as the daemon's uid"), "\(run.log)")
             for attack in ["webhook-secret", "ops-token", "other-workspace", "shadow", "database", "mirrors", "find-daemon",
                            "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc", "write-beside-daemon",
                            "write-daemon-binary"] {
@@ -272,12 +283,8 @@ import Testing
 
     @Test func withoutTheSandboxTheSameAttacksSucceed() async throws {
         try await Self.withHostileRig("sandbox-none", sandbox: "none") { rig in
-            let id = try await Self.pushHostileCode(rig, killForReal: false)
-            let (build, _) = try await Self.waitWatchingReadiness(rig, id)
-            let log = rig.log(id)
-            #expect(build.state == .success, "\(build.state) \(build.reason ?? "")\n\(log)")
-            let attacks = Self.attacks(in: log)
-            print("attacks with sandbox: none: \(attacks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })")
+            let run = try await Self.runHostileBuild(rig, killForReal: false, setting: "with sandbox: none")
+            let (log, attacks) = (run.log, run.attacks)
             let written = try Self.writtenOutside(rig)
             #expect(written.count == 7, "the test step's three writes and the container steps' escapes into the state directory and /etc: \(written)")
             for attack in ["webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
