@@ -7,9 +7,9 @@ import Synchronization
 ///
 /// In the sandbox the checkout is the one writable path; when the daemon is root, the
 /// code runs as an unprivileged uid of its own (`SandboxHost.buildUserIDs`), which is
-/// given the checkout first. The
-/// sandbox never falls back to running unconfined: bwrap missing or unable to set up
-/// its namespaces ends the step in `error`, with the fix in the reason.
+/// given the checkout first. The sandbox never falls back to running unconfined: bwrap
+/// missing or unable to set up its namespaces ends the step in `error`, with the fix in
+/// the reason.
 struct BuildCodeRunner {
     let context: StepContext
 
@@ -36,7 +36,10 @@ struct BuildCodeRunner {
             guard chown.succeeded else { return .sandboxFailed("cannot give the checkout to uid \(user.uid) (\(chown.summary))") }
         }
         let command = Self.command(for: sandbox, host: host, user: user, workingDirectory: workingDirectory, context: context)
-        context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(sandbox.limits.memoryBytes) bytes, \(sandbox.limits.pids) processes, \(sandbox.limits.openFiles) open files")
+        let limits = sandbox.limits
+        context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), "
+            + "as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(limits.memoryBytes) bytes, "
+            + "\(limits.pids) processes, \(limits.openFiles) open files")
         let head = OutputHead(forwardingTo: context.log)
         let result: ProcessRunner.Result
         do {

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// Hidden, besides the state directory (database, logs, mirrors, other workspaces, the
 /// model cache): systemd's credential directory, every `file:` secret of the config, the
-/// config file itself, container storage and the container engines' sockets.
+/// config file itself, the daemon's home (where tools keep credentials: ~/.ssh, ~/.aws,
+/// ~/.kube, ~/.docker), container storage and the container engines' sockets.
 public struct SandboxHost: Sendable {
     /// The uids and gids build code runs as when the daemon is root, one drawn at random
     /// for each sandboxed command: root, even in a user namespace, would still own (and so
@@ -22,15 +23,16 @@ public struct SandboxHost: Sendable {
     public var configPath: String?
     /// `$CREDENTIALS_DIRECTORY` (systemd's LoadCredential=), when set.
     public var credentialsDirectory: String?
-    /// Container storage (buildah's and podman's graph and run roots) and engine sockets.
-    public var containerPaths: [String]
+    /// The daemon's home, container storage (buildah's and podman's graph and run roots)
+    /// and engine sockets.
+    public var privatePaths: [String]
     /// The daemon's effective uid (0: build code runs as one of `buildUserIDs`).
     public var daemonUID: UInt32
 
-    public init(configPath: String?, credentialsDirectory: String?, containerPaths: [String], daemonUID: UInt32) {
+    public init(configPath: String?, credentialsDirectory: String?, privatePaths: [String], daemonUID: UInt32) {
         self.configPath = configPath
         self.credentialsDirectory = credentialsDirectory
-        self.containerPaths = containerPaths
+        self.privatePaths = privatePaths
         self.daemonUID = daemonUID
     }
 
@@ -39,14 +41,14 @@ public struct SandboxHost: Sendable {
                                    environment: [String: String] = ProcessInfo.processInfo.environment) -> SandboxHost {
         var containers = ["/var/lib/containers", "/run/containers", "/run/docker.sock", "/run/docker", "/run/containerd",
                           "/run/podman", "/run/buildkit", "/var/lib/docker"]
-        if let home = environment["HOME"] { containers += [home + "/.local/share/containers", home + "/.docker"] }
+        if let home = environment["HOME"], !sharedDirectories.contains(absolute(home)) { containers.append(home) }
         if let runtime = environment["XDG_RUNTIME_DIR"] { containers += [runtime + "/containers", runtime + "/podman", runtime + "/docker.sock"] }
         let storageConf = environment["CONTAINERS_STORAGE_CONF"] ?? "/etc/containers/storage.conf"
         if let text = try? String(contentsOfFile: storageConf, encoding: .utf8) {
             containers += Self.storageRoots(inStorageConf: text)
         }
         return SandboxHost(configPath: configPath, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
-                           containerPaths: containers, daemonUID: geteuid())
+                           privatePaths: containers, daemonUID: geteuid())
     }
 
     /// `graphroot`, `runroot` and `rootless_storage_path` of a containers-storage.conf.
@@ -69,7 +71,7 @@ public struct SandboxHost: Sendable {
 
     /// Directories and files no build may see, absolute, existing, and none inside another.
     public func hiddenPaths(stateDirectory: String, secretFiles: [String]) -> (directories: [String], files: [String]) {
-        var directories = [Self.absolute(stateDirectory)] + containerPaths
+        var directories = [Self.absolute(stateDirectory)] + privatePaths
         var files: [String] = []
         if let credentialsDirectory { directories.append(credentialsDirectory) }
         for path in secretFiles.map(Self.absolute) + [configPath].compactMap({ $0 }).map(Self.absolute) {
@@ -86,7 +88,7 @@ public struct SandboxHost: Sendable {
         }
         let covered = { (path: String) in existingDirectories.contains { path != $0 && path.hasPrefix($0 + "/") } }
         let keptDirectories = existingDirectories.filter { !covered($0) }.sorted()
-        // Sockets and other non-directories among the container paths are covered like files.
+        // Sockets and other non-directories among the private paths are covered like files.
         let otherPaths = Set(directories.map(Self.absolute)).subtracting(existingDirectories)
         let keptFiles = Set(files + otherPaths).filter { FileManager.default.fileExists(atPath: $0) && !covered($0) }.sorted()
         return (keptDirectories, keptFiles)

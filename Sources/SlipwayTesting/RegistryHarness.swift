@@ -7,7 +7,7 @@ import NIOHTTP1
 /// auth, its storage in a temporary directory. Started and stopped by the test.
 public final class RegistryHarness: @unchecked Sendable {
     public let directory: URL
-    public let port: Int
+    public private(set) var port: Int
     public let username = "slipway-ci"
     public let password: String
     private var process: Process?
@@ -28,6 +28,10 @@ public final class RegistryHarness: @unchecked Sendable {
         guard htpasswd.status == 0 else { throw HarnessError("htpasswd failed: \(htpasswd.output)") }
         try htpasswd.output.trimmingCharacters(in: .whitespacesAndNewlines)
             .write(to: directory.appendingPathComponent("htpasswd"), atomically: true, encoding: .utf8)
+        try writeConfig()
+    }
+
+    private func writeConfig() throws {
         try """
             version: 0.1
             log: {level: warn}
@@ -40,12 +44,24 @@ public final class RegistryHarness: @unchecked Sendable {
             """.write(to: directory.appendingPathComponent("config.yml"), atomically: true, encoding: .utf8)
     }
 
-    public func start() async throws {
+    /// Starts the registry and waits until it answers. Another test may take the free
+    /// port first: then a new port is taken, once or twice.
+    public func start(retriesLeft: Int = 2) async throws {
         let log = directory.appendingPathComponent("registry.log")
-        process = try launchServer("/usr/bin/docker-registry", ["serve", directory.appendingPathComponent("config.yml").path], log: log)
+        let process = try launchServer("/usr/bin/docker-registry", ["serve", directory.appendingPathComponent("config.yml").path], log: log)
+        self.process = process
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
-            if let status = try? await get("/v2/", authenticated: false).status, status == 401 { return }
+            let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            // An answer counts only while this registry runs: another one may hold the port.
+            if process.isRunning, !said.contains("address already in use"),
+               let status = try? await get("/v2/", authenticated: false).status, status == 401, process.isRunning { return }
+            if !process.isRunning, said.contains("address already in use"), retriesLeft > 0 {
+                self.process = nil
+                port = freeLoopbackPort()
+                try writeConfig()
+                return try await start(retriesLeft: retriesLeft - 1)
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("docker-registry did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")

@@ -70,7 +70,7 @@ import Testing
         FileManager.default.createFile(atPath: "\(root)/secrets/hook", contents: Data("x".utf8))
         FileManager.default.createFile(atPath: "\(root)/etc-slipway/slipway.yaml", contents: Data())
         let host = SandboxHost(configPath: "\(root)/etc-slipway/slipway.yaml", credentialsDirectory: "\(root)/credentials",
-                               containerPaths: ["\(root)/storage/graph", "\(root)/storage/run-missing", "/nonexistent/docker.sock"],
+                               privatePaths: ["\(root)/storage/graph", "\(root)/storage/run-missing", "/nonexistent/docker.sock"],
                                daemonUID: 1000)
         let hidden = host.hiddenPaths(stateDirectory: "\(root)/state/", secretFiles: ["\(root)/secrets/hook", "/etc/passwd", "\(root)/state/models/key"])
         let resolved = SandboxHost.absolute(root)
@@ -78,10 +78,17 @@ import Testing
         // A secret file directly in /etc is covered alone; the config's directory is covered whole.
         #expect(hidden.files == ["/etc/passwd"], "\(hidden.files)")
         #expect(host.makeBuildUser() == nil, "an unprivileged daemon's code runs as the daemon's user")
-        let rootDaemon = SandboxHost(configPath: nil, credentialsDirectory: nil, containerPaths: [], daemonUID: 0)
+        let rootDaemon = SandboxHost(configPath: nil, credentialsDirectory: nil, privatePaths: [], daemonUID: 0)
         let users = (0..<20).compactMap { _ in rootDaemon.makeBuildUser() }
         #expect(users.count == 20 && users.allSatisfy { SandboxHost.buildUserIDs.contains($0.uid) && $0.gid == $0.uid })
         #expect(Set(users.map(\.uid)).count > 1, "each sandbox a uid of its own")
+    }
+
+    @Test func theDaemonsHomeIsHiddenUnlessItIsASystemDirectory() {
+        let home = SandboxHost.fromProcess(environment: ["HOME": "/var/lib/slipway", "XDG_RUNTIME_DIR": "/run/user/990"])
+        #expect(home.privatePaths.contains("/var/lib/slipway"))
+        #expect(home.privatePaths.contains("/run/user/990/containers"))
+        #expect(!SandboxHost.fromProcess(environment: ["HOME": "/"]).privatePaths.contains("/"))
     }
 
     @Test func storageRootsAreReadFromAStorageConf() {
