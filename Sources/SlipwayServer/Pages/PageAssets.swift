@@ -40,9 +40,11 @@ enum PageAssets {
           'use strict';
           var log = document.getElementById('log');
           if (!log || log.dataset.live !== 'true' || !window.EventSource) return;
-          var refreshing = false;
+          // One refresh at a time; one asked for meanwhile runs after it, so the last word
+          // (the build's end) is never lost to a refresh that fetched the page earlier.
+          var refreshing = false, again = false;
           function refreshSummary() {
-            if (refreshing) return;
+            if (refreshing) { again = true; return; }
             refreshing = true;
             fetch(location.href, { credentials: 'same-origin' }).then(function (r) { return r.text(); }).then(function (html) {
               var page = new DOMParser().parseFromString(html, 'text/html');
@@ -50,7 +52,10 @@ enum PageAssets {
                 var fresh = page.getElementById(id), old = document.getElementById(id);
                 if (fresh && old) old.replaceWith(fresh);
               });
-            }).catch(function () {}).then(function () { refreshing = false; });
+            }).catch(function () {}).then(function () {
+              refreshing = false;
+              if (again) { again = false; refreshSummary(); }
+            });
           }
           var source = new EventSource(log.dataset.events);
           source.addEventListener('log', function (event) {
