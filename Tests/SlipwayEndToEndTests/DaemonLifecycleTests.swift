@@ -109,17 +109,22 @@ import Testing
     }
 
     @Test func newerPushesSupersedeQueuedBuildsAndALaneRunsInOrder() async throws {
-        try await withDaemon("lanes", workers: 1, test: ["sleep", "2"]) { daemon in
+        // Each build's step waits for a GO file in its own checkout, which the test makes
+        // only for the third: no build can end before the pushes after it arrive, however
+        // slowly a loaded machine lets the test send them.
+        try await withDaemon("lanes", workers: 1, test: ["sh", "-c", "while [ ! -f GO ]; do sleep 0.05; done"]) { daemon in
             let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             let store = try daemon.openStore()
-            try await eventually { try await store.build(id: first)?.state == .running }
+            try await eventually(timeout: .seconds(60)) { try await store.build(id: first)?.state == .running }
             let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             let third = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             // Queued or already running when the third push came: superseded either way
             // (a running one once its cancellation has gone through).
-            try await eventually { try await store.build(id: second)?.state == .superseded }
+            try await eventually(timeout: .seconds(60)) { try await store.build(id: second)?.state == .superseded }
             #expect(try await store.build(id: second)?.reason == "superseded by build #\(third)")
-            let ended = try await daemon.waitForEnd(of: third)
+            try await eventually(timeout: .seconds(60)) { try await store.steps(buildID: third).contains { $0.name == "test" } }
+            FileManager.default.createFile(atPath: "\(daemon.stateDirectory)/workspaces/\(third)/src/GO", contents: nil)
+            let ended = try await daemon.waitForEnd(of: third, timeout: .seconds(60))
             #expect(ended.state == .success, "\(ended.reason ?? "")\n\(daemon.daemonLog())")
             let firstBuild = try #require(try await store.build(id: first))
             // The running build of the branch was canceled as superseded (cancel_superseded: true).
