@@ -184,7 +184,14 @@ import Testing
         let answers = ReadinessAnswers()
         let watcher = Task {
             while !Task.isCancelled {
-                answers.append((try? await rig.daemon.get("/readyz").status) ?? 0)
+                do {
+                    answers.append(try await rig.daemon.get("/readyz").status)
+                } catch {
+                    // A request the end of the build cancelled is no answer.
+                    if Task.isCancelled { break }
+                    print("/readyz during the hostile build: \(error)")
+                    answers.append(0)
+                }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
