@@ -114,7 +114,10 @@ extension DaemonHarness {
     }
 }
 
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+/// Waits until `condition` holds. The limit is generous: it only bounds how long a failing
+/// test takes, and on a loaded 2-core machine running the whole suite a daemon's first
+/// build has taken over 10 s to be claimed.
+func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
