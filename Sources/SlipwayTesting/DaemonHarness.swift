@@ -82,7 +82,8 @@ public final class DaemonHarness: @unchecked Sendable {
         throw HarnessError("slipwayd was not ready within \(timeout):\n\(daemonLog())")
     }
 
-    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    /// Sends `signal` (0: none, only wait) and waits for the process to exit; returns its
+    /// exit status.
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
         guard let process else { return 0 }

@@ -8,10 +8,6 @@ import Testing
     let secret = TestSecrets.repository
 
     /// A test step that takes a while and records each build id that ran to its end.
-    static func recordingStep(runs: String, seconds: Double) -> [String] {
-        ["sh", "-c", "sleep \(seconds); echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
-    }
-
     static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -63,11 +59,14 @@ import Testing
     }
 
     @Test func sigtermWaitsForRunningBuildsAndExitsZero() async throws {
-        let runs = try TestPaths.temporaryDirectory("runs").appendingPathComponent("RUNS").path
+        // The step waits for a GO file the test makes only once shutdown has begun, so the
+        // build is still running at the SIGTERM however slowly a loaded machine runs the test.
+        let scratch = try TestPaths.temporaryDirectory("runs")
+        let runs = scratch.appendingPathComponent("RUNS").path, go = scratch.appendingPathComponent("GO").path
+        let step = ["sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigterm", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 1, test: Self.recordingStep(runs: runs, seconds: 3),
-                       topLevelExtra: "sandbox: none")
+            testConfig(port: port, stateDirectory: state, workers: 1, test: step, topLevelExtra: "sandbox: none")
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()
@@ -76,7 +75,10 @@ import Testing
         let store = try daemon.openStore()
         try await eventually { try await store.build(id: first)?.state == .running }
 
-        #expect(try await daemon.stop(signal: SIGTERM) == 0)
+        daemon.signal(SIGTERM)
+        try await eventually { daemon.daemonLog().contains("waiting for running builds before exit") }
+        FileManager.default.createFile(atPath: go, contents: nil)
+        #expect(try await daemon.stop(signal: 0) == 0, "exit status once the running build has finished")
         #expect(try await store.build(id: first)?.state == .success, "the running build finished within the grace period")
         #expect(try await store.build(id: second)?.state == .queued, "a queued build stays queued for the next start")
         #expect(Self.lines(runs) == ["\(first)"])
