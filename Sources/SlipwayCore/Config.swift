@@ -172,8 +172,11 @@ public struct ImageConfig: Sendable, Equatable {
     public var tags: [String] = ["{sha}", "{branch}"]
     public var registryAuth: SecretReference?
     public var smoke: [String]?
-    /// Reuse unchanged layers from earlier builds (buildah `--layers`).
-    public var layers: Bool = true
+    /// Reuse unchanged layers from earlier builds (buildah and podman `--layers`, docker's
+    /// cache). nil: the builder's own default (buildah: off; podman, docker: on). Not on by
+    /// default for buildah in this version: removing a finished build's image while another
+    /// build reuses its layers is not coordinated yet.
+    public var layers: Bool?
 }
 
 public struct DeployConfig: Sendable, Equatable {

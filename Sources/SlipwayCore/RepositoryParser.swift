@@ -165,7 +165,7 @@ enum RepositoryParser {
         }
         image.registryAuth = fields.secret("registry_auth")
         image.smoke = fields.stringList("smoke")
-        if let layers = fields.bool("layers") { image.layers = layers }
+        image.layers = fields.bool("layers")
         return image
     }
 

@@ -22,14 +22,19 @@ extension ImageBuilder {
     public func removeContainerArguments(_ container: String) -> [String]? { nil }
     public func pushEnvironment(authFile: String?) -> [String: String] { [:] }
 
+    /// `--layers=true|false` (buildah, podman) when the config says; nothing otherwise.
+    static func layersArguments(_ layers: Bool?) -> [String] {
+        layers.map { ["--layers=\($0)"] } ?? []
+    }
+
     static func labelArguments(_ labels: [String: String]) -> [String] {
         labels.sorted { $0.key < $1.key }.flatMap { ["--label", "\($0.key)=\($0.value)"] }
     }
 }
 
 public enum ImageBuilders {
-    /// `layers`: reuse unchanged layers of earlier builds (`image.layers`).
-    public static func make(_ kind: ImageConfig.Builder, environment: [String: String], layers: Bool = true) -> any ImageBuilder {
+    /// `layers`: reuse unchanged layers of earlier builds (`image.layers`); nil: the tool's default.
+    public static func make(_ kind: ImageConfig.Builder, environment: [String: String], layers: Bool? = nil) -> any ImageBuilder {
         switch kind {
         case .buildah: BuildahBuilder(isolation: environment["BUILDAH_ISOLATION"] ?? "chroot", layers: layers)
         case .podman: PodmanBuilder(layers: layers)
@@ -43,10 +48,10 @@ public enum ImageBuilders {
 public struct BuildahBuilder: ImageBuilder {
     public let executable = "buildah"
     let isolation: String
-    let layers: Bool
+    let layers: Bool?
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["buildah", "bud", "--isolation", isolation, "--layers=\(layers)", "--file", dockerfile, "--tag", tag]
+        ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers) + ["--file", dockerfile, "--tag", tag]
             + Self.labelArguments(labels) + [contextDirectory]
     }
 
@@ -67,10 +72,11 @@ public struct BuildahBuilder: ImageBuilder {
 /// podman: the same image library as buildah, a docker-like CLI.
 public struct PodmanBuilder: ImageBuilder {
     public let executable = "podman"
-    let layers: Bool
+    let layers: Bool?
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["podman", "build", "--layers=\(layers)", "--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+        ["podman", "build"] + Self.layersArguments(layers) + ["--file", dockerfile, "--tag", tag] + Self.labelArguments(labels)
+            + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -88,10 +94,10 @@ public struct PodmanBuilder: ImageBuilder {
 /// the digest is read from `docker push`'s output.
 public struct DockerBuilder: ImageBuilder {
     public let executable = "docker"
-    let layers: Bool
+    let layers: Bool?
 
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["docker", "build"] + (layers ? [] : ["--no-cache"]) + ["--file", dockerfile, "--tag", tag]
+        ["docker", "build"] + (layers == false ? ["--no-cache"] : []) + ["--file", dockerfile, "--tag", tag]
             + Self.labelArguments(labels) + [contextDirectory]
     }
 

@@ -238,7 +238,7 @@ import Testing
             let sent = server.bytesSent
             let next = try await blocking { try rig.repository.commit(files: ["README.md": "again\n"], message: "Again") }
             let second = try await rig.daemon.waitForEnd(of: try await rig.deliver(sha: next), timeout: .seconds(120))
-            #expect(second.state == .success)
+            #expect(second.state == .success, "\(second.reason ?? "")\n\(rig.log(second.id))")
             #expect(server.bytesSent == sent, "the unchanged model was not transferred again")
             #expect(rig.log(second.id).contains("0 bytes transferred"))
         }
