@@ -2,4 +2,3 @@
 #include <sys/prctl.h>
 
 static inline int slipway_set_dumpable(int value) { return prctl(PR_SET_DUMPABLE, value, 0, 0, 0); }
-static inline int slipway_is_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }

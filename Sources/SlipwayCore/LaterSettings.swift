@@ -12,8 +12,6 @@ public struct LaterSettings: Sendable, Equatable {
     public var reconcile: Duration?
     /// `provenance`: present or not.
     public var provenance = false
-    /// Repositories (by index) whose `deploy.require_provenance` is set.
-    public var requireProvenance: [Int] = []
 
     public init() {}
 

@@ -40,7 +40,7 @@ public enum Daemon {
         let live = LiveConfig(resolved)
         let toolEnvironment = ToolEnvironment.fromProcess()
         let sandboxHost = SandboxHost.fromProcess(configPath: configPath)
-        if config.usesBubblewrap, let problem = await SandboxProbe.problem(host: sandboxHost) {
+        if let problem = await sandboxProblem(for: config, host: sandboxHost) {
             // Builds are not run unconfined instead: each sandboxed step ends in `error` with this reason.
             logger.critical("build code cannot be sandboxed on this host; sandboxed builds will end in error", metadata: ["problem": "\(problem)"])
         }
@@ -77,7 +77,11 @@ public enum Daemon {
     /// `--check-config`'s sandbox check: nil when no repository's code is sandboxed or the
     /// sandbox works here; else the problem, naming the fix.
     public static func sandboxProblem(for config: Config, configPath: String) async -> String? {
+        await sandboxProblem(for: config, host: SandboxHost.fromProcess(configPath: configPath))
+    }
+
+    static func sandboxProblem(for config: Config, host: SandboxHost) async -> String? {
         guard config.usesBubblewrap else { return nil }
-        return await SandboxProbe.problem(host: SandboxHost.fromProcess(configPath: configPath))
+        return await SandboxProbe.problem(host: host)
     }
 }

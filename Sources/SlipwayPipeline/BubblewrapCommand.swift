@@ -46,10 +46,6 @@ public struct BubblewrapCommand: Sendable, Equatable {
     public struct BuildUser: Sendable, Equatable {
         public var uid: UInt32
         public var gid: UInt32
-        public init(uid: UInt32, gid: UInt32) {
-            self.uid = uid
-            self.gid = gid
-        }
     }
 
     public init(writable: [String], workingDirectory: String, user: BuildUser? = nil) {

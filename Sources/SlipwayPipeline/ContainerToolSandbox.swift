@@ -14,7 +14,7 @@ import SlipwayCore
 /// that escapes its chroot lands there, in a PID namespace of its own: no state
 /// directory, no secrets, no daemon, no host files beyond those. Pure: the caller says
 /// which of the host's paths exist (`HostLayout`).
-public struct ContainerToolSandbox: Sendable, Equatable {
+public struct ContainerToolSandbox: Sendable {
     /// Container storage and buildah's TMPDIR: bound read-write.
     public var writable: [String]
     /// The checkout and the tool's configuration files: bound read-only.
@@ -23,17 +23,13 @@ public struct ContainerToolSandbox: Sendable, Equatable {
     public var layout: HostLayout
 
     /// What the host has of the paths the sandbox's root is made from.
-    public struct HostLayout: Sendable, Equatable {
+    public struct HostLayout: Sendable {
         /// Top-level names that are links into /usr (merged /usr: /bin -> usr/bin), with their targets.
         public var links: [(name: String, target: String)]
         /// Top-level directories that are real (an unmerged /usr): bound as they are.
         public var directories: [String]
         /// The /etc entries that exist.
         public var etc: [String]
-
-        public static func == (a: HostLayout, b: HostLayout) -> Bool {
-            a.links.map { "\($0.name)>\($0.target)" } == b.links.map { "\($0.name)>\($0.target)" } && a.directories == b.directories && a.etc == b.etc
-        }
 
         /// Looks at this host.
         public static func current() -> HostLayout {
@@ -83,9 +79,6 @@ extension ContainerToolSandbox {
     static func runsBuildCode(_ argv: [String]) -> Bool {
         argv.count > 1 && argv[0] == "buildah" && ["bud", "build", "build-using-dockerfile", "run"].contains(argv[1])
     }
-
-    /// Container storage when no storage.conf names it (root's defaults).
-    static let defaultStorage = ["/var/lib/containers/storage", "/run/containers/storage"]
 }
 
 extension StepContext {
@@ -96,9 +89,7 @@ extension StepContext {
         let sandbox = config.config.sandbox(for: repository)
         guard sandbox.kind == .bubblewrap, sandboxHost.daemonUID == 0, ContainerToolSandbox.runsBuildCode(argv) else { return (argv, [:]) }
         let temporary = workspace + "/buildah-tmp"
-        let storageConf = toolEnvironment["CONTAINERS_STORAGE_CONF"] ?? "/etc/containers/storage.conf"
-        var storage = (try? String(contentsOfFile: storageConf, encoding: .utf8)).map(SandboxHost.storageRoots(inStorageConf:)) ?? []
-        if storage.isEmpty { storage = ContainerToolSandbox.defaultStorage }
+        let storage = sandboxHost.containerStorage
         for directory in storage + [temporary] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }

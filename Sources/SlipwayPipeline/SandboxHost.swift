@@ -26,13 +26,18 @@ public struct SandboxHost: Sendable {
     /// The daemon's home, container storage (buildah's and podman's graph and run roots)
     /// and engine sockets.
     public var privatePaths: [String]
+    /// Container storage's graph and run roots (root buildah's, confined in
+    /// `ContainerToolSandbox`): those of storage.conf, else root's defaults.
+    public var containerStorage: [String]
     /// The daemon's effective uid (0: build code runs as one of `buildUserIDs`).
     public var daemonUID: UInt32
 
-    public init(configPath: String?, credentialsDirectory: String?, privatePaths: [String], daemonUID: UInt32) {
+    public init(configPath: String?, credentialsDirectory: String?, privatePaths: [String], containerStorage: [String] = [],
+                daemonUID: UInt32) {
         self.configPath = configPath
         self.credentialsDirectory = credentialsDirectory
         self.privatePaths = privatePaths
+        self.containerStorage = containerStorage
         self.daemonUID = daemonUID
     }
 
@@ -44,12 +49,14 @@ public struct SandboxHost: Sendable {
         if let home = environment["HOME"], !sharedDirectories.contains(absolute(home)) { containers.append(home) }
         if let runtime = environment["XDG_RUNTIME_DIR"] { containers += [runtime + "/containers", runtime + "/podman", runtime + "/docker.sock"] }
         let storageConf = environment["CONTAINERS_STORAGE_CONF"] ?? "/etc/containers/storage.conf"
-        if let text = try? String(contentsOfFile: storageConf, encoding: .utf8) {
-            containers += Self.storageRoots(inStorageConf: text)
-        }
+        var storage = (try? String(contentsOfFile: storageConf, encoding: .utf8)).map(Self.storageRoots(inStorageConf:)) ?? []
+        if storage.isEmpty { storage = Self.defaultStorage }
         return SandboxHost(configPath: configPath, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
-                           privatePaths: containers, daemonUID: geteuid())
+                           privatePaths: containers + storage, containerStorage: storage, daemonUID: geteuid())
     }
+
+    /// Container storage when no storage.conf names it (root's defaults).
+    static let defaultStorage = ["/var/lib/containers/storage", "/run/containers/storage"]
 
     /// `graphroot`, `runroot` and `rootless_storage_path` of a containers-storage.conf.
     static func storageRoots(inStorageConf text: String) -> [String] {
