@@ -43,6 +43,14 @@ public struct ServerConfig: Sendable, Equatable {
     /// GitHub caps payloads at 25 MiB.
     public var maxBodyBytes: Int = 25 * 1024 * 1024
     public var publicPages: Bool = false
+    /// Open connections at most; more are answered 503 and closed (and counted).
+    public var maxConnections: Int = 1024
+    /// From a request's first byte to the end of its head.
+    public var headerTimeout: Duration = .seconds(10)
+    /// From a request's head to the end of its body (GitHub sends the body at once).
+    public var bodyTimeout: Duration = .seconds(60)
+    /// A kept-alive connection with no request, and a response the client stops reading.
+    public var idleTimeout: Duration = .seconds(75)
 }
 
 public enum DatabaseLocation: Sendable, Equatable {

@@ -92,6 +92,10 @@ public enum ConfigParser {
         }
         if let max = fields.int("max_body_bytes", range: 1024...(1 << 30)) { server.maxBodyBytes = max }
         if let pages = fields.bool("public_pages") { server.publicPages = pages }
+        if let max = fields.int("max_connections", range: 16...1_000_000) { server.maxConnections = max }
+        if let timeout = fields.duration("header_timeout") { server.headerTimeout = timeout }
+        if let timeout = fields.duration("body_timeout") { server.bodyTimeout = timeout }
+        if let timeout = fields.duration("idle_timeout") { server.idleTimeout = timeout }
         return server
     }
 

@@ -52,6 +52,8 @@ extension PushEvent {
         }
         try refuseRepeatedKey(repository, in: "repository.")
         let fullName = try requiredString(repository, "full_name", in: "repository.")
+        guard RepositoryName.isValid(fullName) else { throw PayloadError("push payload field 'repository.full_name' is not an owner/name") }
+        guard GitRefName.isValid(ref) else { throw PayloadError("push payload field 'ref' is not a valid git ref name") }
         guard isSHA(after) else { throw PayloadError("push payload field 'after' is not a commit sha") }
         let deleted: Bool
         switch top["deleted"] {

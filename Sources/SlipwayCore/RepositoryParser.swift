@@ -4,8 +4,8 @@ import Yams
 enum RepositoryParser {
     static func read(_ fields: YAMLFields, problems: ProblemList) -> RepositoryConfig? {
         let name = fields.string("name", required: true)
-        if let name, !isRepositoryName(name) {
-            problems.add(fields.childPath("name"), "must be owner/name as in the payload's repository.full_name, got '\(name)'")
+        if let name, !RepositoryName.isValid(name) {
+            problems.add(fields.childPath("name"), "must be owner/name as in the payload's repository.full_name (GitHub's rules: letters, digits, '-', '_' and, in the name, '.'; not '.' or '..'), got '\(TerminalText.escaped(name))'")
         }
         var repository = RepositoryConfig(name: name ?? "")
         repository.webhookSecrets = fields.secretList("webhook_secrets") ?? []
@@ -40,13 +40,6 @@ enum RepositoryParser {
             problems.add(fields.childPath("deploy"), "needs image: to be configured (it deploys the built image)")
         }
         return name == nil ? nil : repository
-    }
-
-    static func isRepositoryName(_ name: String) -> Bool {
-        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 2 && parts.allSatisfy { part in
-            !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
-        }
     }
 
     static func isCloneURL(_ url: String) -> Bool {
@@ -94,7 +87,7 @@ enum RepositoryParser {
         if let source, !["s3://", "azblob://", "https://", "http://", "file://"].contains(where: source.hasPrefix) {
             problems.add(fields.childPath("source"), "must start with s3://, azblob://, https:// or file://, got '\(source)'")
         }
-        if let dest, dest.hasPrefix("/") || dest.split(separator: "/").contains("..") {
+        if let dest, ContainedPath.normalized(dest)?.isEmpty != false {
             problems.add(fields.childPath("dest"), "must be a relative path inside the build context, got '\(dest)'")
         }
         var model = ModelConfig(source: source ?? "", dest: dest ?? "")
@@ -155,8 +148,18 @@ enum RepositoryParser {
                 problems.add(fields.childPath("builder"), "must be buildah, docker or podman, got '\(builder)'")
             }
         }
-        if let dockerfile = fields.string("dockerfile") { image.dockerfile = dockerfile }
-        if let context = fields.string("context") { image.context = context }
+        if let dockerfile = fields.string("dockerfile") {
+            if ContainedPath.normalized(dockerfile)?.isEmpty != false {
+                problems.add(fields.childPath("dockerfile"), "must be a relative path of a file inside the repository, got '\(dockerfile)'")
+            }
+            image.dockerfile = dockerfile
+        }
+        if let context = fields.string("context") {
+            if !ContainedPath.isContained(context) {
+                problems.add(fields.childPath("context"), "must be a relative path inside the repository ('.' for its root), got '\(context)'")
+            }
+            image.context = context
+        }
         if let tags = fields.stringList("tags") {
             for (index, tag) in tags.enumerated() where !TagTemplate.isValid(tag) {
                 problems.add("\(fields.childPath("tags"))[\(index)]", "is not a valid tag template: '\(tag)' (placeholders: \(TagTemplate.placeholders.joined(separator: ", ")))")

@@ -1,6 +1,7 @@
 import CSystemCalls
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import SlipwayCore
 import SlipwayGitHub
@@ -21,7 +22,7 @@ public enum Daemon {
         let config = resolved.config
         let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = StreamLogHandler(label: label, stream: EscapingStandardError(), metadataProvider: nil)
             handler.logLevel = level
             return handler
         }
@@ -33,6 +34,9 @@ public enum Daemon {
 
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
+        let lock = try StateDirectoryLock.acquire(stateDirectory: config.stateDirectory)
+        defer { withExtendedLifetime(lock) {} }
+        if let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
         let store: SQLiteBuildStore = switch config.database {
         case .sqlite: try SQLiteBuildStore(path: "\(config.stateDirectory)/slipway.sqlite")
         case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
@@ -51,26 +55,39 @@ public enum Daemon {
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
         let scheduler = DeployScheduler(deployments: store, runner: deployer, config: live, logger: logger)
+        let openFiles = OpenFileLimit.raise()
+        let maxConnections = OpenFileLimit.connectionCap(configured: config.server.maxConnections, openFiles: openFiles)
+        if maxConnections < config.server.maxConnections {
+            logger.warning("server.max_connections lowered to fit the open-file limit (raise LimitNOFILE=)", metadata: [
+                "max_connections": "\(maxConnections)", "configured": "\(config.server.maxConnections)", "open_files": "\(openFiles)"])
+        }
         let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers,
-                                     deployments: (store, deployer), metrics: metrics, logger: logger) { address in
+                                     deployments: (store, deployer), metrics: metrics, maxConnections: maxConnections,
+                                     logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(store: store, config: live, queue: queue, logger: logger)
         let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
 
-        // Shutdown runs in reverse order: the server stops accepting first, then the
-        // reloader, then the queue finishes or checkpoints its builds.
+        // Shutdown runs in reverse order: open log streams end first, then the server
+        // stops accepting, then the reloader, then the queue finishes or checkpoints its builds.
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
-                       .init(service: reloader), .init(service: server)],
+                       .init(service: reloader), .init(service: server),
+                       .init(service: ShutdownHook { followers.close() })],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await scheduler.recoverInterrupted()   // before the API can start a deployment
         logger.notice("starting", metadata: [
             "state_dir": "\(config.stateDirectory)", "workers": "\(config.queue.workers)",
             "repositories": "\(config.repositories.count)"])
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            // Taken between the check above and the bind.
+            throw DaemonStartError("cannot listen on \(config.server.listen): address already in use")
+        }
         logger.notice("stopped")
     }
 
@@ -84,4 +101,9 @@ public enum Daemon {
         guard config.usesBubblewrap else { return nil }
         return await SandboxProbe.problem(host: host)
     }
+}
+
+struct DaemonStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -67,7 +67,7 @@ public struct AzureBlobStore: ModelStore {
             }
             for record in listing.records {
                 guard let name = record["Name"] else { continue }
-                objects.append(ModelObject(name: name, version: record["Etag"], lastModified: record["Last-Modified"].flatMap(ModelDownloader.httpDate),
+                objects.append(ModelObject(name: name, version: record["Etag"].map(EntityTag.version(fromHeader:)), lastModified: record["Last-Modified"].flatMap(ModelDownloader.httpDate),
                                            size: record["Content-Length"].flatMap { Int64($0) }))
             }
             marker = listing.topLevel["NextMarker"].flatMap { $0.isEmpty ? nil : $0 }
@@ -78,8 +78,8 @@ public struct AzureBlobStore: ModelStore {
     public func getRequest(name: String, range: Int64?, ifNoneMatch: String?, ifMatch: String?) throws -> HTTPClientRequest {
         var headers: [String: String] = [:]
         if let range { headers["x-ms-range"] = "bytes=\(range)-" }
-        if let ifNoneMatch { headers["If-None-Match"] = ifNoneMatch }
-        if let ifMatch { headers["If-Match"] = ifMatch }
+        if let ifNoneMatch { headers["If-None-Match"] = EntityTag.header(forVersion: ifNoneMatch) }
+        if let ifMatch { headers["If-Match"] = EntityTag.header(forVersion: ifMatch) }
         return request(path: "/\(container)/" + SigV4.uriEncode(name, keepSlash: true), query: [], headers: headers)
     }
 

@@ -85,7 +85,7 @@ public struct ModelDownloader: Sendable {
                 }
                 throw error
             }
-            if version == nil || !resuming { version = response.headers.first(name: "ETag") ?? response.headers.first(name: "x-amz-version-id") ?? version }
+            if version == nil || !resuming { version = response.headers.first(name: "ETag").map(EntityTag.version(fromHeader:)) ?? response.headers.first(name: "x-amz-version-id") ?? version }
             lastModified = response.headers.first(name: "Last-Modified").flatMap(Self.httpDate) ?? lastModified
             let total = Self.totalLength(response.headers, alreadyWritten: written)
             do {

@@ -179,7 +179,7 @@ extension ModelFetcher {
             guard let etag = response.headers.first(name: "ETag") else {
                 throw ModelError(.invalid, source: location.source, "the store gives no ETag; it cannot be watched")
             }
-            return "\(object.name) \(etag)"
+            return "\(object.name) \(EntityTag.version(fromHeader: etag))"
         default:
             throw ModelError.status(response.status, source: location.source, body: "")
         }

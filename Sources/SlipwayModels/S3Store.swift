@@ -78,7 +78,7 @@ public struct S3Store: ModelStore {
             }
             for record in listing.records {
                 guard let key = record["Key"], key.hasPrefix(prefix) else { continue }
-                objects.append(ModelObject(name: key, version: record["ETag"], lastModified: record["LastModified"].flatMap(Self.parseDate),
+                objects.append(ModelObject(name: key, version: record["ETag"].map(EntityTag.version(fromHeader:)), lastModified: record["LastModified"].flatMap(Self.parseDate),
                                            size: record["Size"].flatMap { Int64($0) }))
             }
             token = listing.topLevel["IsTruncated"] == "true" ? listing.topLevel["NextContinuationToken"] : nil
@@ -89,8 +89,8 @@ public struct S3Store: ModelStore {
     public func getRequest(name: String, range: Int64?, ifNoneMatch: String?, ifMatch: String?) throws -> HTTPClientRequest {
         var headers: [String: String] = [:]
         if let range { headers["range"] = "bytes=\(range)-" }
-        if let ifNoneMatch { headers["if-none-match"] = ifNoneMatch }
-        if let ifMatch { headers["if-match"] = ifMatch }
+        if let ifNoneMatch { headers["if-none-match"] = EntityTag.header(forVersion: ifNoneMatch) }
+        if let ifMatch { headers["if-match"] = EntityTag.header(forVersion: ifMatch) }
         return request(method: "GET", key: name, query: [], headers: headers)
     }
 
@@ -121,8 +121,8 @@ public struct HTTPModelStore: ModelStore {
         var request = HTTPClientRequest(url: base + "/" + name)
         if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
         if let range { request.headers.add(name: "Range", value: "bytes=\(range)-") }
-        if let ifNoneMatch { request.headers.add(name: "If-None-Match", value: ifNoneMatch) }
-        if let ifMatch { request.headers.add(name: "If-Range", value: ifMatch) }
+        if let ifNoneMatch { request.headers.add(name: "If-None-Match", value: EntityTag.header(forVersion: ifNoneMatch)) }
+        if let ifMatch { request.headers.add(name: "If-Range", value: EntityTag.header(forVersion: ifMatch)) }
         return request
     }
 }

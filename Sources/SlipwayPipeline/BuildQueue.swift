@@ -134,7 +134,12 @@ public final class BuildQueue: Service, Sendable {
         do {
             claimed = try await store.claimRunnable(freeWorkers: free, heldLanes: held)
         } catch {
-            logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
+            // The store may come back (space freed) with nobody to wake the queue: look again soon.
+            logger.error("cannot claim queued builds; trying again in 2 s", metadata: ["error": "\(error)"])
+            Task { [self] in
+                try? await Task.sleep(for: .seconds(2))
+                wake()
+            }
             return
         }
         for build in claimed { start(build) }

@@ -150,7 +150,11 @@ public struct BuildRunner: Sendable {
         let attempt = context.build.attempts
         do {
             let name = step.name
-            try await uncancelled { [store] in try await store.recordStepStart(buildID: buildID, attempt: attempt, name: name) }
+            try await StoreRetry.untilStored("step \(name) start", logger: logger) { [store] in
+                try await store.recordStepStart(buildID: buildID, attempt: attempt, name: name)
+            }
+        } catch is CancellationError {
+            return .canceled
         } catch {
             logger.error("cannot record the step start", metadata: ["step": "\(step.name)", "error": "\(error)"])
             return .error(detail: "cannot record step \(step.name): \(error)")
@@ -175,7 +179,7 @@ public struct BuildRunner: Sendable {
         logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(outcome.label)", "duration": "\(took)"])
         do {
             let finalOutcome = outcome
-            try await uncancelled { [store] in
+            try await StoreRetry.untilStored("step \(step.name) end", logger: logger) { [store] in
                 try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: finalOutcome)
             }
         } catch {
@@ -213,8 +217,9 @@ public struct BuildRunner: Sendable {
 
     private func apply(_ build: Build, _ event: BuildEvent, reason: String?, logger: Logger) async {
         do {
-            _ = try await uncancelled { [store] in try await store.transition(build.id, event, reason: reason) }
+            _ = try await StoreRetry.untilStored("build end", logger: logger) { [store] in try await store.transition(build.id, event, reason: reason) }
         } catch {
+            // Canceled while retrying (shutdown): the next start recovers the build.
             logger.error("cannot record the build's end", metadata: ["error": "\(error)"])
         }
     }

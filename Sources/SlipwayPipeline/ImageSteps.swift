@@ -18,12 +18,13 @@ public struct ImageStep: BuildStep {
     public static func localTag(buildID: Int64) -> String { "localhost/slipway/build-\(buildID):latest" }
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
-        guard let contextDirectory = Self.inside(context.checkoutDirectory, image.context),
-              let dockerfile = Self.inside(context.checkoutDirectory, image.dockerfile) else {
-            return .failure(exitCode: nil, detail: "image: context and dockerfile must stay inside the repository")
+        guard let contextDirectory = CheckoutPaths.existing(image.context, in: context.checkoutDirectory) else {
+            return .failure(exitCode: nil, detail: "image: context '\(image.context)' is missing or leaves the repository (through '..' or a symbolic link)")
         }
-        guard FileManager.default.fileExists(atPath: dockerfile) else {
-            return .failure(exitCode: nil, detail: "image: \(image.dockerfile) not found in the repository")
+        var isDirectory: ObjCBool = false
+        guard let dockerfile = CheckoutPaths.existing(image.dockerfile, in: context.checkoutDirectory),
+              FileManager.default.fileExists(atPath: dockerfile, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            return .failure(exitCode: nil, detail: "image: \(image.dockerfile) is missing from the repository or leaves it (through '..' or a symbolic link)")
         }
         let model = context.artifacts.model
         let labels = ImagePlan.labels(
@@ -54,12 +55,6 @@ public struct ImageStep: BuildStep {
     public func cleanUp(_ context: StepContext) async {
         guard let image = context.artifacts.localImage else { return }
         _ = try? await context.runToolQuietly(builder.removeImageArguments(image), timeout: .seconds(120))
-    }
-
-    /// `relative` resolved inside `root`, or nil when it would leave it.
-    static func inside(_ root: String, _ relative: String) -> String? {
-        guard !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else { return nil }
-        return relative == "." ? root : root + "/" + relative
     }
 }
 
@@ -162,4 +157,3 @@ public struct PushStep: BuildStep {
         return path
     }
 }
-

@@ -50,9 +50,15 @@ public struct ModelStep: BuildStep {
             context.log.line("sha256 mismatch: the config pins \(pin), the model has \(provenance.sha256)")
             return .failure(exitCode: nil, detail: "model sha256 mismatch: expected \(pin), got \(provenance.sha256)")
         }
-        let contextDirectory = ImageStep.inside(context.checkoutDirectory, context.repository.image?.context ?? ".") ?? context.checkoutDirectory
-        guard let destination = ImageStep.inside(contextDirectory, model.dest) else {
-            return .failure(exitCode: nil, detail: "model: dest must stay inside the build context")
+        let contextPath = context.repository.image?.context ?? "."
+        guard let contextDirectory = CheckoutPaths.existing(contextPath, in: context.checkoutDirectory) else {
+            return .failure(exitCode: nil, detail: "model: the build context '\(contextPath)' is missing or leaves the repository")
+        }
+        let destination: String
+        do {
+            destination = try CheckoutPaths.writable(model.dest, in: contextDirectory)
+        } catch {
+            return .failure(exitCode: nil, detail: "model: dest \(error)")
         }
         do {
             try Self.place(result.entry.path, at: destination)
@@ -67,9 +73,8 @@ public struct ModelStep: BuildStep {
     }
 
     /// A hard link when the cache and the workspace share a file system, else a copy.
+    /// `destination` is free (`CheckoutPaths.writable`).
     static func place(_ cached: String, at destination: String) throws {
-        try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try? FileManager.default.removeItem(atPath: destination)
         if link(cached, destination) == 0 { return }
         try FileManager.default.copyItem(atPath: cached, toPath: destination)
     }

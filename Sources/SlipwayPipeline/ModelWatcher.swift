@@ -5,10 +5,11 @@ import SlipwayCore
 import SlipwayModels
 import SlipwayStore
 
-/// `model.watch`: polls each watched source at its interval. The first poll records the
-/// current version; each change after that enqueues one build (trigger `model`) of the
-/// default branch head of every repository using that source. The head is read with
-/// `git ls-remote` (the repository's `clone_url` and `clone_auth`).
+/// `model.watch`: polls each watched source at its interval. A version counts once two
+/// polls in a row see it (`ModelVersionSettling`: a model being replaced is not a version
+/// of its own); the first is the baseline, and each settled change after it enqueues one
+/// build (trigger `model`) of the default branch head of every repository using that
+/// source. The head is read with `git ls-remote` (the repository's `clone_url` and `clone_auth`).
 public final class ModelWatcher: Service, Sendable {
     let store: any BuildStore
     let config: LiveConfig
@@ -28,7 +29,8 @@ public final class ModelWatcher: Service, Sendable {
     }
 
     private func pollForever() async {
-        var known: [String: String] = [:]
+        var known: [String: String] = [:]   // the last poll's version, for conditional requests
+        var settling: [String: ModelVersionSettling] = [:]
         var due: [String: ContinuousClock.Instant] = [:]
         while !Task.isCancelled {
             let snapshot = config.snapshot
@@ -42,8 +44,8 @@ public final class ModelWatcher: Service, Sendable {
                     let modelStore = try ModelFetcher.store(for: model, location: location, secret: snapshot.secret)
                     let fetcher = ModelFetcher(cache: ModelCache(stateDirectory: snapshot.config.stateDirectory))
                     let version = try await fetcher.currentVersion(location, store: modelStore, known: known[source])
-                    defer { known[source] = version }
-                    guard let previous = known[source], previous != version else { continue }
+                    known[source] = version
+                    guard settling[source, default: ModelVersionSettling()].observe(version) else { continue }
                     logger.notice("model changed", metadata: ["source": "\(source)", "version": "\(version)"])
                     for repository in users { await enqueueDefaultBranch(of: repository, snapshot: snapshot) }
                 } catch {

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import ServiceLifecycle
 import Logging
 import Prometheus
@@ -11,9 +12,11 @@ import SlipwayStore
 public enum HTTPServer {
     public static func make(
         listen: ListenAddress, store: any BuildStore, config: LiveConfig, queue: BuildQueue, followers: LogFollowers,
-        deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
+        deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil,
+        maxConnections: Int? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ServerErrorLogging())
         WebhookRoute(store: store, config: config, queue: queue).register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
         let api = OperatorAPI(store: store, config: config, queue: queue, followers: followers)
@@ -27,8 +30,14 @@ public enum HTTPServer {
         case .tcp(let host, let port): .hostname(host, port: port)
         case .unix(let path): .unixDomainSocket(path: path)
         }
+        let server = config.snapshot.config.server
+        let limits = ConnectionLimits(
+            maxConnections: maxConnections ?? server.maxConnections, headerTimeout: .init(server.headerTimeout),
+            bodyTimeout: .init(server.bodyTimeout), idleTimeout: .init(server.idleTimeout), maxBodyBytes: server.maxBodyBytes)
+        let connections = ConnectionCount(limit: limits.maxConnections)
         return Application(
             router: router,
+            server: HTTPServerBuilder { responder in GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections) },
             configuration: .init(address: address, serverName: "slipway"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.description ?? listen.description) },
             logger: logger)

@@ -15,7 +15,7 @@ struct HealthRoutes: Sendable {
                 try await store.ping()
             } catch {
                 context.logger.warning("not ready: database", metadata: ["error": "\(error)"])
-                return JSONReply.make(.serviceUnavailable, ["status": "database unreachable"])
+                return JSONReply.make(.serviceUnavailable, ["status": "database cannot be written"])
             }
             guard queue.isAccepting else {
                 return JSONReply.make(.serviceUnavailable, ["status": "build queue not running"])

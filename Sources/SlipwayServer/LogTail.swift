@@ -4,7 +4,12 @@ import SlipwayStore
 
 /// Reads a build's log as it grows: what is written from `offset` on, then each new part
 /// when `LogFollowers` says the log grew (woken by the writer, never polling the disk),
-/// until the build ends. Shared by the API's `?follow=true` and the pages' live log.
+/// until the build is final. Shared by the API's `?follow=true` and the pages' live log.
+///
+/// A build can become final without its log writer (canceled or superseded while
+/// queued, finished by another process): the followers' periodic `checkState` event
+/// makes the tail look at the build's state even then. It also ends when the daemon
+/// shuts down (`LogFollowers.close`), so no open stream holds shutdown up.
 struct LogTail: Sendable {
     let store: any BuildStore
     let followers: LogFollowers
@@ -12,19 +17,25 @@ struct LogTail: Sendable {
     /// Calls `emit` with each new part and the offset just past it.
     func follow(_ id: Int64, path: String, from offset: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws {
         let events = followers.follow(id)   // before reading, so no write is missed
-        var offset = offset
-        offset = try await drain(path, from: offset, emit)
-        guard try await store.build(id: id)?.state.isTerminal != true else { return }
+        var offset = try await drain(path, from: offset, emit)
+        guard try await !isFinal(id) else { return }
         for await event in events {
             offset = try await drain(path, from: offset, emit)
-            if case .ended = event, try await store.build(id: id)?.state.isTerminal == true { break }
+            if event != .grew, try await isFinal(id) { break }
         }
         _ = try await drain(path, from: offset, emit)
+    }
+
+    private func isFinal(_ id: Int64) async throws -> Bool {
+        try await store.build(id: id)?.state.isTerminal ?? true
     }
 
     private func drain(_ path: String, from start: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws -> UInt64 {
         guard let handle = FileHandle(forReadingAtPath: path) else { return start }
         defer { try? handle.close() }
+        // Past the end (a client's offset), reading waits for the log to reach it; an
+        // offset beyond what `seek` can take is never reached.
+        guard start <= LogOffset.maximum else { return start }
         var offset = start
         try handle.seek(toOffset: offset)
         while let data = try handle.read(upToCount: 64 * 1024), !data.isEmpty {
@@ -32,5 +43,18 @@ struct LogTail: Sendable {
             try await emit(data, offset)
         }
         return offset
+    }
+}
+
+/// A byte offset into a log, as a client sends it (`?offset=`, `Last-Event-ID`).
+enum LogOffset {
+    /// `FileHandle.seek` traps above `off_t`'s range; no log comes near 2^62 bytes.
+    static let maximum: UInt64 = 1 << 62
+
+    /// The offset in `text`, or nil when it is not a decimal number from 0 to `maximum`.
+    static func parse(_ text: some StringProtocol) -> UInt64? {
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let value = UInt64(text), value <= maximum else { return nil }
+        return value
     }
 }

@@ -33,6 +33,11 @@ struct OperatorAPI: Sendable {
         }
         var logger = context.logger
         logger[metadataKey: "token"] = "\(name)"
+        // A change the store cannot keep now is refused, not half made.
+        if request.method == .post, let problem = store.writeProblem {
+            logger.error("operator API: refused, the store cannot be written", metadata: ["path": "\(request.uri.path)", "reason": "\(problem)"])
+            return JSONReply.error(.serviceUnavailable, "the daemon cannot store changes now: \(problem)", headers: [.retryAfter: "30"])
+        }
         return try await handler(logger)
     }
 
@@ -111,6 +116,9 @@ struct OperatorAPI: Sendable {
             return JSONReply.error(.badRequest, "repository \(body.repository) is not configured")
         }
         var ref = body.ref.map { $0.hasPrefix("refs/") ? $0 : "refs/heads/\($0)" }
+        if let ref, !GitRefName.isValid(ref) {
+            return JSONReply.error(.badRequest, "ref is not a valid git ref name (no control characters, spaces, '..' or ~^:?*[\\)")
+        }
         var sha = body.sha?.lowercased()
         if let given = sha, !(given.count == 40 && given.allSatisfy(\.isHexDigit)) {
             return JSONReply.error(.badRequest, "sha must be 40 hexadecimal digits")

@@ -121,7 +121,19 @@ struct WebhookRoute: Sendable {
             record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: "queued")
             buildRequest = build
         }
-        let outcome = try await store.recordDelivery(record, build: buildRequest, supersedeOlder: snapshot.config.queue.cancelSuperseded)
+        //    While the store cannot keep it (full disk, database file replaced), 503: GitHub
+        //    shows the failure and the delivery can be redelivered; never a 202 for nothing.
+        if let problem = store.writeProblem {
+            logger.log(.error, "delivery refused: cannot store it", ["reason": "\(problem)"])
+            return (Self.unavailable, .unavailable)
+        }
+        let outcome: DeliveryOutcome
+        do {
+            outcome = try await store.recordDelivery(record, build: buildRequest, supersedeOlder: snapshot.config.queue.cancelSuperseded)
+        } catch {
+            logger.log(.error, "delivery refused: storing it failed", ["error": "\(error)"])
+            return (Self.unavailable, .unavailable)
+        }
 
         // 7. Reply.
         switch (outcome, decision) {
@@ -144,6 +156,11 @@ struct WebhookRoute: Sendable {
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")
         }
+    }
+
+    static var unavailable: Response {
+        JSONReply.error(.serviceUnavailable, "the delivery could not be stored; nothing was queued (redeliver it later)",
+                        headers: [.retryAfter: "30"])
     }
 
     /// `application/json` of `Application/JSON; charset=utf-8`.
@@ -229,6 +246,7 @@ enum DeliveryResult: String, Sendable, CaseIterable {
     case queued, ignored, pong, duplicate
     case unauthorized, badRequest = "bad_request", tooLarge = "too_large"
     case unsupportedMediaType = "unsupported_media_type", methodNotAllowed = "method_not_allowed"
+    case unavailable
 
     /// Made once (after the metrics system is bootstrapped: on first use), not per request.
     private static let counters = Dictionary(uniqueKeysWithValues: allCases.map {

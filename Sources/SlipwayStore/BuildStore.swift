@@ -39,8 +39,11 @@ public protocol BuildStore: Sendable {
     func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
     /// How many builds are in each state (states with none are absent), for /metrics.
     func countByState() async throws -> [BuildState: Int]
-    /// Cheap round trip for /readyz.
+    /// /readyz: throws unless the store can be written to now (a one-row write).
     func ping() async throws
+    /// Why writes cannot be kept now (full disk, database file replaced), or nil. Cheap:
+    /// known from the writes made, no round trip; deliveries are refused (503) meanwhile.
+    var writeProblem: String? { get }
 }
 
 public struct DeliveryRecord: Sendable, Equatable {
@@ -115,11 +118,13 @@ public struct StepRecord: Sendable, Equatable {
 public enum StoreError: Error, CustomStringConvertible, Sendable {
     case cannotOpen(path: String, reason: String)
     case unsupported(String)
+    case notWritable(String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "cannot open the database at \(path): \(reason)"
         case .unsupported(let what): what
+        case .notWritable(let why): why
         }
     }
 }

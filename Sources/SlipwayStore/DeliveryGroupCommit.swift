@@ -26,8 +26,11 @@ final class DeliveryGroupCommit: Sendable {
     /// The most deliveries in one transaction.
     static let maxGroup = 256
 
-    init(pool: DatabasePool) {
+    private let storage: StorageWatch
+
+    init(pool: DatabasePool, storage: StorageWatch) {
         self.pool = pool
+        self.storage = storage
     }
 
     func submit(_ write: @escaping Write) async throws -> DeliveryOutcome {
@@ -68,17 +71,17 @@ final class DeliveryGroupCommit: Sendable {
     /// the same few pages, again for every delivery). If any write throws, the whole
     /// transaction is rolled back and nothing of the group is stored.
     private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
-        try await pool.write { db in
+        try await storage.watching { try await pool.write { db in
             let transaction = DeliveryTransaction()
             return try writes.map { write in .success(try write(db, transaction)) }
-        }
+        } }
     }
 
     /// After a group failed: each delivery again, in its own savepoint, so that only the
     /// one that fails gets an error.
     private func writeEachInSavepoint(_ writes: [Write]) async -> [Result<DeliveryOutcome, any Error>] {
         do {
-            return try await pool.write { db in
+            return try await storage.watching { try await pool.write { db in
                 writes.map { write in
                     var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
                     do {
@@ -93,7 +96,7 @@ final class DeliveryGroupCommit: Sendable {
                     }
                     return result
                 }
-            }
+            } }
         } catch {
             return writes.map { _ in .failure(error) }
         }

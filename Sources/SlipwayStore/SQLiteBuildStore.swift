@@ -11,6 +11,7 @@ public final class SQLiteBuildStore: BuildStore {
     let pool: DatabasePool
     public let path: String
     private let deliveries: DeliveryGroupCommit
+    let storage: StorageWatch
 
     public init(path: String) throws {
         self.path = path
@@ -27,7 +28,8 @@ public final class SQLiteBuildStore: BuildStore {
             try SQLiteMigrations.migrator.migrate(pool)
             // The pool keeps the checkpointer for as long as the database is open.
             pool.add(transactionObserver: WALCheckpointer(path: path), extent: .databaseLifetime)
-            deliveries = DeliveryGroupCommit(pool: pool)
+            storage = StorageWatch(path: path)
+            deliveries = DeliveryGroupCommit(pool: pool, storage: storage)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: String(describing: error))
         }
@@ -51,7 +53,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {
-        try await pool.write { db in
+        try await write { db in
             try Self.insertBuild(db, request, at: Date().timeIntervalSince1970, supersedeOlder: supersedeOlder).0
         }
     }
@@ -95,7 +97,7 @@ public final class SQLiteBuildStore: BuildStore {
         guard !candidates.isEmpty else { return [] }
         // The writer only re-checks them: each is still queued and its lane still free.
         // Nothing older can have been queued in its lane meanwhile (ids only grow).
-        return try await pool.write { db in
+        return try await write { db in
             let now = Date().timeIntervalSince1970
             var busy = try Self.runningLanes(db).union(heldLanes)
             return try candidates.compactMap { id in
@@ -121,7 +123,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     @discardableResult
     public func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build? {
-        try await pool.write { db in
+        try await write { db in
             try Self.applyTransition(db, id, event, reason: reason, at: Date().timeIntervalSince1970)
         }
     }
@@ -160,7 +162,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func recoverInterrupted() async throws -> [Build] {
-        try await pool.write { db in
+        try await write { db in
             let now = Date().timeIntervalSince1970
             let interrupted = try db.cachedRows(sql: "SELECT id, attempts FROM build WHERE state = 'running' ORDER BY id")
             return try interrupted.compactMap { row in
@@ -214,7 +216,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.run(
                 sql: "INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (?, ?, ?, 'running', ?)",
                 arguments: [buildID, attempt, name, Date().timeIntervalSince1970])
@@ -232,7 +234,7 @@ public final class SQLiteBuildStore: BuildStore {
             detail = text
         case .error(let text), .skipped(let text): detail = text
         }
-        try await pool.write { [exitCode, detail] db in
+        try await write { [exitCode, detail] db in
             try db.run(
                 sql: "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
                 arguments: [outcome.label, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
@@ -286,7 +288,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws {
         let now = Date().timeIntervalSince1970
-        try await pool.write { db in
+        try await write { db in
             switch outcome {
             case .delivered:
                 try db.run(sql: "UPDATE status_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", arguments: [now, id])
@@ -300,13 +302,13 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func closeStatuses(ids: [Int64], reason: String) async throws {
         guard !ids.isEmpty else { return }
-        try await pool.write { db in
+        try await write { db in
             for id in ids { try db.run(sql: "UPDATE status_outbox SET closed_reason = ? WHERE id = ?", arguments: [reason, id]) }
         }
     }
 
     public func pruneStatuses(doneBefore time: Double) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.run(sql: "DELETE FROM status_outbox WHERE created_at < ? AND (delivered_at IS NOT NULL OR closed_reason IS NOT NULL)",
                        arguments: [time])
             return db.changesCount
@@ -315,14 +317,14 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
-        try await pool.write { db in
+        try await write { db in
             try db.run(sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
                            arguments: [image.name, tags, image.digest, buildID])
         }
     }
 
     public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.run(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
                            arguments: [model.source, model.version, model.sha256, buildID])
         }
@@ -339,7 +341,15 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func ping() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        if let problem = storage.problem { throw StoreError.notWritable(problem) }
+        try await write { db in try db.execute(sql: "INSERT OR REPLACE INTO readiness (id, checked_at) VALUES (1, ?)", arguments: [Date().timeIntervalSince1970]) }
+    }
+
+    public var writeProblem: String? { storage.problem }
+
+    /// Every write goes through here, so a failing disk is noticed (`StorageWatch`).
+    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await storage.watching { try await pool.write(updates) }
     }
 
     static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {

@@ -4,7 +4,7 @@ import SlipwayCore
 
 extension SQLiteBuildStore: DeploymentStore {
     public func createDeployment(of build: Build, image: String, trigger: DeploymentTrigger, requestedBy: String) async throws -> DeploymentCreation {
-        try await pool.write { db in
+        try await write { db in
             if let active = try Row.fetchOne(db, sql: "SELECT * FROM deployment WHERE repository = ? AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
                                              arguments: [build.repository]) {
                 return .busy(Self.deployment(from: active))
@@ -36,7 +36,7 @@ extension SQLiteBuildStore: DeploymentStore {
     }
 
     public func startDeployment(id: Int64) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE deployment SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
                            arguments: [Date().timeIntervalSince1970, id])
         }
@@ -44,7 +44,7 @@ extension SQLiteBuildStore: DeploymentStore {
 
     public func finishDeployment(id: Int64, state: DeploymentState, reason: String?) async throws {
         precondition(state.isTerminal, "a deployment finishes in a terminal state")
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE deployment SET state = ?, reason = ?, finished_at = ? WHERE id = ? AND state IN ('queued', 'running')",
                            arguments: [state.rawValue, reason, Date().timeIntervalSince1970, id])
         }
@@ -59,7 +59,7 @@ extension SQLiteBuildStore: DeploymentStore {
     }
 
     public func recoverInterruptedDeployments() async throws -> [Deployment] {
-        try await pool.write { db in
+        try await write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM deployment WHERE state IN ('queued', 'running')")
             try db.execute(sql: """
                 UPDATE deployment SET state = 'error', reason = 'interrupted: the daemon stopped during the deployment', finished_at = ?
@@ -76,7 +76,7 @@ extension SQLiteBuildStore: DeploymentStore {
     }
 
     public func setScheduleCheckedUntil(repository: String, _ time: Double) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 INSERT INTO deploy_schedule (repository, checked_until) VALUES (?, ?)
                 ON CONFLICT(repository) DO UPDATE SET checked_until = excluded.checked_until

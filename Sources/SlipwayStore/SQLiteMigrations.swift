@@ -117,6 +117,10 @@ enum SQLiteMigrations {
                 CREATE INDEX build_deployable ON build(repository, id) WHERE state = 'success' AND image_digest IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v8: readiness probe row") { db in
+            // /readyz writes this one row: only a write tells that the disk takes writes.
+            try db.execute(sql: "CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL)")
+        }
         return migrator
     }
 }

@@ -27,9 +27,9 @@ struct BuildsCommand: AsyncParsableCommand {
             var table = TextTable(header: ["ID", "REPOSITORY", "BRANCH", "SHA", "STATE", "TRIGGER", "CREATED", "DURATION", "MODEL"])
             for build in list.builds {
                 table.rows.append([
-                    String(build.id), build.repository, BuildText.branch(build.ref), BuildText.short(build.sha), Style.state(build.state),
-                    build.trigger, BuildText.time(build.createdAt), BuildText.duration(from: build.startedAt, to: build.finishedAt),
-                    build.model?.version ?? "-",
+                    String(build.id), shown(build.repository), shown(BuildText.branch(build.ref)), shown(BuildText.short(build.sha)),
+                    Style.state(shown(build.state)), shown(build.trigger), BuildText.time(build.createdAt),
+                    BuildText.duration(from: build.startedAt, to: build.finishedAt), shown(build.model?.version ?? "-"),
                 ])
             }
             print(table.render(), terminator: "")
@@ -62,11 +62,11 @@ struct ShowCommand: AsyncParsableCommand {
 
     static func describe(_ build: BuildJSON) -> String {
         var fields: [(String, String)] = [
-            ("build", "#\(build.id) \(Style.state(build.state))\(build.reason.map { ": \($0)" } ?? "")"),
-            ("repository", build.repository),
-            ("ref", build.ref),
-            ("commit", build.sha),
-            ("trigger", build.trigger + (build.deliveryID.map { " (delivery \($0))" } ?? "")),
+            ("build", "#\(build.id) \(Style.state(shown(build.state)))\(build.reason.map { ": \(shown($0))" } ?? "")"),
+            ("repository", shown(build.repository)),
+            ("ref", shown(build.ref)),
+            ("commit", shown(build.sha)),
+            ("trigger", shown(build.trigger + (build.deliveryID.map { " (delivery \($0))" } ?? ""))),
             ("created", BuildText.time(build.createdAt)),
             ("started", BuildText.time(build.startedAt)),
             ("finished", BuildText.time(build.finishedAt)),
@@ -74,21 +74,21 @@ struct ShowCommand: AsyncParsableCommand {
             ("attempts", String(build.attempts)),
         ]
         if let model = build.model {
-            fields.append(("model", "\(model.source) version \(model.version ?? "-")"))
-            fields.append(("model sha256", model.sha256))
+            fields.append(("model", shown("\(model.source) version \(model.version ?? "-")")))
+            fields.append(("model sha256", shown(model.sha256)))
         }
         if let image = build.image {
-            fields.append(("image", image.name))
-            fields.append(("tags", image.tags.joined(separator: ", ")))
-            fields.append(("digest", image.digest ?? "-"))
+            fields.append(("image", shown(image.name)))
+            fields.append(("tags", shown(image.tags.joined(separator: ", "))))
+            fields.append(("digest", shown(image.digest ?? "-")))
         }
         let width = fields.map(\.0.count).max() ?? 0
         var text = fields.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
         if let steps = build.steps, !steps.isEmpty {
             var table = TextTable(header: ["STEP", "ATTEMPT", "STATE", "EXIT", "DURATION", "DETAIL"])
             for step in steps {
-                table.rows.append([step.name, String(step.attempt), Style.state(step.state), step.exitCode.map(String.init) ?? "-",
-                                   BuildText.duration(from: step.startedAt, to: step.finishedAt), step.detail ?? ""])
+                table.rows.append([shown(step.name), String(step.attempt), Style.state(shown(step.state)), step.exitCode.map(String.init) ?? "-",
+                                   BuildText.duration(from: step.startedAt, to: step.finishedAt), shown(step.detail ?? "")])
             }
             text += "\n" + table.render()
         }
@@ -105,28 +105,34 @@ struct LogsCommand: AsyncParsableCommand {
     @Argument(help: "Build id.") var id: Int64
     @Flag(name: [.short, .customLong("follow")], help: "Stream the log as it is written, until the build ends.") var follow = false
     @Option(help: "Only the last N lines.") var tail: Int?
+    @Flag(help: "The log's bytes unchanged (by default, terminal control sequences other than colours are shown escaped).") var raw = false
 
     func run() async throws {
         try await reportingFailures {
             let client = try server.client()
             if follow {
-                try await Self.follow(id, client: client)
+                try await Self.follow(id, client: client, raw: raw)
             } else {
                 let query = tail.map { "?tail=\($0)" } ?? ""
-                writeOut(try await client.send(.GET, "/api/v1/builds/\(id)/log\(query)"))
+                writeLog(try await client.send(.GET, "/api/v1/builds/\(id)/log\(query)"), raw: raw)
             }
         }
     }
 
     /// Streams the log to stdout as it arrives, then checks how the build ended.
-    static func follow(_ id: Int64, client: APIClient) async throws {
+    static func follow(_ id: Int64, client: APIClient, raw: Bool = false) async throws {
         let response = try await client.open(client.request(.GET, "/api/v1/builds/\(id)/log?follow=true"), timeout: .hours(24 * 7))
+        var filter = TerminalLogFilter()
         do {
-            for try await chunk in response.body { writeOut(chunk.readableBytesView) }
+            for try await chunk in response.body { writeOut(raw ? Array(chunk.readableBytesView) : filter.filter(chunk.readableBytesView)) }
+            writeOut(filter.finish())
         } catch {
             throw CLIFailure(.unavailable, "log stream of build \(id) broke off: \(error)")
         }
         let build = try await client.decode(BuildJSON.self, .GET, "/api/v1/builds/\(id)")
+        guard ["queued", "running"].contains(build.state) == false else {
+            throw CLIFailure(.unavailable, "log stream of build \(id) ended while the build is \(build.state) (the daemon stopped?); follow it again")
+        }
         guard build.state == "success" else {
             throw CLIFailure(.buildDidNotSucceed, "build \(id) ended \(build.state)\(build.reason.map { ": \($0)" } ?? "")")
         }

@@ -32,7 +32,7 @@ struct DeployCommand: AsyncParsableCommand {
             if output.json {
                 print(try JSONEncoder().encode(deployment).prettyJSON, terminator: "")
             } else {
-                writeOut(try await client.send(.GET, "/api/v1/deployments/\(deployment.id)/log"))
+                writeLog(try await client.send(.GET, "/api/v1/deployments/\(deployment.id)/log"), raw: false)
                 print(Self.line(deployment))
             }
             guard deployment.state == "success" || deployment.state == "skipped" else {
@@ -42,8 +42,8 @@ struct DeployCommand: AsyncParsableCommand {
     }
 
     static func line(_ deployment: DeploymentJSON) -> String {
-        "deployment #\(deployment.id) \(Style.state(deployment.state)): \(deployment.repository) build #\(deployment.build) \(deployment.image)"
-            + (deployment.reason.map { " (\($0))" } ?? "")
+        "deployment #\(deployment.id) \(Style.state(shown(deployment.state))): \(shown(deployment.repository)) build #\(deployment.build) \(shown(deployment.image))"
+            + (deployment.reason.map { " (\(shown($0)))" } ?? "")
     }
 }
 
@@ -65,9 +65,9 @@ struct DeploymentsCommand: AsyncParsableCommand {
             let list = try client.decode(DeploymentList.self, from: data, "GET /api/v1/deployments")
             var table = TextTable(header: ["ID", "REPOSITORY", "BUILD", "STATE", "TRIGGER", "BY", "CREATED", "DURATION", "IMAGE"])
             for deployment in list.deployments {
-                table.rows.append([String(deployment.id), deployment.repository, "#\(deployment.build)", Style.state(deployment.state),
-                                   deployment.trigger, deployment.requestedBy, BuildText.time(deployment.createdAt),
-                                   BuildText.duration(from: deployment.startedAt, to: deployment.finishedAt), deployment.image])
+                table.rows.append([String(deployment.id), shown(deployment.repository), "#\(deployment.build)", Style.state(shown(deployment.state)),
+                                   shown(deployment.trigger), shown(deployment.requestedBy), BuildText.time(deployment.createdAt),
+                                   BuildText.duration(from: deployment.startedAt, to: deployment.finishedAt), shown(deployment.image)])
             }
             print(table.render(), terminator: "")
         }

@@ -1,13 +1,26 @@
 import Foundation
 
+import SlipwayCore
+
+/// Errors can carry the daemon's words and stored data: shown, never obeyed by the terminal.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escaped(text, keepingLineBreaks: true) + "\n").utf8))
 }
 
 /// Writes at once, unbuffered: followed logs must appear as they arrive.
 func writeOut(_ bytes: some Sequence<UInt8>) {
     FileHandle.standardOutput.write(Data(bytes))
 }
+
+/// A whole log: through `TerminalLogFilter` unless `raw`.
+func writeLog(_ bytes: some Sequence<UInt8>, raw: Bool) {
+    guard !raw else { return writeOut(bytes) }
+    var filter = TerminalLogFilter()
+    writeOut(filter.filter(bytes) + filter.finish())
+}
+
+/// A value from the daemon (stored data: names, refs, reasons) for a table or a field.
+func shown(_ text: String) -> String { TerminalText.escaped(text) }
 
 /// Plain-text tables, columns padded to their widest cell. Colour (build states) only
 /// when stdout is a terminal and NO_COLOR is unset; padding ignores the escape codes.

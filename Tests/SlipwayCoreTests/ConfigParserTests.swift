@@ -169,3 +169,43 @@ import Testing
         }
     }
 }
+
+/// Config paths that would leave their place, and the server's connection limits.
+@Suite struct ConfigContainmentTests {
+    func problemPaths(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigParser.parse(yaml: yaml)
+            return []
+        } catch {
+            return error.problems.map(\.path)
+        }
+    }
+
+    @Test func repositoryNamesAndImagePathsMustStayInPlace() {
+        let found = problemPaths("""
+            repositories:
+              - name: ../..
+                webhook_secrets: [env:HOOK]
+              - name: ./.
+                webhook_secrets: [env:HOOK]
+              - name: acme/app
+                webhook_secrets: [env:HOOK]
+                image: {name: registry.example/acme/app, context: ../../.., dockerfile: /etc/passwd}
+              - name: acme/model
+                webhook_secrets: [env:HOOK]
+                model: {source: "https://models.example/m.onnx", dest: "model/../../../etc/m"}
+            """)
+        #expect(found == ["repositories[0].name", "repositories[1].name", "repositories[2].image.dockerfile",
+                          "repositories[2].image.context", "repositories[3].model.dest"])
+    }
+
+    @Test func connectionLimitsAreRead() throws {
+        let config = try ConfigParser.parse(yaml: """
+            server: {listen: "127.0.0.1:9000", max_connections: 64, header_timeout: 5s, body_timeout: 20s, idle_timeout: 30s}
+            repositories: []
+            """)
+        #expect(config.server.maxConnections == 64)
+        #expect(config.server.headerTimeout == .seconds(5) && config.server.bodyTimeout == .seconds(20) && config.server.idleTimeout == .seconds(30))
+        #expect(problemPaths("server: {max_connections: 2}\nrepositories: []") == ["server.max_connections"])
+    }
+}

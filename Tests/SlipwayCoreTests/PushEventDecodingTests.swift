@@ -48,24 +48,24 @@ import Testing
         let sha = String(repeating: "a", count: 40)
         let cases = [
             (#"{"ref":"refs/heads/a","after":"\#(sha)","ref":"refs/heads/b","repository":{"full_name":"a/b"}}"#, "'ref'"),
-            (#"{"ref":"r","after":"\#(sha)","repository":{"full_name":"x/y","full_name":"a/b"}}"#, "'repository.full_name'"),
-            (#"{"ref":"r","after":"\#(sha)","repository":{"full_name":"a/b"},"pusher":{"name":"a","name":"b"}}"#, "'pusher.name'"),
+            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"x/y","full_name":"a/b"}}"#, "'repository.full_name'"),
+            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"pusher":{"name":"a","name":"b"}}"#, "'pusher.name'"),
         ]
         for (json, field) in cases {
             #expect(throws: PayloadError("push payload field \(field) is given more than once")) { try PushEvent.decode(Array(json.utf8)) }
         }
         #expect(PayloadRepository.fullName(in: Array(cases[1].0.utf8)) == nil)
         // Keys that are not read may repeat, as in any JSON.
-        let unread = #"{"ref":"r","after":"\#(sha)","x":1,"x":2,"repository":{"full_name":"a/b","id":1,"id":2}}"#
+        let unread = #"{"ref":"refs/heads/r","after":"\#(sha)","x":1,"x":2,"repository":{"full_name":"a/b","id":1,"id":2}}"#
         #expect((try? PushEvent.decode(Array(unread.utf8)))?.repositoryFullName == "a/b")
     }
 
     @Test func malformedJSONIsRefusedNotCrashedOn() {
         let sha = String(repeating: "a", count: 40)
-        let valid = #"{"ref":"r","after":"\#(sha)","repository":{"full_name":"a/b"}}"#
+        let valid = #"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"}}"#
         #expect((try? PushEvent.decode(Array(valid.utf8))) != nil)
         let bad = [
-            "", "{", "[]", valid + "x", valid + "}", #"{"ref":"r",}"#, #"{"ref":"unterminated}"#, "{\"ref\":\"a\u{01}b\"}",
+            "", "{", "[]", valid + "x", valid + "}", #"{"ref":"refs/heads/r",}"#, #"{"ref":"unterminated}"#, "{\"ref\":\"a\u{01}b\"}",
             #"{"ref":"\q"}"#, #"{"ref":"\u12"}"#, #"{"x":01}"#, #"{"x":1.}"#, #"{"x":-}"#, #"{"x":tru}"#, #"{"x":[1,]}"#,
             #"{"x":[1 2]}"#, #"{"x" 1}"#, #"{x:1}"#, String(repeating: "[", count: 100_000),
             "{\"x\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}",
@@ -81,10 +81,10 @@ import Testing
             (#"{"after":"\#(sha)","repository":{"full_name":"a/b"}}"#, "push payload is missing 'ref'"),
             (#"{"ref":null,"after":"\#(sha)","repository":{"full_name":"a/b"}}"#, "push payload field 'ref' is null"),
             (#"{"ref":1,"after":"\#(sha)","repository":{"full_name":"a/b"}}"#, "push payload field 'ref' has the wrong type"),
-            (#"{"ref":"r","after":"\#(sha)","repository":{}}"#, "push payload is missing 'repository.full_name'"),
-            (#"{"ref":"r","after":"\#(sha)","repository":[]}"#, "push payload field 'repository' has the wrong type"),
-            (#"{"ref":"r","after":"\#(sha)","repository":{"full_name":"a/b"},"deleted":"yes"}"#, "push payload field 'deleted' has the wrong type"),
-            (#"{"ref":"r","after":"nope","repository":{"full_name":"a/b"}}"#, "push payload field 'after' is not a commit sha"),
+            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{}}"#, "push payload is missing 'repository.full_name'"),
+            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":[]}"#, "push payload field 'repository' has the wrong type"),
+            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"deleted":"yes"}"#, "push payload field 'deleted' has the wrong type"),
+            (#"{"ref":"refs/heads/r","after":"nope","repository":{"full_name":"a/b"}}"#, "push payload field 'after' is not a commit sha"),
         ]
         for (json, message) in cases {
             #expect(throws: PayloadError(message), "\(json)") { try PushEvent.decode(Array(json.utf8)) }

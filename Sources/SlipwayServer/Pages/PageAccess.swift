@@ -32,11 +32,14 @@ struct PageAccess: Sendable {
 
     private var isHTTPS: Bool { config.snapshot.config.server.publicURL.lowercased().hasPrefix("https://") }
 
-    /// A local path to return to after signing in; anything else (another host,
-    /// `//host`, a scheme) becomes `/`.
+    /// A local path to return to after signing in; anything else becomes `/`. Only a
+    /// path of one `/` and then a character that is not a separator is taken, and no
+    /// character is removed to make it so: browsers drop tabs and newlines and read `\`
+    /// as `/`, so `/<TAB>/evil.com` or `/\evil.com` would leave the site.
     static func localPath(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"),
-              !next.contains(where: { $0.isNewline || $0 == "\0" }) else { return "/" }
-        return next
+        guard let next, next.hasPrefix("/"),
+              !next.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control || $0.properties.isWhitespace }) else { return "/" }
+        let second = next.unicodeScalars.dropFirst().first
+        return second == "/" ? "/" : next
     }
 }

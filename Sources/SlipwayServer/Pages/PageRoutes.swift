@@ -85,8 +85,17 @@ struct PageRoutes: Sendable {
         guard let id = context.parameters.get("id").flatMap(Int64.init), try await store.build(id: id) != nil else {
             return plain(.notFound, "no such build\n")
         }
-        let start = request.headers[.lastEventID].flatMap(UInt64.init)
-            ?? request.uri.queryParameters["offset"].flatMap { UInt64(String($0)) } ?? 0
+        let given = request.headers[.lastEventID].map { ("Last-Event-ID", $0) }
+            ?? request.uri.queryParameters["offset"].map { ("offset", String($0)) }
+        let start: UInt64
+        switch given {
+        case nil: start = 0
+        case let (name, text)?:
+            guard let offset = LogOffset.parse(text) else {
+                return plain(.badRequest, "\(name) must be a byte offset from 0 to \(LogOffset.maximum)\n")
+            }
+            start = offset
+        }
         context.logger.info("pages: live log followed", metadata: ["build": "\(id)", "offset": "\(start)"])
         let tail = LogTail(store: store, followers: followers)
         let path = logPath(id)
@@ -104,8 +113,10 @@ struct PageRoutes: Sendable {
                 try await writer.write(ByteBuffer(string: ServerSentEvent.log(lines, id: consumed)))
             }
             if !pending.isEmpty { try await writer.write(ByteBuffer(string: ServerSentEvent.log(pending, id: consumed + UInt64(pending.count)))) }
-            let state = try await store.build(id: id)?.state.rawValue ?? "unknown"
-            try await writer.write(ByteBuffer(string: "event: end\ndata: {\"state\":\"\(state)\"}\n\n"))
+            // Not final: the daemon is shutting down; the browser reconnects (retry) and resumes.
+            if let state = try await store.build(id: id)?.state, state.isTerminal {
+                try await writer.write(ByteBuffer(string: "event: end\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"))
+            }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",

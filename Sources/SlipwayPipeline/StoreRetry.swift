@@ -1,0 +1,33 @@
+import Logging
+import SlipwayCore
+
+/// Writes that must not be lost (how a step or a build ended): retried while the store
+/// cannot take them (a full disk, say), with a growing pause, until they are stored or
+/// the daemon stops (a build left `running` then is recovered at the next start). A
+/// refusal of the state machine is not retried: it will not change.
+enum StoreRetry {
+    static func untilStored<T: Sendable>(
+        _ what: String, logger: Logger, firstPause: Duration = .milliseconds(250), maxPause: Duration = .seconds(15),
+        _ write: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        var pause = firstPause
+        var failures = 0
+        while true {
+            do {
+                let result = try await uncancelled(write)
+                if failures > 0 { logger.notice("stored after the store failed", metadata: ["what": "\(what)", "failures": "\(failures)"]) }
+                return result
+            } catch let error as InvalidTransition {
+                throw error
+            } catch {
+                failures += 1
+                // Once, then every tenth: a full disk is not to flood the log it may share.
+                if failures == 1 || failures % 10 == 0 {
+                    logger.error("cannot store; retrying", metadata: ["what": "\(what)", "error": "\(error)", "failures": "\(failures)"])
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, maxPause)
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import NIOCore
+import NIOHTTP1
+
+/// What HTTP/1.1 asks of a server before a request reaches the routes, checked where the
+/// protocol version is still known (before the conversion to HTTP types):
+/// - a 1.1 request must carry exactly one `Host` (RFC 9112 §3.2): else 400 and close;
+/// - `Expect: 100-continue` is answered `100 Continue` at once, so a client (curl, for
+///   bodies over 1 MB) does not wait a second before sending the body; not when the
+///   declared body is over `maxBodyBytes` (the route refuses it, 413, unread); any other
+///   expectation gets 417.
+final class HTTP1RequestChecks: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let maxBodyBytes: Int
+    private var refusing = false
+
+    init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard case .head(let head) = part else {
+            if !refusing { context.fireChannelRead(data) }
+            return
+        }
+        if head.version.major == 1, head.version.minor >= 1, head.headers[canonicalForm: "host"].count != 1 {
+            return refuse(context, head, .badRequest, "an HTTP/1.1 request needs exactly one Host header\n")
+        }
+        let expectations = head.headers[canonicalForm: "expect"].map { $0.lowercased() }
+        if !expectations.isEmpty {
+            guard expectations == ["100-continue"] else {
+                return refuse(context, head, .expectationFailed, "only Expect: 100-continue is supported\n")
+            }
+            let declared = head.headers.first(name: "content-length").flatMap(Int.init)
+            if declared.map({ $0 <= maxBodyBytes }) ?? true {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
+        }
+        refusing = false
+        context.fireChannelRead(data)
+    }
+
+    private func refuse(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ message: String) {
+        refusing = true   // the rest of this request is dropped, never routed
+        var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
+        headers.add(name: "Content-Length", value: String(message.utf8.count))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: message)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}
