@@ -9,7 +9,7 @@ struct JSONFieldReader {
 
     /// The keys wanted of an object, with their bytes, to compare keys without decoding them.
     struct Keys: Sendable, ExpressibleByDictionaryLiteral {
-        fileprivate let entries: [(name: String, bytes: [UInt8], want: Want)]
+        let entries: [(name: String, bytes: [UInt8], want: Want)]
         init(dictionaryLiteral elements: (String, Want)...) {
             entries = elements.map { (name: $0.0, bytes: Array($0.0.utf8), want: $0.1) }
         }

@@ -27,7 +27,8 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension PushEvent {
-    private static let fields: JSONFieldReader.Keys = [
+    /// What a push is read for (also what `PayloadReducer` keeps of a large body).
+    static let fields: JSONFieldReader.Keys = [
         "ref": .scalar, "before": .scalar, "after": .scalar, "deleted": .scalar,
         "repository": .object(["full_name": .scalar, "clone_url": .scalar, "default_branch": .scalar, "master_branch": .scalar]),
         "head_commit": .object(["message": .scalar]),

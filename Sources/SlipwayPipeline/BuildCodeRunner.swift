@@ -36,10 +36,11 @@ struct BuildCodeRunner {
             guard chown.succeeded else { return .sandboxFailed("cannot give the checkout to uid \(user.uid) (\(chown.summary))") }
         }
         let command = Self.command(for: sandbox, host: host, user: user, workingDirectory: workingDirectory, context: context)
-        let limits = sandbox.limits
+        let limits = command.limits
         context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), "
             + "as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(limits.memoryBytes) bytes, "
-            + "\(limits.pids) processes, \(limits.openFiles) open files")
+            + "\(limits.pids) processes, \(limits.openFiles) open files"
+            + (limits.openFiles < sandbox.limits.openFiles ? " (the daemon's own hard limit; limits.open_files asks \(sandbox.limits.openFiles))" : ""))
         let head = OutputHead(forwardingTo: context.log)
         let result: ProcessRunner.Result
         do {
@@ -68,6 +69,8 @@ struct BuildCodeRunner {
         command.readOnly = context.artifacts.modelPath.map { [SandboxHost.absolute($0)] } ?? []
         command.network = sandbox.network
         command.limits = sandbox.limits
+        // A limit above the daemon's own hard limit cannot be set (prlimit would fail the step).
+        command.limits.openFiles = min(sandbox.limits.openFiles, hardOpenFileLimit())
         return command
     }
 }
@@ -91,4 +94,11 @@ final class OutputHead: OutputSink {
     func flushPending() { forward.flushPending() }
 
     var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// The daemon's hard RLIMIT_NOFILE: what a sandboxed step can be given at most.
+func hardOpenFileLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
+    return Int(clamping: limit.rlim_max)
 }

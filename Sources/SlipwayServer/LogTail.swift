@@ -33,9 +33,9 @@ struct LogTail: Sendable {
     private func drain(_ path: String, from start: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws -> UInt64 {
         guard let handle = FileHandle(forReadingAtPath: path) else { return start }
         defer { try? handle.close() }
-        // Past the end (a client's offset), reading waits for the log to reach it; an
-        // offset beyond what `seek` can take is never reached.
-        guard start <= LogOffset.maximum else { return start }
+        // Past the end (a client's offset), nothing is read until the log reaches it;
+        // `seek` is never asked to go beyond the end (it traps or throws out there).
+        guard let size = try? handle.seekToEnd(), start < size else { return start }
         var offset = start
         try handle.seek(toOffset: offset)
         while let data = try handle.read(upToCount: 64 * 1024), !data.isEmpty {

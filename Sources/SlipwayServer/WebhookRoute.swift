@@ -9,8 +9,8 @@ import SlipwayPipeline
 import SlipwayStore
 
 /// POST /webhooks/github, read top to bottom as the SPEC's table:
-/// method → content type → size limit → signature → headers → event and filters →
-/// de-duplication and durable enqueue → reply.
+/// method → content type → size limit → signature header → body (streamed) → signature →
+/// headers → event and filters → de-duplication and durable enqueue → reply.
 ///
 /// The reply never waits for build work (GitHub gives up after 10 s): the build is only
 /// stored here; the queue picks it up.
@@ -36,7 +36,6 @@ struct WebhookRoute: Sendable {
     }
 
     func handle(_ request: Request, logger baseLogger: Logger) async throws -> (Response, DeliveryResult) {
-        var request = request
         let snapshot = config.snapshot
         let headers = DeliveryHeaders(request.headers)
         let deliveryID = headers.delivery
@@ -56,36 +55,60 @@ struct WebhookRoute: Sendable {
             logger.log(.info, "delivery refused: body too large", ["bytes": "\(declared)"])
             return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
-        let body: [UInt8]
+        // 3. Signature header, before any byte of the body is read: an unsigned body is
+        //    refused unread.
+        let signature: WebhookSignature
         do {
-            body = Array(buffer: try await request.collectBody(upTo: limit))
-        } catch is NIOTooManyBytesError {
+            signature = try WebhookSignature.parse(sha256Header: headers.signature256, sha1Header: headers.signature1)
+        } catch {
+            logger.log(.notice, "delivery refused", ["reason": "\(error)"])
+            return (JSONReply.error(.unauthorized, error.description, headers: [.connection: "close"]), .unauthorized)
+        }
+
+        // 4. The body, streamed (`WebhookBodyReader`): before the signature is checked it
+        //    costs at most a small fixed amount of memory, however large it is.
+        let isForm = mediaType == "application/x-www-form-urlencoded"
+        var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
+                                       limit: limit, declaredLength: headers.contentLength.flatMap(Int.init))
+        do {
+            for try await chunk in request.body {
+                try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
+            }
+        } catch is WebhookBodyReader.TooLarge {
             logger.log(.info, "delivery refused: body too large")
             return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
         }
 
-        // 3. Signature over the exact raw bytes, before any payload field is acted upon.
+        // 5. Signature over the exact raw bytes, before any payload field is acted upon.
         //    The payload is only peeked at for its repository, to pick the secrets.
-        let payload = mediaType == "application/json" ? body : Self.formPayload(body)
+        let payload: [UInt8]?
+        let isSigned: ([[UInt8]]) -> Bool
+        var payloadProblem: String?
+        switch reader.finish() {
+        case .whole(let body):
+            payload = isForm ? Self.formPayload(body) : body
+            isSigned = { signature.isValid(body: body, secrets: $0) }
+        case .streamed(let check, let reduced):
+            switch reduced {
+            case nil: payload = nil
+            case .success(let fields)?: payload = fields
+            case .failure(let problem)?:
+                payload = []   // read as not valid JSON
+                if problem == .tooLarge { payloadProblem = "the payload's fields are too large to read (over 1 MiB)" }
+            }
+            isSigned = { check.isValid(secrets: $0) }
+        }
         let event = headers.event
         let push: Result<PushEvent, PayloadError>? = event == "push"
             ? payload.map { payload in Result { () throws(PayloadError) in try PushEvent.decode(payload) } } : nil
         let named = (try? push?.get())?.repositoryFullName ?? payload.flatMap(PayloadRepository.fullName(in:))
-        let signature: WebhookSignature
-        do {
-            signature = try WebhookSignature.parse(
-                sha256Header: headers.signature256, sha1Header: headers.signature1)
-        } catch {
-            logger.log(.notice, "delivery refused", ["reason": "\(error)"])
-            return (JSONReply.error(.unauthorized, error.description), .unauthorized)
-        }
-        guard signature.isValid(body: body, secrets: snapshot.webhookSecrets(forRepository: named)) else {
+        guard isSigned(snapshot.webhookSecrets(forRepository: named)) else {
             logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
             return (JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description), .unauthorized)
         }
         logger.repository = named
 
-        // 4. Headers GitHub always sends.
+        // 6. Headers GitHub always sends.
         guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
             return (JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed"), .badRequest)
         }
@@ -95,8 +118,12 @@ struct WebhookRoute: Sendable {
         guard let payload else {
             return (JSONReply.error(.badRequest, "form body has no 'payload' field"), .badRequest)
         }
+        if let payloadProblem {
+            logger.log(.notice, "delivery refused: unreadable payload", ["reason": "\(payloadProblem)"])
+            return (JSONReply.error(.badRequest, payloadProblem), .badRequest)
+        }
 
-        // 5. Event and filters (pure).
+        // 7. Event and filters (pure).
         let decision: DeliveryDecision
         do {
             decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config,
@@ -106,7 +133,7 @@ struct WebhookRoute: Sendable {
             return (JSONReply.error(.badRequest, error.message), .badRequest)
         }
 
-        // 6. De-duplication and durable enqueue, in one transaction, before replying.
+        // 8. De-duplication and durable enqueue, in one transaction, before replying.
         let now = Date().timeIntervalSince1970
         let record: DeliveryRecord
         let buildRequest: BuildRequest?
@@ -135,7 +162,7 @@ struct WebhookRoute: Sendable {
             return (Self.unavailable, .unavailable)
         }
 
-        // 7. Reply.
+        // 9. Reply.
         switch (outcome, decision) {
         case (.duplicate(let buildID), _):
             logger.log(.info, "duplicate delivery", ["build": "\(buildID.map(String.init) ?? "none")"])

@@ -17,6 +17,9 @@ public final class DaemonHarness: @unchecked Sendable {
     /// When set, the daemon runs as this uid and gid (through setpriv), not as the test's
     /// user; its directory is given to it at start.
     public var runAs: (uid: UInt32, gid: UInt32)?
+    /// When set, the daemon starts with this open-file limit, soft and hard (prlimit), as
+    /// a unit without LimitNOFILE= would give it.
+    public var openFileLimit: Int?
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var stateDirectory: String { directory.appendingPathComponent("state").path }
@@ -45,6 +48,9 @@ public final class DaemonHarness: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             process.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--",
                                  try TestPaths.executable("slipwayd").path, "--config", configPath]
+        } else if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", try TestPaths.executable("slipwayd").path, "--config", configPath]
         } else {
             process.executableURL = try TestPaths.executable("slipwayd")
             process.arguments = ["--config", configPath]

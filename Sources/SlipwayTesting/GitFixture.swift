@@ -18,9 +18,11 @@ public final class GitFixture: @unchecked Sendable {
     }
 
     /// Commits `files` on `branch` and pushes it; returns the commit id. `executables`
-    /// are copied in as they are, with their mode (programs built by the test).
+    /// are copied in as they are, with their mode (programs built by the test);
+    /// `symlinks` are symbolic links (path in the repository: target), as git stores them.
     @discardableResult
-    public func commit(files: [String: String], executables: [String: URL] = [:], message: String, branch: String = "main") throws -> String {
+    public func commit(files: [String: String], executables: [String: URL] = [:], symlinks: [String: String] = [:],
+                       message: String, branch: String = "main") throws -> String {
         try Self.git(["checkout", "--quiet", "-B", branch], in: workTree)
         for (path, content) in files {
             let url = workTree.appendingPathComponent(path)
@@ -33,6 +35,12 @@ public final class GitFixture: @unchecked Sendable {
             try? FileManager.default.removeItem(at: url)
             try FileManager.default.copyItem(at: source, to: url)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        }
+        for (path, target) in symlinks {
+            let url = workTree.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(at: url)
+            try FileManager.default.createSymbolicLink(atPath: url.path, withDestinationPath: target)
         }
         try Self.git(["add", "--all"], in: workTree)
         try Self.git(["commit", "--quiet", "--allow-empty", "-m", message], in: workTree)

@@ -268,7 +268,9 @@ import Testing
         }
     }
 
-    @Test(arguments: ["$(touch /tmp/slipway-pwned-MARK)", "a;touch /tmp/slipway-pwned-MARK", "`touch /tmp/slipway-pwned-MARK`"])
+    // Git forbids spaces in ref names (and Slipway refuses such refs): ${IFS} is the
+    // shell's own space, so each would still run touch if a shell ever saw the name.
+    @Test(arguments: ["$(touch${IFS}/tmp/slipway-pwned-MARK)", "a;touch${IFS}/tmp/slipway-pwned-MARK", "`touch${IFS}/tmp/slipway-pwned-MARK`"])
     func branchNamesNeverReachAShell(_ template: String) async throws {
         let mark = UUID().uuidString
         let branch = template.replacingOccurrences(of: "MARK", with: mark)

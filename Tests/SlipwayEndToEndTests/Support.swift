@@ -132,3 +132,18 @@ final class SharedCount: Sendable {
     /// Adds one; returns the new count.
     func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
 }
+
+/// `operation`, or a failure once `limit` has passed: a test of something that used to
+/// hang must fail, not hang the suite.
+func within<T: Sendable>(_ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw HarnessError("\(what) did not end within \(limit)") }
+        return value
+    }
+}

@@ -185,16 +185,20 @@ def kernel_counters():
 
 
 class Sampler(threading.Thread):
-    """Samples the daemon's VmRSS and fd count every 0.5 s; keeps the maxima."""
+    """Samples the daemon's VmRSS and fd count every 0.5 s; keeps the maxima, and when it
+    found the daemon gone (seconds after the sampler started)."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
-        self.pid, self.max_rss, self.max_fds = pid, 0, 0
+        self.pid, self.max_rss, self.max_fds, self.died_after = pid, 0, 0, None
         self.stopping = threading.Event()
 
     def run(self):
+        started = time.monotonic()
         while not self.stopping.is_set():
             status, fds = proc_status(self.pid), proc_fds(self.pid)
+            if status is None and self.died_after is None:
+                self.died_after = round(time.monotonic() - started, 1)
             if status:
                 self.max_rss = max(self.max_rss, status["VmRSS"])
             if fds:
@@ -516,6 +520,7 @@ def run(args):
     per_worker = max(1, min(CONNS_PER_WORKER, soft - 64))
     nworkers = max(1, -(-count // per_worker))
     say = lambda text: print("  [%s] %s" % (args.label, text), flush=True)  # noqa: E731
+    nofile = proc_nofile(pid)  # as the daemon runs with it (it may have raised its soft limit)
 
     # Warm-up, so that "before" includes what the first requests allocate.
     warm = dict(healthz=probe_healthz(port), webhook=probe_webhook(port, fixture, secret))
@@ -578,11 +583,11 @@ def run(args):
 
     time.sleep(AFTER)
     after = dict(proc_status(pid) or {}, fds=proc_fds(pid))
-    after_healthz = probe_healthz(port) if after.get("VmRSS") else dict(ok=False, error="daemon gone")
+    after_healthz = probe_healthz(port) if after.get("VmRSS") else dict(ok=False, error="daemon gone", ms=0)
     say("%gs after closing: %s; healthz %s" % (AFTER, after, after_healthz))
 
     result = dict(
-        label=args.label, scenario=args.scenario, what=scenario["what"], nofile=proc_nofile(pid) if after.get("VmRSS") else "gone",
+        label=args.label, scenario=args.scenario, what=scenario["what"], nofile=nofile, died_after=sampler.died_after,
         nofile_note=args.nofile_note, attempted=count, opened=opened, failures=merge(opening, "failures"),
         notes=merge(opening, "notes"), states=states, server=server, kernel=counters, server_sent=merge(checks, "server_sent"), hold=HOLD,
         before=before, during=dict(during, max_rss=sampler.max_rss, max_fds=sampler.max_fds), after=after,
@@ -600,7 +605,7 @@ def mb(kib):
 def probe_text(probe):
     if "status" in probe:
         return "%s %d %.0f ms" % ("ok" if probe["ok"] else "FAIL", probe["status"], probe["ms"])
-    return "FAIL %s %.0f ms" % (probe["error"], probe["ms"])
+    return "FAIL %s %.0f ms" % (probe["error"], probe.get("ms", 0))
 
 
 def table(args):
@@ -610,7 +615,7 @@ def table(args):
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| %s | %s | %d | %d | %d+%d | %d | %s | %s | %s | %s/%s/%s | %s/%s |" % (
-            r["label"], r["nofile"], r["attempted"], r["opened"], r["server"].get("accepted", 0),
+            r["label"] + (" **DIED**" if not r["daemon_alive"] else ""), r["nofile"], r["attempted"], r["opened"], r["server"].get("accepted", 0),
             r["server"].get("queued", 0), r["server"].get("client-only", 0), r["during"]["max_fds"],
             probe_text(r["probes"]["healthz"]), probe_text(r["probes"]["webhook"]),
             mb(r["before"].get("VmRSS")), mb(r["during"]["max_rss"]), mb(r["after"].get("VmRSS")),
@@ -624,7 +629,7 @@ def table(args):
             extra.append(", ".join("%s %s" % kv for kv in sorted(r["notes"].items())))
         closed = {k: v for k, v in r["states"].items() if k != "open"}
         if closed:
-            extra.append("closed by the server by the end of the hold: " + ", ".join("%s %d" % kv for kv in closed.items()))
+            extra.append("closed or reset by the end of the hold (by the daemon, or by the kernel: SyncookiesFailed): " + ", ".join("%s %d" % kv for kv in closed.items()))
         extra.append("the %d the client still had open, server side: %s" % (r["states"].get("open", 0), ", ".join(
             "%s %s" % kv for kv in sorted(r["server"].items()) if kv[0] not in ("backlog", "server_sockets"))))
         if r["kernel"]:
@@ -633,7 +638,8 @@ def table(args):
             extra.append("server sent " + ", ".join("%r x%d" % kv for kv in r["server_sent"].items()))
         extra.append("healthz %gs after close: %s" % (r.get("after_wait", AFTER), probe_text(r["after_healthz"])))
         if not r["daemon_alive"]:
-            extra.append("DAEMON GONE")
+            extra.append("THE DAEMON DIED %s s into the attack (its exit status and log are in the lines above the table)"
+                          % r.get("died_after", "?"))
         if r.get("nofile_note"):
             extra.append(r["nofile_note"])
         print("- %s (%s): %s" % (r["label"], r["what"], "; ".join(extra)))

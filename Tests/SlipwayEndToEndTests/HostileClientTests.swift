@@ -1,0 +1,219 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import SlipwayCore
+import SlipwayTesting
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 15: what a hostile or broken client does to the real daemon over loopback.
+/// Each test failed before its fix (a crash, a hang, a connection held forever).
+@Suite struct HostileClientTests {
+    /// Short limits so the tests do not wait long; the defaults are 10 s, 60 s and 75 s.
+    static let limits = "server: {listen: \"127.0.0.1:PORT\", public_pages: true, max_connections: 16, header_timeout: 2s, body_timeout: 2s, idle_timeout: 2s}"
+
+    /// Only what a test needs: without the limits, the test also runs against a daemon
+    /// built before them (SLIPWAY_BIN_DIR), to see it fail there.
+    static let plain = "server: {listen: \"127.0.0.1:PORT\", public_pages: true}"
+
+    static func daemon(_ label: String, limits: String = limits, extra: String = "") throws -> DaemonHarness {
+        var env = TestSecrets.environment
+        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        return try DaemonHarness(label: label, environment: env) { port, state in
+            // testConfig's own server block comes first; a second one would be a duplicate key.
+            testConfig(port: port, stateDirectory: state, topLevelExtra: OperatorAPITests.apiYAML + "\n" + extra)
+                .replacingOccurrences(of: "server:\n  listen: 127.0.0.1:\(port)\n  public_url: http://127.0.0.1:\(port)\n  max_body_bytes: 26214400\n",
+                                      with: limits.replacingOccurrences(of: "PORT", with: "\(port)") + "\n")
+        }
+    }
+
+    @Test func numbersFromClientsAreRangeCheckedNotTrappedOn() async throws {
+        _ = await blocking { TestRepository.shared }
+        try await Self.daemon("numbers", limits: Self.plain).run { daemon in
+            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            _ = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
+            let huge = "9223372036854775808"
+            // public_pages: no token needed, as for any visitor.
+            #expect(try await daemon.get("/builds/\(id)/events", headers: [("Last-Event-ID", huge)]).status == 400)
+            #expect(try await daemon.get("/builds/\(id)/events?offset=\(huge)").status == 400)
+            #expect(try await daemon.get("/builds/\(id)/events?offset=18446744073709551616").status == 400)
+            #expect(try await daemon.get("/builds/\(id)/events?offset=-1").status == 400)
+            let past = try await daemon.get("/builds/\(id)/events?offset=4611686018427387904")
+            #expect(past.status == 200 && past.text.contains("event: end"), "an offset past the end reads nothing, then the end")
+            let auth = [("Authorization", "Bearer \(OperatorAPITests.token)")]
+            #expect(try await daemon.get("/api/v1/builds?limit=99999999999999999999", headers: auth).status == 400)
+            #expect(try await daemon.get("/api/v1/builds?before=\(huge)", headers: auth).status == 400)
+            #expect(try await daemon.get("/api/v1/builds/\(huge)99", headers: auth).status == 404)
+            #expect(try await daemon.get("/api/v1/builds/\(id)/log?tail=\(huge)", headers: auth).status == 400)
+            #expect(try await daemon.get("/api/v1/builds/\(id)/log?tail=9223372036854775807", headers: auth).status == 200)
+            #expect(daemon.isRunning, "the daemon is still alive")
+            #expect(try await daemon.get("/healthz").status == 200)
+        }
+    }
+
+    @Test func slowAndSilentConnectionsAreClosedAtTheirDeadlines() async throws {
+        try await Self.daemon("deadlines").run { daemon in
+            // Nothing sent, part of a head, part of a body, a body trickled byte by byte:
+            // each is answered 408 and closed (a limit of 2 s; the sweep runs each second).
+            let silent = try RawConnection(port: daemon.port)
+            let partialHead = try RawConnection(port: daemon.port)
+            try partialHead.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev")
+            let partialBody = try RawConnection(port: daemon.port)
+            try partialBody.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ref\":")
+            let trickle = try RawConnection(port: daemon.port)
+            try trickle.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            let trickling = Task {
+                for _ in 0..<40 {
+                    guard (try? trickle.send("x")) != nil else { return }
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            defer { trickling.cancel() }
+            for (name, connection) in [("silent", silent), ("partial head", partialHead), ("partial body", partialBody), ("trickled body", trickle)] {
+                let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(30))
+                #expect(closed, "\(name): closed by the server")
+                #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(name): \(String(decoding: bytes, as: UTF8.self))")
+            }
+            // A kept-alive connection is closed once idle.
+            let keptAlive = try RawConnection(port: daemon.port)
+            try keptAlive.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (answer, closed) = await keptAlive.readUntilClosed(timeout: .seconds(30))
+            #expect(closed && String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            let metrics = try await daemon.get("/metrics").text
+            #expect(metrics.contains(#"slipway_http_connections_timed_out_total{phase="head"} 2"#), "\(metrics)")
+            #expect(metrics.contains(#"slipway_http_connections_timed_out_total{phase="body"} 2"#))
+            #expect(counter(metrics, #"slipway_http_connections_timed_out_total{phase="idle"}"#) >= 1)
+        }
+    }
+
+    @Test func connectionsOverTheCapAreRefusedAtOnceAndCounted() async throws {
+        try await Self.daemon("cap").run { daemon in
+            var held: [RawConnection] = []
+            for _ in 0..<16 { held.append(try RawConnection(port: daemon.port)) }
+            try await Task.sleep(for: .milliseconds(300))   // accepted, one by one
+            let excess = try RawConnection(port: daemon.port)
+            let refusal = String(decoding: await excess.readUntilClosed(timeout: .seconds(30)).bytes, as: UTF8.self)
+            #expect(refusal.hasPrefix("HTTP/1.1 503") && refusal.contains("Retry-After: 1"), "\(refusal)")
+            held.removeAll()   // closed by the client
+            try await eventually { (try? await daemon.get("/healthz"))?.status == 200 }
+            let metrics = try await daemon.get("/metrics").text
+            // The test's own probe may have been refused too, while the held ones were closing.
+            #expect(counter(metrics, "slipway_http_connections_refused_total") >= 1, "\(metrics)")
+        }
+    }
+
+    /// systemd's default soft limit: 1,024 open files. 1,100 idle connections used to take
+    /// them all (health checks and deliveries timed out, a build failed with EMFILE).
+    @Test func idleConnectionsCannotTakeTheFilesABuildNeeds() async throws {
+        raiseOwnOpenFileLimit(to: 4096)
+        _ = await blocking { TestRepository.shared }
+        let daemon = try Self.daemon("nofile", limits: "server: {listen: \"127.0.0.1:PORT\", header_timeout: 5s}")
+        daemon.openFileLimit = 1024
+        try await daemon.run { daemon in
+            var held: [RawConnection] = []
+            for _ in 0..<1100 { if let connection = try? RawConnection(port: daemon.port) { held.append(connection) } }
+            // Over the cap (1,024 files less 256 kept for builds and the database: 768), a
+            // connection is refused at once, not left waiting.
+            let probe = try RawConnection(port: daemon.port)
+            try probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answer = String(decoding: await probe.readUntilClosed(timeout: .seconds(30)).bytes, as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer.prefix(80))")
+            // A build meanwhile has the files it needs (its delivery sent once the idle
+            // connections have been timed out: header_timeout 5 s).
+            try await eventually { (try? await daemon.get("/healthz"))?.status == 200 }
+            let reply = try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)
+            let id = try #require(daemon.buildID(of: reply), "\(reply.status) \(reply.text)")
+            let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
+            #expect(build.state == .success, "\(build.reason ?? "")")
+            held.removeAll()
+            #expect(!daemon.daemonLog().contains("Too many open files"))
+            #expect(daemon.daemonLog().contains("server.max_connections lowered to fit the open-file limit"))
+        }
+    }
+
+    @Test func http11NeedsOneHostAndExpectContinueIsAnswered() async throws {
+        try await Self.daemon("http11", limits: Self.plain).run { daemon in
+            func first(_ request: String) async throws -> String {
+                let connection = try RawConnection(port: daemon.port)
+                try connection.send(request)
+                return String(decoding: await connection.readAvailable(timeout: .seconds(20)), as: UTF8.self)
+            }
+            #expect(try await first("GET /healthz HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+            #expect(try await first("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+            #expect(try await first("GET /healthz HTTP/1.0\r\n\r\n").contains(" 200 OK"), "HTTP/1.0 needs no Host")
+            #expect(try await first("GET /healthz HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n").hasPrefix("HTTP/1.1 417"))
+            // The 100 comes before any byte of the body is sent.
+            let continued = try await first("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n")
+            #expect(continued.hasPrefix("HTTP/1.1 100 Continue"), "\(continued)")
+            // Not for a body the route refuses unread (over max_body_bytes): its 413 comes instead.
+            let tooLarge = try await first("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
+            #expect(tooLarge.hasPrefix("HTTP/1.1 413"), "\(tooLarge)")
+        }
+    }
+
+    @Test func signInReturnsOnlyToLocalPaths() async throws {
+        try await Self.daemon("redirect", limits: Self.plain).run { daemon in
+            let form = [("Content-Type", "application/x-www-form-urlencoded")]
+            for (next, expected) in [("%2F%09%2Fevil.com", "/"), ("%2F%5Cevil.com", "/"), ("%2F%2Fevil.com", "/"), ("%2F%0A%2Fevil.com", "/"),
+                                     ("https%3A%2F%2Fevil.com", "/"), ("%2F%E2%80%A8%2Fevil.com", "/"), ("%2Fbuilds%2F3%3Fx%3D1", "/builds/3?x=1")] {
+                let reply = try await daemon.request("POST", "/login", headers: form, body: Array("token=\(OperatorAPITests.token)&next=\(next)".utf8))
+                #expect(reply.status == 303 && reply.headers.first { $0.0.lowercased() == "location" }?.1 == expected, "next=\(next)")
+            }
+        }
+    }
+
+    @Test func followsEndWhenTheirBuildEndsUnranAndAtShutdown() async throws {
+        _ = await blocking { TestRepository.shared }
+        let gate = try TestPaths.temporaryDirectory("hostile-follow-gate")
+        defer { try? FileManager.default.removeItem(at: gate) }
+        let go = gate.appendingPathComponent("GO").path
+        var env = TestSecrets.environment
+        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        let daemon = try DaemonHarness(label: "follow-unran", environment: env) { port, state in
+            testConfig(port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done"],
+                       shutdownGrace: "1s", topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none")
+        }
+        try await daemon.start()
+        defer { FileManager.default.createFile(atPath: go, contents: nil) }
+        do {
+            let running = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
+            try await eventually { try await daemon.openStore().build(id: running)?.state == .running }
+            let queued = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
+            let auth = ("Authorization", "Bearer \(OperatorAPITests.token)")
+            // Follow the queued build (API and page), then cancel it: both streams end.
+            let apiFollow = Task { try await daemon.get("/api/v1/builds/\(queued)/log?follow=true", headers: [auth]) }
+            let pageFollow = Task { try await daemon.get("/builds/\(queued)/events", headers: [auth]) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await daemon.request("POST", "/api/v1/builds/\(queued)/cancel", headers: [auth], body: nil).status == 202)
+            #expect(try await within(.seconds(60), "the API follow of a canceled build") { try await apiFollow.value }.status == 200)
+            let events = try await within(.seconds(60), "the page follow of a canceled build") { try await pageFollow.value }.text
+            #expect(events.contains(#"event: end"#) && events.contains("canceled"), "\(events)")
+            // A follow of the running build is open when SIGTERM comes: shutdown ends it and completes.
+            let openFollow = Task { try await daemon.get("/api/v1/builds/\(running)/log?follow=true", headers: [auth]) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await daemon.stop(signal: SIGTERM, timeout: .seconds(60)) == 0)
+            _ = try? await within(.seconds(30), "the open follow") { try await openFollow.value }
+        } catch {
+            print("--- slipwayd log ---\n\(daemon.daemonLog())")
+            await daemon.shutdown()
+            throw error
+        }
+        await daemon.shutdown()
+    }
+}
+
+/// The test process itself opens many connections: its soft limit raised to `count`.
+func raiseOwnOpenFileLimit(to count: Int) {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    guard limit.rlim_cur < rlim_t(count) else { return }
+    limit.rlim_cur = min(rlim_t(count), limit.rlim_max)
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+/// The value of a Prometheus sample line `name value` in `metrics` (0 when absent).
+func counter(_ metrics: String, _ name: String) -> Double {
+    metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) } ?? 0
+}
