@@ -18,6 +18,9 @@ public struct WebhookBodyReader {
 
     public struct TooLarge: Error {}
 
+    /// The key tree of a push, prepared once.
+    private static let pushFields = PayloadReducer.Plan(PushEvent.fields)
+
     private let signature: WebhookSignature
     private let everySecret: [[UInt8]]
     private let isForm: Bool
@@ -45,7 +48,7 @@ public struct WebhookBodyReader {
         if streaming == nil {
             // Past the limit: what was kept goes through the streams, then is let go.
             streaming = (WebhookSignature.StreamingCheck(signature, secrets: everySecret), FormPayloadDecoder(),
-                         PayloadReducer(want: PushEvent.fields))
+                         PayloadReducer(plan: Self.pushFields))
             let kept = whole
             whole = []
             kept.withUnsafeBytes { stream($0) }

@@ -84,7 +84,7 @@ ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
     }
 
     public func waitUntilListening() async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)   // Python starts slowly on a loaded machine
         while ContinuousClock.now < deadline {
             let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
             if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status.code == 401 { return }

@@ -60,10 +60,12 @@ import Glibc
             let silent = try RawConnection(port: daemon.port)
             let partialHead = try RawConnection(port: daemon.port)
             try partialHead.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev")
+            // (With a signature header: without one, the body is refused unread, 401.)
+            let signed = "X-Hub-Signature-256: sha256=\(String(repeating: "0", count: 64))\r\n"
             let partialBody = try RawConnection(port: daemon.port)
-            try partialBody.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ref\":")
+            try partialBody.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n{\"ref\":")
             let trickle = try RawConnection(port: daemon.port)
-            try trickle.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            try trickle.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n")
             let trickling = Task {
                 for _ in 0..<40 {
                     guard (try? trickle.send("x")) != nil else { return }
@@ -130,6 +132,52 @@ import Glibc
             held.removeAll()
             #expect(!daemon.daemonLog().contains("Too many open files"))
             #expect(daemon.daemonLog().contains("server.max_connections lowered to fit the open-file limit"))
+        }
+    }
+
+    /// 20 bodies of 24 MiB with a forged signature, held one byte short of their end,
+    /// used to hold 24 MiB each (RSS past 500 MB). Now a body is read as it comes and not
+    /// kept; a large signed push is still read and built.
+    @Test func unsignedBodiesAreNotKeptAndLargeSignedOnesAreRead() async throws {
+        _ = await blocking { TestRepository.shared }
+        try await Self.daemon("big-bodies", limits: Self.plain).run { daemon in
+            let pid = try #require(daemon.processID)
+            let before = residentKilobytes(pid)
+            let length = 24 << 20
+            let head = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n"
+                + "X-GitHub-Delivery: forged\r\nX-Hub-Signature-256: sha256=\(String(repeating: "0", count: 64))\r\nContent-Length: \(length)\r\n\r\n"
+            // Not JSON from its first byte, so only the MACs are computed (a debug build reads
+            // JSON slowly; bench/slow-clients sends JSON to a release build).
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: length - 1)   // one byte short
+            let connections = try await withThrowingTaskGroup(of: RawConnection.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let connection = try RawConnection(port: daemon.port)
+                        try connection.send(head)
+                        try connection.send(body)
+                        return connection
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let held = residentKilobytes(pid)
+            #expect(held - before < 64 * 1024, "20 forged 24 MiB bodies cost \((held - before) / 1024) MiB")
+            withExtendedLifetime(connections) {}
+
+            // Without a signature header the body is refused unread, and the connection
+            // closed at once (not held while the client trickles the body).
+            let unsigned = try RawConnection(port: daemon.port)
+            try unsigned.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n{")
+            let (answer, closed) = await unsigned.readUntilClosed(timeout: .seconds(30))
+            #expect(closed && String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 401"), "\(String(decoding: answer, as: UTF8.self))")
+
+            let large = largeSignedPush()
+            #expect(large.count > WebhookBodyReader.wholeLimit)
+            let reply = try await daemon.deliver(event: "push", payload: large, secret: TestSecrets.repository)
+            #expect(reply.status == 202, "\(reply.text)")
+            let forged = try await daemon.deliver(event: "push", payload: large, secret: "not-the-secret")
+            #expect(forged.status == 401)
         }
     }
 
@@ -216,4 +264,19 @@ func raiseOwnOpenFileLimit(to count: Int) {
 /// The value of a Prometheus sample line `name value` in `metrics` (0 when absent).
 func counter(_ metrics: String, _ name: String) -> Double {
     metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) } ?? 0
+}
+
+/// VmRSS of process `pid`, in KiB.
+func residentKilobytes(_ pid: Int32) -> Int {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}
+
+/// A push of acme/app of about 1 MiB: the usual fields, then many commits.
+func largeSignedPush() -> [UInt8] {
+    let small = pushPayload()
+    let commit = #"{"id":"\#(String(repeating: "a", count: 40))","message":"\#(String(repeating: "a line of a long message ", count: 40))","added":["a.py","b.py"]}"#
+    let commits = ",\"commits\":[" + Array(repeating: commit, count: 1000).joined(separator: ",") + "]}"
+    return Array(small.dropLast()) + Array(commits.utf8)
 }

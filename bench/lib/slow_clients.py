@@ -17,9 +17,12 @@ SLOW_CONNS_PER_WORKER sockets, and raises its own RLIMIT_NOFILE to the hard limi
 then do the scenario's thing with them and hold them. The parent samples the daemon's
 VmRSS, VmHWM and open fds from /proc, probes GET /healthz and a correctly signed push
 while the attack holds, asks the workers after SLOW_HOLD seconds which of their
-connections the server has closed (a non-blocking recv: b'' or a reset means closed), then
-closes them all and looks at the daemon again SLOW_AFTER seconds later. Every socket
-operation has a deadline: nothing here waits for the daemon forever.
+connections the server has closed (a non-blocking recv: b'' or a reset means closed) and
+matches the rest against the kernel's server-side sockets (/proc/net/tcp: accepted by
+the daemon, waiting in its listen backlog, or not there at all), notes which TcpExt
+counters moved (listen overflows, SYN cookies), then closes them all and looks at the
+daemon again SLOW_AFTER seconds later. Every socket operation has a deadline: nothing
+here waits for the daemon forever.
 """
 import argparse
 import collections
@@ -69,15 +72,15 @@ SCENARIOS = {
     "idle-many": dict(kind="idle", count=env_int("SLOW_IDLE_MANY", 10000),
                       what="idle connections, nothing sent"),
     "idle-fds": dict(kind="idle", count=env_int("SLOW_IDLE_FDS", 1100),
-                     what="idle connections, just over nofile 1024"),
+                     what="idle connections, past nofile 1024 (by default)"),
     "partial": dict(kind="partial", count=env_int("SLOW_PARTIAL", 200),
                     what="request line + Host, then nothing"),
     "trickle": dict(kind="trickle", count=env_int("SLOW_TRICKLE", 200),
                     length=env_int("SLOW_TRICKLE_LENGTH", 1000000),
-                    what="headers, Content-Length 1e6, body at 1 B/s"),
+                    what="unsigned POST headers with a Content-Length, then the body at 1 B/s"),
     "big-unsigned": dict(kind="big", count=env_int("SLOW_BIG", 20),
                          length=env_int("SLOW_BIG_LENGTH", 24 * 1024 * 1024),
-                         what="unsigned POST, 24 MiB declared, all but 1 byte sent"),
+                         what="unsigned POST, all of its declared body but the last byte sent"),
     "burst": dict(kind="burst", count=env_int("SLOW_BURST", 2000),
                   what="fast connects, one keep-alive GET /healthz each, then idle"),
 }
@@ -614,8 +617,9 @@ def table(args):
           "daemon fds peak | healthz | webhook push | VmRSS MB before/peak/after | VmHWM MB before/after |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        label = r["label"] + ("" if r["daemon_alive"] else " **DIED**")
         print("| %s | %s | %d | %d | %d+%d | %d | %s | %s | %s | %s/%s/%s | %s/%s |" % (
-            r["label"] + (" **DIED**" if not r["daemon_alive"] else ""), r["nofile"], r["attempted"], r["opened"], r["server"].get("accepted", 0),
+            label, r["nofile"], r["attempted"], r["opened"], r["server"].get("accepted", 0),
             r["server"].get("queued", 0), r["server"].get("client-only", 0), r["during"]["max_fds"],
             probe_text(r["probes"]["healthz"]), probe_text(r["probes"]["webhook"]),
             mb(r["before"].get("VmRSS")), mb(r["during"]["max_rss"]), mb(r["after"].get("VmRSS")),
@@ -630,8 +634,9 @@ def table(args):
         closed = {k: v for k, v in r["states"].items() if k != "open"}
         if closed:
             extra.append("closed or reset by the end of the hold (by the daemon, or by the kernel: SyncookiesFailed): " + ", ".join("%s %d" % kv for kv in closed.items()))
-        extra.append("the %d the client still had open, server side: %s" % (r["states"].get("open", 0), ", ".join(
-            "%s %s" % kv for kv in sorted(r["server"].items()) if kv[0] not in ("backlog", "server_sockets"))))
+        if r["states"].get("open"):
+            extra.append("the %d the client still had open, server side: %s" % (r["states"]["open"], ", ".join(
+                "%s %s" % kv for kv in sorted(r["server"].items()) if kv[0] not in ("backlog", "server_sockets"))))
         if r["kernel"]:
             extra.append("kernel TcpExt during the attack: " + ", ".join("%s +%d" % kv for kv in r["kernel"].items()))
         if r["server_sent"]:

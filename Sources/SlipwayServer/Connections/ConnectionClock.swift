@@ -117,7 +117,20 @@ final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), clock.phase == .responding { clock.enter(.idle) }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else { return context.write(data, promise: promise) }
+        switch clock.phase {
+        case .responding:
+            clock.enter(.idle)
+            context.write(data, promise: promise)
+        case .body:
+            // Answered before the body was read (401 unsigned, 413): the rest of it is not
+            // read (a client could trickle it for as long as the body deadline allows);
+            // the connection closes once the answer is out.
+            let written = promise ?? context.eventLoop.makePromise()
+            context.write(data, promise: written)
+            written.futureResult.whenComplete { _ in context.close(promise: nil) }
+        default:
+            context.write(data, promise: promise)
+        }
     }
 }
