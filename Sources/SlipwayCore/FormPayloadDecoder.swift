@@ -100,7 +100,7 @@ struct FormPayloadDecoder {
                         for digit in bytes[(index + 1)...] { _ = escaped(digit) }
                         return flush()
                     }
-                    guard let high = Self.hexDigit(bytes[index + 1]), let low = Self.hexDigit(bytes[index + 2]) else {
+                    guard let high = hexDigitValue(bytes[index + 1]), let low = hexDigitValue(bytes[index + 2]) else {
                         state = .invalid
                         return
                     }
@@ -127,23 +127,14 @@ struct FormPayloadDecoder {
     private mutating func escaped(_ digit: UInt8) -> UInt8?? {
         switch state {
         case .percent:
-            guard let high = Self.hexDigit(digit) else { state = .invalid; return nil }
+            guard let high = hexDigitValue(digit) else { state = .invalid; return nil }
             state = .percentDigit(high: high)
             return .some(nil)
         case .percentDigit(let high):
-            guard let low = Self.hexDigit(digit) else { state = .invalid; return nil }
+            guard let low = hexDigitValue(digit) else { state = .invalid; return nil }
             state = .value
             return high << 4 | low
         default: return nil
-        }
-    }
-
-    private static func hexDigit(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 }

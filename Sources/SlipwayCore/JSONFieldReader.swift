@@ -76,6 +76,16 @@ struct JSONFieldReader {
         return try result.get()
     }
 
+    /// The contents of a JSON string (`raw`: what is between its quotes, known to be
+    /// valid), decoded as `read` decodes strings.
+    static func decodedString(_ raw: UnsafeRawBufferPointer) -> String {
+        let quoted = [UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")]
+        return quoted.withUnsafeBufferPointer { buffer in
+            var reader = JSONFieldReader(buffer)
+            return (try? reader.string()) ?? ""
+        }
+    }
+
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {
@@ -294,12 +304,7 @@ struct JSONFieldReader {
         for _ in 0..<4 {
             let byte = bytes[index]
             index += 1
-            let digit: UInt8 = switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-            default: throw Invalid()
-            }
+            guard let digit = hexDigitValue(byte) else { throw Invalid() }
             value = value << 4 | UInt32(digit)
         }
         return value

@@ -438,7 +438,7 @@ public struct PayloadReducer {
             case UInt8(ascii: "u") where index + 5 < chunk.count:
                 var code: UInt32 = 0
                 for offset in 2...5 {
-                    guard let digit = Self.hexDigit(chunk[index + offset]) else { throw .invalidJSON }
+                    guard let digit = hexDigitValue(chunk[index + offset]) else { throw .invalidJSON }
                     code = code << 4 | UInt32(digit)
                 }
                 // A high surrogate: what follows decides (`escaped`, from `.afterHigh`).
@@ -500,7 +500,7 @@ public struct PayloadReducer {
             default: throw .invalidJSON
             }
         case .hex, .lowHex:
-            guard let digit = Self.hexDigit(byte) else { throw .invalidJSON }
+            guard let digit = hexDigitValue(byte) else { throw .invalidJSON }
             hexValue = hexValue << 4 | UInt32(digit)
             hexLeft -= 1
             guard hexLeft == 0 else { return true }
@@ -528,47 +528,10 @@ public struct PayloadReducer {
         hexValue = 0
     }
 
-    private static func hexDigit(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-
     /// A key's text, decoded as `JSONFieldReader.string()` decodes it (the key is known to be
     /// valid): the same bytes, so the same String, so the same match.
     private static func decoded(_ raw: UnsafeRawBufferPointer) -> String {
-        var text: [UInt8] = []
-        var index = 0
-        func hex4() -> UInt32 {
-            defer { index += 4 }
-            return raw[index..<(index + 4)].reduce(0) { $0 << 4 | UInt32(hexDigit($1)!) }
-        }
-        while index < raw.count {
-            guard raw[index] == UInt8(ascii: "\\") else { text.append(raw[index]); index += 1; continue }
-            let byte = raw[index + 1]
-            index += 2
-            let scalar: Unicode.Scalar
-            switch byte {
-            case UInt8(ascii: "b"): scalar = "\u{08}"
-            case UInt8(ascii: "f"): scalar = "\u{0C}"
-            case UInt8(ascii: "n"): scalar = "\n"
-            case UInt8(ascii: "r"): scalar = "\r"
-            case UInt8(ascii: "t"): scalar = "\t"
-            case UInt8(ascii: "u"):
-                var code = hex4()
-                if (0xD800..<0xDC00).contains(code), index + 1 < raw.count, raw[index] == UInt8(ascii: "\\"), raw[index + 1] == UInt8(ascii: "u") {
-                    index += 2
-                    code = 0x10000 + ((code - 0xD800) << 10) + (hex4() - 0xDC00)
-                }
-                scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
-            default: scalar = Unicode.Scalar(byte)   // `"`, `\` or `/`
-            }
-            text.append(contentsOf: String(Character(scalar)).utf8)
-        }
-        return String(decoding: text, as: UTF8.self)
+        JSONFieldReader.decodedString(raw)
     }
 
     // MARK: Output

@@ -42,6 +42,15 @@ public final class RawConnection: @unchecked Sendable {
     /// What the server sends until it closes the connection or `timeout` passes, and
     /// whether it closed.
     public func readUntilClosed(timeout: Duration) async -> (bytes: [UInt8], closed: Bool) {
+        await read(timeout: timeout, stopAtFirstBytes: false)
+    }
+
+    /// What the server has sent so far, waiting up to `timeout` for the first bytes.
+    public func readAvailable(timeout: Duration) async -> [UInt8] {
+        await read(timeout: timeout, stopAtFirstBytes: true).bytes
+    }
+
+    private func read(timeout: Duration, stopAtFirstBytes: Bool) async -> (bytes: [UInt8], closed: Bool) {
         var received: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -51,29 +60,11 @@ public final class RawConnection: @unchecked Sendable {
                 let count = recv(descriptor, &buffer, buffer.count, 0)
                 if count <= 0 { return (received, true) }
                 received += buffer[0..<count]
+                if stopAtFirstBytes { return (received, false) }
             } else {
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
         return (received, false)
-    }
-
-    /// What the server has sent so far, waiting up to `timeout` for the first bytes.
-    public func readAvailable(timeout: Duration) async -> [UInt8] {
-        var received: [UInt8] = []
-        let deadline = ContinuousClock.now + timeout
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while ContinuousClock.now < deadline {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            if poll(&poller, 1, 20) > 0 {
-                let count = recv(descriptor, &buffer, buffer.count, 0)
-                if count <= 0 { return received }
-                received += buffer[0..<count]
-                if !received.isEmpty { return received }
-            } else {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        return received
     }
 }

@@ -172,14 +172,7 @@ import Testing
 
 /// Config paths that would leave their place, and the server's connection limits.
 @Suite struct ConfigContainmentTests {
-    func problemPaths(_ yaml: String) -> [String] {
-        do {
-            _ = try ConfigParser.parse(yaml: yaml)
-            return []
-        } catch {
-            return error.problems.map(\.path)
-        }
-    }
+    func problemPaths(_ yaml: String) -> [String] { ConfigParserTests().paths(yaml) }
 
     @Test func repositoryNamesAndImagePathsMustStayInPlace() {
         let found = problemPaths("""
