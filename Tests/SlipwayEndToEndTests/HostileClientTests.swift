@@ -110,31 +110,50 @@ import Glibc
     }
 
     /// systemd's default soft limit: 1,024 open files. 1,100 idle connections used to take
-    /// them all (health checks and deliveries timed out, a build failed with EMFILE).
+    /// them all: health checks and deliveries timed out, and a build starting meanwhile
+    /// failed with EMFILE (libdispatch can even trap when it cannot open a file).
     @Test func idleConnectionsCannotTakeTheFilesABuildNeeds() async throws {
-        raiseOwnOpenFileLimit(to: 4096)
         _ = await blocking { TestRepository.shared }
-        let daemon = try Self.daemon("nofile", limits: "server: {listen: \"127.0.0.1:PORT\", header_timeout: 5s}")
+        let gate = try TestPaths.temporaryDirectory("nofile-gate")
+        defer { try? FileManager.default.removeItem(at: gate) }
+        let go = gate.appendingPathComponent("GO").path
+        var env = TestSecrets.environment
+        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        let daemon = try DaemonHarness(label: "nofile", environment: env) { port, state in
+            // Long deadlines, so the flood stays while the builds run; one worker, so the
+            // second build starts during the flood, when the first lets it.
+            testConfig(port: port, stateDirectory: state, workers: 1,
+                       test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; ls /proc/self/fd | wc -l"],
+                       topLevelExtra: "sandbox: none")
+                .replacingOccurrences(of: "  max_body_bytes: 26214400\n", with: "  max_body_bytes: 26214400\n  header_timeout: 120s\n  idle_timeout: 120s\n")
+        }
         daemon.openFileLimit = 1024
         try await daemon.run { daemon in
-            var held: [RawConnection] = []
-            for _ in 0..<1100 { if let connection = try? RawConnection(port: daemon.port) { held.append(connection) } }
+            let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
+            let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
+            // The flood comes from another process: a test process with more than 1,024
+            // descriptors breaks Foundation's Process for every other test running.
+            let flood = try ConnectionFlood(port: daemon.port, count: 1100)
+            defer { flood.stop() }
+            #expect(flood.opened == 1100)
             // Over the cap (1,024 files less 256 kept for builds and the database: 768), a
             // connection is refused at once, not left waiting.
             let probe = try RawConnection(port: daemon.port)
             try probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             let answer = String(decoding: await probe.readUntilClosed(timeout: .seconds(30)).bytes, as: UTF8.self)
             #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer.prefix(80))")
-            // A build meanwhile has the files it needs (its delivery sent once the idle
-            // connections have been timed out: header_timeout 5 s).
+            // Both builds run to the end during the flood: the second starts in it.
+            FileManager.default.createFile(atPath: go, contents: nil)
+            for id in [first, second] {
+                let build = try await daemon.waitForEnd(of: id, timeout: .seconds(90))
+                #expect(build.state == .success, "build \(id): \(build.reason ?? "")")
+            }
+            flood.stop()
             try await eventually { (try? await daemon.get("/healthz"))?.status == 200 }
-            let reply = try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)
-            let id = try #require(daemon.buildID(of: reply), "\(reply.status) \(reply.text)")
-            let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
-            #expect(build.state == .success, "\(build.reason ?? "")")
-            held.removeAll()
             #expect(!daemon.daemonLog().contains("Too many open files"))
             #expect(daemon.daemonLog().contains("server.max_connections lowered to fit the open-file limit"))
+            let metrics = try await daemon.get("/metrics").text
+            #expect(counter(metrics, "slipway_http_connections_refused_total") >= 300, "1,100 against a cap of 768")
         }
     }
 
@@ -255,13 +274,42 @@ import Glibc
     }
 }
 
-/// The test process itself opens many connections: its soft limit raised to `count`.
-func raiseOwnOpenFileLimit(to count: Int) {
-    var limit = rlimit()
-    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    guard limit.rlim_cur < rlim_t(count) else { return }
-    limit.rlim_cur = min(rlim_t(count), limit.rlim_max)
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+/// `count` connections to a port, opened and held by a Python process of their own.
+final class ConnectionFlood: @unchecked Sendable {
+    private let process = Process()
+    let opened: Int
+
+    init(port: Int, count: Int) throws {
+        let script = """
+            import resource, socket, sys
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, \(count) + 64), hard))
+            held = []
+            for _ in range(\(count)):
+                try:
+                    held.append(socket.create_connection(("127.0.0.1", \(port)), timeout=10))
+                except OSError:
+                    pass
+            print(len(held), flush=True)
+            sys.stdin.read()
+            """
+        process.executableURL = URL(fileURLWithPath: try PythonTools.python())
+        process.arguments = ["-c", script]
+        let output = Pipe(), input = Pipe()
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        opened = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// SIGKILL: the test process's children inherit its blocked signals (SIGTERM among them).
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 }
 
 /// The value of a Prometheus sample line `name value` in `metrics` (0 when absent).
