@@ -25,15 +25,26 @@ final class HTTP1RequestChecks: ChannelDuplexHandler, RemovableChannelHandler {
             if !refusing { context.fireChannelRead(data) }
             return
         }
-        if head.version.major == 1, head.version.minor >= 1, head.headers[canonicalForm: "host"].count != 1 {
+        // One pass over the fields, no allocation: this runs for every request.
+        var hosts = 0, expectations = 0, continues = 0
+        var declared: Int?
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.lowercased() == "host": hosts += 1
+            case 6 where name.lowercased() == "expect":
+                expectations += 1
+                if value.lowercased() == "100-continue" { continues += 1 }
+            case 14 where name.lowercased() == "content-length": declared = Int(value)
+            default: continue
+            }
+        }
+        if head.version.major == 1, head.version.minor >= 1, hosts != 1 {
             return refuse(context, head, .badRequest, "an HTTP/1.1 request needs exactly one Host header\n")
         }
-        let expectations = head.headers[canonicalForm: "expect"].map { $0.lowercased() }
-        if !expectations.isEmpty {
-            guard expectations == ["100-continue"] else {
+        if expectations > 0 {
+            guard expectations == 1, continues == 1 else {
                 return refuse(context, head, .expectationFailed, "only Expect: 100-continue is supported\n")
             }
-            let declared = head.headers.first(name: "content-length").flatMap(Int.init)
             if declared.map({ $0 <= maxBodyBytes }) ?? true {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
