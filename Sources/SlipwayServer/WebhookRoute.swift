@@ -68,15 +68,23 @@ struct WebhookRoute: Sendable {
         // 4. The body, streamed (`WebhookBodyReader`): before the signature is checked it
         //    costs at most a small fixed amount of memory, however large it is.
         let isForm = mediaType == "application/x-www-form-urlencoded"
-        var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
-                                       limit: limit, declaredLength: headers.contentLength.flatMap(Int.init))
-        do {
-            for try await chunk in request.body {
-                try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
+        let declared = headers.contentLength.flatMap(Int.init)
+        let received: WebhookBodyReader.Body
+        if let declared, declared <= WebhookBodyReader.wholeLimit {
+            // The usual delivery: small, its length declared; collected in one buffer.
+            received = .whole(Array(buffer: try await request.body.collect(upTo: declared)))
+        } else {
+            var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
+                                           limit: limit, declaredLength: declared)
+            do {
+                for try await chunk in request.body {
+                    try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
+                }
+            } catch is WebhookBodyReader.TooLarge {
+                logger.log(.info, "delivery refused: body too large")
+                return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
             }
-        } catch is WebhookBodyReader.TooLarge {
-            logger.log(.info, "delivery refused: body too large")
-            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
+            received = reader.finish()
         }
 
         // 5. Signature over the exact raw bytes, before any payload field is acted upon.
@@ -84,7 +92,7 @@ struct WebhookRoute: Sendable {
         let payload: [UInt8]?
         let isSigned: ([[UInt8]]) -> Bool
         var payloadProblem: String?
-        switch reader.finish() {
+        switch received {
         case .whole(let body):
             payload = isForm ? Self.formPayload(body) : body
             isSigned = { signature.isValid(body: body, secrets: $0) }
