@@ -70,21 +70,25 @@ struct WebhookRoute: Sendable {
         let isForm = mediaType == "application/x-www-form-urlencoded"
         let declared = headers.contentLength.flatMap(Int.init)
         let received: WebhookBodyReader.Body
-        if let declared, declared <= WebhookBodyReader.wholeLimit {
-            // The usual delivery: small, its length declared; collected in one buffer.
-            received = .whole(Array(buffer: try await request.body.collect(upTo: declared)))
-        } else {
-            var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
-                                           limit: limit, declaredLength: declared)
-            do {
+        do {
+            if let declared, declared <= WebhookBodyReader.wholeLimit {
+                // The usual delivery: small, its length declared; collected in one buffer.
+                received = .whole(Array(buffer: try await request.body.collect(upTo: declared)))
+            } else {
+                var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
+                                               limit: limit, declaredLength: declared)
                 for try await chunk in request.body {
                     try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
                 }
-            } catch is WebhookBodyReader.TooLarge {
-                logger.log(.info, "delivery refused: body too large")
-                return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
+                received = reader.finish()
             }
-            received = reader.finish()
+        } catch is WebhookBodyReader.TooLarge {
+            logger.log(.info, "delivery refused: body too large")
+            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
+        } catch {
+            // The client's doing (it went away, or missed the body deadline), not the daemon's.
+            logger.log(.info, "delivery abandoned: body not received in full", ["error": "\(error)"])
+            return (JSONReply.error(.badRequest, "body not received in full", headers: [.connection: "close"]), .badRequest)
         }
 
         // 5. Signature over the exact raw bytes, before any payload field is acted upon.
