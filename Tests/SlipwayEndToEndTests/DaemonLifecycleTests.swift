@@ -66,7 +66,9 @@ import Testing
         let step = ["sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "sigterm", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 1, test: step, topLevelExtra: "sandbox: none")
+            // A long grace: the subject is that the build may finish, not how fast a loaded
+            // machine lets it (a stress run once took more than 10 s from GO to its end).
+            testConfig(port: port, stateDirectory: state, workers: 1, test: step, shutdownGrace: "120s", topLevelExtra: "sandbox: none")
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()
