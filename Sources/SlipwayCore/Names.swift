@@ -28,11 +28,13 @@ public enum RepositoryName {
 /// control characters, space or `~^:?*[\`, no `..` or `@{`, no component that starts
 /// with `.` or ends with `.lock`, no empty component, not ending in `.`; at most 1024 bytes.
 public enum GitRefName {
+    /// Made once: every push is checked.
+    private static let forbidden = Set(" ~^:?*[\\".utf8)
+
     public static func isValid(_ ref: String) -> Bool {
         guard ref.hasPrefix("refs/"), ref.utf8.count <= 1024, !ref.contains(".."), !ref.contains("@{"), !ref.hasSuffix(".") else {
             return false
         }
-        let forbidden: Set<UInt8> = Set(" ~^:?*[\\".utf8)
         guard ref.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F && !forbidden.contains($0) }) else { return false }
         return ref.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { component in
             !component.isEmpty && !component.hasPrefix(".") && !component.hasSuffix(".lock")

@@ -323,7 +323,7 @@ public struct PayloadReducer {
         let entries = nodes[keptNodes[keptNodes.count - 1]].entries
         let found: (name: String, bytes: [UInt8], child: Int?)?
         if keyHasEscape {
-            let name = Self.decoded(raw)
+            let name = JSONFieldReader.decodedString(raw)   // as the reader decodes a key: the same String, so the same match
             found = entries.first { $0.name == name }
         } else {
             found = entries.first { $0.bytes.count == raw.count && $0.bytes.elementsEqual(raw) }
@@ -526,12 +526,6 @@ public struct PayloadReducer {
         escape = low ? .lowHex : .hex
         hexLeft = 4
         hexValue = 0
-    }
-
-    /// A key's text, decoded as `JSONFieldReader.string()` decodes it (the key is known to be
-    /// valid): the same bytes, so the same String, so the same match.
-    private static func decoded(_ raw: UnsafeRawBufferPointer) -> String {
-        JSONFieldReader.decodedString(raw)
     }
 
     // MARK: Output

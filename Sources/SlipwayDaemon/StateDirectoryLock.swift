@@ -5,34 +5,32 @@ import Foundation
 /// process (the kernel lets go when it dies, however it dies). A second daemon would
 /// take the first one's running builds for leftovers of a crash and kill them.
 final class StateDirectoryLock: Sendable {
-    let path: String
     private let descriptor: Int32
 
-    private init(path: String, descriptor: Int32) {
-        self.path = path
+    private init(descriptor: Int32) {
         self.descriptor = descriptor
     }
 
-    static func acquire(stateDirectory: String) throws(StateDirectoryLockError) -> StateDirectoryLock {
+    static func acquire(stateDirectory: String) throws(DaemonStartError) -> StateDirectoryLock {
         let path = stateDirectory + "/slipwayd.lock"
         // O_CLOEXEC: a build's processes must not inherit the lock and hold it after the daemon is gone.
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw StateDirectoryLockError("cannot open \(path): \(String(cString: strerror(errno)))")
+            throw DaemonStartError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
             let holder = Self.recordedPID(descriptor)
             close(descriptor)
-            guard reason == EWOULDBLOCK else { throw StateDirectoryLockError("cannot lock \(path): \(String(cString: strerror(reason)))") }
-            throw StateDirectoryLockError(
+            guard reason == EWOULDBLOCK else { throw DaemonStartError("cannot lock \(path): \(String(cString: strerror(reason)))") }
+            throw DaemonStartError(
                 "state_dir \(stateDirectory) is in use by another slipwayd (\(holder.map { "pid \($0)" } ?? "pid unknown")); "
                     + "one daemon per state_dir: stop it, or give this one its own state_dir")
         }
         let text = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)
         _ = pwrite(descriptor, text, text.utf8.count, 0)
-        return StateDirectoryLock(path: path, descriptor: descriptor)
+        return StateDirectoryLock(descriptor: descriptor)
     }
 
     private static func recordedPID(_ descriptor: Int32) -> Int32? {
@@ -43,9 +41,4 @@ final class StateDirectoryLock: Sendable {
     }
 
     deinit { close(descriptor) }
-}
-
-struct StateDirectoryLockError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -70,7 +70,7 @@ struct BuildCodeRunner {
         command.network = sandbox.network
         command.limits = sandbox.limits
         // A limit above the daemon's own hard limit cannot be set (prlimit would fail the step).
-        command.limits.openFiles = min(sandbox.limits.openFiles, hardOpenFileLimit())
+        command.limits.openFiles = min(sandbox.limits.openFiles, OpenFileLimit.hard)
         return command
     }
 }
@@ -94,11 +94,4 @@ final class OutputHead: OutputSink {
     func flushPending() { forward.flushPending() }
 
     var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
-}
-
-/// The daemon's hard RLIMIT_NOFILE: what a sandboxed step can be given at most.
-func hardOpenFileLimit() -> Int {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
-    return Int(clamping: limit.rlim_max)
 }

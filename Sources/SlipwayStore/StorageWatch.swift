@@ -25,17 +25,24 @@ final class StorageWatch: Sendable {
         opened = FileIdentity(path: path)
     }
 
-    /// Why the store cannot be written to now, or nil.
+    /// Why the store cannot be written to now, or nil. Every delivery asks: the file is
+    /// looked at (a `stat`, outside the lock) by one caller a second at most.
     var problem: String? {
         let now = ContinuousClock.now
-        return state.withLock { state in
-            if state.identityCheckedAt.map({ now - $0 >= .seconds(1) }) ?? true {
-                state.identityCheckedAt = now
-                state.identityProblem = FileIdentity(path: path) == opened ? nil
-                    : "the database file \(path) was removed or replaced while the daemon runs; restart it (writes since then are lost with the old file)"
-            }
-            return state.identityProblem ?? state.writeFailure
+        let due = state.withLock { state in
+            guard state.identityCheckedAt.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            state.identityCheckedAt = now
+            return true
         }
+        if due {
+            let replaced = FileIdentity(path: path) != opened
+            state.withLock { state in
+                state.identityProblem = replaced
+                    ? "the database file \(path) was removed or replaced while the daemon runs; restart it (writes since then are lost with the old file)"
+                    : nil
+            }
+        }
+        return state.withLock { $0.identityProblem ?? $0.writeFailure }
     }
 
     /// Runs a write, noting whether storage failed it.

@@ -35,16 +35,15 @@ final class ConnectionCount: Sendable {
         ConnectionMetrics.open.record(count)
         if trim { DispatchQueue.global(qos: .utility).async { _ = slipway_release_free_memory() } }
     }
-
-    var current: Int { state.withLock { $0.open } }
 }
 
 enum ConnectionMetrics {
     static let open = Gauge(label: "slipway_http_connections_open")
     static let refused = Counter(label: "slipway_http_connections_refused_total")
-    private static let timeouts = Dictionary(uniqueKeysWithValues: [ConnectionClock.Phase.fresh, .head, .body, .idle, .responding].map {
-        ($0, Counter(label: "slipway_http_connections_timed_out_total", dimensions: [("phase", $0 == .fresh ? "head" : $0.rawValue)]))
+    private static let timeouts = Dictionary(uniqueKeysWithValues: [ConnectionClock.Phase.head, .body, .idle, .responding].map {
+        ($0, Counter(label: "slipway_http_connections_timed_out_total", dimensions: [("phase", $0.rawValue)]))
     })
 
-    static func timedOut(_ phase: ConnectionClock.Phase) -> Counter { timeouts[phase]! }
+    /// A connection that sent nothing counts as one whose head did not come in time.
+    static func timedOut(_ phase: ConnectionClock.Phase) -> Counter { timeouts[phase == .fresh ? .head : phase]! }
 }

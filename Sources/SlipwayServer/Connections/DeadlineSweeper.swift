@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -15,24 +14,23 @@ final class DeadlineSweeper {
         self.limits = limits
     }
 
-    private static let sweepers = Mutex<[ObjectIdentifier: UnsafeTransfer<DeadlineSweeper>]>([:])
+    private static let sweepers = Mutex<[ObjectIdentifier: NIOLoopBound<DeadlineSweeper>]>([:])
 
     /// The sweeper of `loop` (call on that loop).
     static func on(_ loop: any EventLoop, limits: ConnectionLimits) -> DeadlineSweeper {
         sweepers.withLock { sweepers in
-            if let existing = sweepers[ObjectIdentifier(loop)] { return existing.wrappedValue }
+            if let existing = sweepers[ObjectIdentifier(loop)] { return existing.value }
             let sweeper = DeadlineSweeper(loop: loop, limits: limits)
-            sweepers[ObjectIdentifier(loop)] = UnsafeTransfer(sweeper)
+            sweepers[ObjectIdentifier(loop)] = NIOLoopBound(sweeper, eventLoop: loop)
             return sweeper
         }
     }
 
     func add(_ connection: RawBytesHandler) {
-        loop.preconditionInEventLoop()
         connections[ObjectIdentifier(connection)] = connection
         if task == nil {
-            let transfer = UnsafeTransfer(self)
-            task = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in transfer.wrappedValue.sweep() }
+            let sweeper = NIOLoopBound(self, eventLoop: loop)
+            task = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in sweeper.value.sweep() }
         }
     }
 
@@ -49,10 +47,4 @@ final class DeadlineSweeper {
             }
         }
     }
-}
-
-/// Moves a value that is only ever used on one event loop across a `Sendable` boundary.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let wrappedValue: Value
-    init(_ value: Value) { wrappedValue = value }
 }
