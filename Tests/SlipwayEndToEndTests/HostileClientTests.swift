@@ -12,20 +12,17 @@ import Glibc
 /// Each test failed before its fix (a crash, a hang, a connection held forever).
 @Suite struct HostileClientTests {
     /// Short limits so the tests do not wait long; the defaults are 10 s, 60 s and 75 s.
-    static let limits = "server: {listen: \"127.0.0.1:PORT\", public_pages: true, max_connections: 16, header_timeout: 2s, body_timeout: 2s, idle_timeout: 2s}"
+    static let limits = ["public_pages: true", "max_connections: 16", "header_timeout: 2s", "body_timeout: 2s", "idle_timeout: 2s"]
 
     /// Only what a test needs: without the limits, the test also runs against a daemon
     /// built before them (SLIPWAY_BIN_DIR), to see it fail there.
-    static let plain = "server: {listen: \"127.0.0.1:PORT\", public_pages: true}"
+    static let plain = ["public_pages: true"]
 
-    static func daemon(_ label: String, limits: String = limits, extra: String = "") throws -> DaemonHarness {
+    static func daemon(_ label: String, limits: [String] = limits) throws -> DaemonHarness {
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = OperatorAPITests.token
         return try DaemonHarness(label: label, environment: env) { port, state in
-            // testConfig's own server block comes first; a second one would be a duplicate key.
-            testConfig(port: port, stateDirectory: state, topLevelExtra: OperatorAPITests.apiYAML + "\n" + extra)
-                .replacingOccurrences(of: "server:\n  listen: 127.0.0.1:\(port)\n  public_url: http://127.0.0.1:\(port)\n  max_body_bytes: 26214400\n",
-                                      with: limits.replacingOccurrences(of: "PORT", with: "\(port)") + "\n")
+            testConfig(port: port, stateDirectory: state, serverExtra: limits, topLevelExtra: OperatorAPITests.apiYAML)
         }
     }
 
@@ -93,7 +90,7 @@ import Glibc
     @Test func connectionsOverTheCapAreRefusedAtOnceAndCounted() async throws {
         // Long deadlines: no held connection may be timed out (freeing its place) before
         // the excess one arrives, however slow the machine.
-        let limits = "server: {listen: \"127.0.0.1:PORT\", max_connections: 16, header_timeout: 120s, idle_timeout: 120s}"
+        let limits = ["max_connections: 16", "header_timeout: 120s", "idle_timeout: 120s"]
         try await Self.daemon("cap", limits: limits).run { daemon in
             var held: [RawConnection] = []
             for _ in 0..<16 { held.append(try RawConnection(port: daemon.port)) }
@@ -117,16 +114,9 @@ import Glibc
         let gate = try TestPaths.temporaryDirectory("nofile-gate")
         defer { try? FileManager.default.removeItem(at: gate) }
         let go = gate.appendingPathComponent("GO").path
-        var env = TestSecrets.environment
-        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
-        let daemon = try DaemonHarness(label: "nofile", environment: env) { port, state in
-            // Long deadlines, so the flood stays while the builds run; one worker, so the
-            // second build starts during the flood, when the first lets it.
-            testConfig(port: port, stateDirectory: state, workers: 1,
-                       test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; ls /proc/self/fd | wc -l"],
-                       topLevelExtra: "sandbox: none")
-                .replacingOccurrences(of: "  max_body_bytes: 26214400\n", with: "  max_body_bytes: 26214400\n  header_timeout: 120s\n  idle_timeout: 120s\n")
-        }
+        // Long deadlines, so the flood stays while the builds run; one worker, so the
+        // second build starts during the flood, when the first lets it.
+        let daemon = try gatedDaemon("nofile", gate: gate, serverExtra: ["header_timeout: 120s", "idle_timeout: 120s"])
         daemon.openFileLimit = 1024
         try await daemon.run { daemon in
             let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
@@ -240,12 +230,7 @@ import Glibc
         let gate = try TestPaths.temporaryDirectory("hostile-follow-gate")
         defer { try? FileManager.default.removeItem(at: gate) }
         let go = gate.appendingPathComponent("GO").path
-        var env = TestSecrets.environment
-        env["TEST_OPS_TOKEN"] = OperatorAPITests.token
-        let daemon = try DaemonHarness(label: "follow-unran", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done"],
-                       shutdownGrace: "1s", topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none")
-        }
+        let daemon = try gatedDaemon("follow-unran", gate: gate, shutdownGrace: "1s")
         try await daemon.start()
         defer { FileManager.default.createFile(atPath: go, contents: nil) }
         do {

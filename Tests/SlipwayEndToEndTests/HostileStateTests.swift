@@ -11,25 +11,16 @@ import Glibc
 /// Issue 15: faults of the daemon's own state — a second daemon on it, its port taken, its
 /// disk full, its database removed under it.
 @Suite struct HostileStateTests {
-    static func gatedDaemon(_ label: String, gate: URL, extra: String = "") throws -> DaemonHarness {
-        let go = gate.appendingPathComponent("GO").path
-        return try DaemonHarness(label: label, environment: TestSecrets.environment) { port, state in
-            // The step waits for a file of the test's, outside its workspace: unsandboxed.
-            testConfig(port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; echo done"],
-                       topLevelExtra: "sandbox: none\n" + extra)
-        }
-    }
-
     @Test func aSecondDaemonOnTheSameStateDirIsRefusedBeforeItTouchesAnything() async throws {
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("second-daemon-gate")
         defer { try? FileManager.default.removeItem(at: gate) }
-        try await Self.gatedDaemon("first", gate: gate).run { daemon in
+        try await gatedDaemon("first", gate: gate).run { daemon in
             let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             try await eventually { try await daemon.openStore().build(id: id)?.state == .running }
             // The same config, the same state_dir: refused, naming both; nothing of the first's touched.
             let second = try runProgram(try TestPaths.executable("slipwayd").path, ["--config", daemon.configPath],
-                                        environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+                                        environment: daemon.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
             #expect(second.status == 1)
             #expect(second.output.contains("state_dir \(daemon.stateDirectory) is in use by another slipwayd (pid \(daemon.processID ?? -1))"), "\(second.output)")
             #expect(!second.output.contains("killed processes"))
@@ -95,7 +86,7 @@ import Glibc
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("full-disk-gate")
         defer { try? FileManager.default.removeItem(at: gate) }
-        let daemon = try Self.gatedDaemon("full-disk", gate: gate)
+        let daemon = try gatedDaemon("full-disk", gate: gate)
         try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
         let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", daemon.stateDirectory])
         try #require(mounted.status == 0, "\(mounted.output)")

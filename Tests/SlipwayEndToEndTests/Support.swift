@@ -29,11 +29,12 @@ enum TestRepository {
 }
 
 /// A config for the fixture repositories (Codertocat/Hello-World, Octocoders/Hello-World)
-/// plus `acme/app`, which builds every branch. `test` is the argv of the test step.
+/// plus `acme/app`, which builds every branch. `test` is the argv of the test step;
+/// `serverExtra`: more `server:` keys, a `key: value` each.
 func testConfig(
     port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
     test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
-    cloneURL: String = TestRepository.shared.bareURL, appRepositoryExtra: String = "", topLevelExtra: String = ""
+    cloneURL: String = TestRepository.shared.bareURL, serverExtra: [String] = [], appRepositoryExtra: String = "", topLevelExtra: String = ""
 ) -> String {
     let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
     return """
@@ -41,6 +42,7 @@ func testConfig(
           listen: 127.0.0.1:\(port)
           public_url: http://127.0.0.1:\(port)
           max_body_bytes: \(maxBodyBytes)
+        \(serverExtra.map { "  " + $0 }.joined(separator: "\n"))
         state_dir: \(stateDirectory)
         database: sqlite
         log_level: debug
@@ -71,6 +73,20 @@ func testConfig(
         \(appRepositoryExtra)
 
         """
+}
+
+/// A daemon of one worker whose builds' test step waits until the file `GO` exists in
+/// `gate` (unsandboxed: the gate is outside the workspace); the operator token configured.
+func gatedDaemon(_ label: String, gate: URL, shutdownGrace: String = "10s", serverExtra: [String] = [],
+                 topLevelExtra: String = "") throws -> DaemonHarness {
+    let go = gate.appendingPathComponent("GO").path
+    var env = TestSecrets.environment
+    env["TEST_OPS_TOKEN"] = OperatorAPITests.token
+    return try DaemonHarness(label: label, environment: env) { port, state in
+        testConfig(port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; echo done"],
+                   shutdownGrace: shutdownGrace, serverExtra: serverExtra,
+                   topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n" + topLevelExtra)
+    }
 }
 
 /// Starts a daemon on `testConfig` and hands it to `body`; always stops it and removes its files.
