@@ -7,12 +7,12 @@ public enum BuildTrigger: String, Sendable, Codable, CaseIterable {
 public struct BuildRequest: Sendable, Equatable {
     public let repository: String
     public let ref: String
-    public var sha: String
+    public var sha: CommitID
     public var cloneURL: String?
     public var trigger: BuildTrigger
     public var deliveryID: String?
 
-    public init(repository: String, ref: String, sha: String, cloneURL: String?, trigger: BuildTrigger, deliveryID: String?) {
+    public init(repository: String, ref: String, sha: CommitID, cloneURL: String?, trigger: BuildTrigger, deliveryID: String?) {
         self.repository = repository
         self.ref = ref
         self.sha = sha
@@ -37,7 +37,7 @@ public struct Build: Sendable, Equatable, Identifiable {
     public var id: Int64
     public var repository: String
     public var ref: String
-    public var sha: String
+    public var sha: CommitID
     public var cloneURL: String?
     public var trigger: BuildTrigger
     public var deliveryID: String?
@@ -54,7 +54,7 @@ public struct Build: Sendable, Equatable, Identifiable {
     public var model: ModelProvenance?
 
     public init(
-        id: Int64, repository: String, ref: String, sha: String, cloneURL: String?, trigger: BuildTrigger,
+        id: Int64, repository: String, ref: String, sha: CommitID, cloneURL: String?, trigger: BuildTrigger,
         deliveryID: String?, state: BuildState, reason: String?, createdAt: Double, startedAt: Double?,
         finishedAt: Double?, attempts: Int
     ) {
@@ -74,7 +74,7 @@ public struct Build: Sendable, Equatable, Identifiable {
     }
 
     public var lane: String { BuildLane.key(repository: repository, ref: ref) }
-    public var branch: String? { ref.hasPrefix("refs/heads/") ? String(ref.dropFirst(11)) : nil }
+    public var branch: String? { GitRefName.branch(of: ref) }
 }
 
 /// The image a build produced: its name, the tags pushed and the registry's digest.

@@ -11,20 +11,14 @@ public enum BuildText {
         return formatter.string(from: Date(timeIntervalSince1970: seconds))
     }
 
-    /// `4.2s`, `3m05s`, `1h02m`; "-" when it has not started.
+    /// How long a build ran (`DurationText.elapsed`); "-" when it has not started.
     public static func duration(from start: Double?, to end: Double?) -> String {
         guard let start else { return "-" }
-        let seconds = max(0, (end ?? Date().timeIntervalSince1970) - start)
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
-        let whole = Int(seconds)
-        if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
-        return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60)
+        return DurationText.elapsed(seconds: (end ?? Date().timeIntervalSince1970) - start)
     }
 
-    public static func branch(_ ref: String) -> String {
-        for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) { return String(ref.dropFirst(prefix.count)) }
-        return ref
-    }
+    /// `main` for `refs/heads/main`, `v1` for `refs/tags/v1`, other refs whole.
+    public static func branch(_ ref: String) -> String { GitRefName.shortName(ref) }
 
     public static func short(_ sha: String) -> String { String(sha.prefix(7)) }
 }

@@ -1,58 +1,54 @@
 import Foundation
 
+/// The `state` of a GitHub commit status.
+public enum StatusState: String, Sendable, Codable, CaseIterable {
+    case pending, success, failure, error
+}
+
 /// What GitHub shows on the commit for a build (SPEC "Builds": commit status). Pure.
 public struct CommitStatus: Sendable, Equatable, Codable {
-    /// pending, success, failure, error.
-    public var state: String
+    public var state: StatusState
     /// At most 140 characters, as GitHub allows.
     public var description: String
 
     public static let maxDescription = 140
 
-    public init(state: String, description: String) {
+    public init(state: StatusState, description: String) {
         self.state = state
         self.description = Self.clip(description)
     }
 
     /// The status for a build as it is now: `pending` while queued or running, the end
-    /// state after; canceled and superseded report `error` saying why.
-    public static func of(_ build: Build) -> CommitStatus {
+    /// state after; canceled and superseded report `error` saying why. `failureSummary`
+    /// (`StepFailure.summary`) replaces the build's reason for a failure.
+    public static func of(_ build: Build, failureSummary: String? = nil) -> CommitStatus {
         let took = duration(build)
         switch build.state {
         case .queued:
-            return CommitStatus(state: "pending", description: build.attempts > 0 ? "queued again after an interruption" : "queued")
+            return CommitStatus(state: .pending, description: build.attempts > 0 ? "queued again after an interruption" : "queued")
         case .running:
-            return CommitStatus(state: "pending", description: "running (attempt \(build.attempts))")
+            return CommitStatus(state: .pending, description: "running (attempt \(build.attempts))")
         case .success:
             if let image = build.image, let digest = image.digest {
                 var text = "pushed \(shortName(image.name))@\(shortDigest(digest))"
                 if let model = build.model { text += " with model \(shortModel(model))" }
-                return CommitStatus(state: "success", description: text + (took.map { " in \($0)" } ?? ""))
+                return CommitStatus(state: .success, description: text + (took.map { " in \($0)" } ?? ""))
             }
-            return CommitStatus(state: "success", description: "build passed" + (took.map { " in \($0)" } ?? ""))
+            return CommitStatus(state: .success, description: "build passed" + (took.map { " in \($0)" } ?? ""))
         case .failure:
-            return CommitStatus(state: "failure", description: failureText(build.reason) + (took.map { " after \($0)" } ?? ""))
+            return CommitStatus(state: .failure, description: (failureSummary ?? build.reason ?? "build failed") + (took.map { " after \($0)" } ?? ""))
         case .error:
-            return CommitStatus(state: "error", description: "error: " + (build.reason ?? "infrastructure failure"))
+            return CommitStatus(state: .error, description: "error: " + (build.reason ?? "infrastructure failure"))
         case .canceled:
-            return CommitStatus(state: "error", description: build.reason.map { "\($0)" } ?? "canceled")
+            return CommitStatus(state: .error, description: build.reason.map { "\($0)" } ?? "canceled")
         case .superseded:
-            return CommitStatus(state: "error", description: build.reason ?? "superseded by a newer push")
+            return CommitStatus(state: .error, description: build.reason ?? "superseded by a newer push")
         }
-    }
-
-    /// "test exited with 3" → "tests failed (exit 3)"; other reasons as they are.
-    static func failureText(_ reason: String?) -> String {
-        guard let reason else { return "build failed" }
-        if reason.hasPrefix("test exited with ") { return "tests failed (exit \(reason.dropFirst(17)))" }
-        if reason.hasPrefix("test timed out") { return "tests timed out" }
-        return reason
     }
 
     static func duration(_ build: Build) -> String? {
         guard let start = build.startedAt, let end = build.finishedAt, end >= start else { return nil }
-        let seconds = Int((end - start).rounded())
-        return seconds < 60 ? "\(seconds)s" : "\(seconds / 60)m\(String(format: "%02d", seconds % 60))s"
+        return DurationText.elapsed(seconds: end - start)
     }
 
     static func shortName(_ image: String) -> String { image.split(separator: "/").last.map(String.init) ?? image }

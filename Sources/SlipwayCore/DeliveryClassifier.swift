@@ -7,19 +7,15 @@ public enum DeliveryDecision: Sendable, Equatable {
 }
 
 public enum DeliveryClassifier {
-    /// Classifies a verified delivery. Throws `PayloadError` (→ 400) when a push payload
-    /// cannot be read.
-    /// `decodedPush`: the payload already decoded by the caller (the webhook route decodes
-    /// a push once, to pick the repository's secrets), so it is not decoded twice.
-    public static func classify(
-        event: String, deliveryID: String, payload: [UInt8], config: Config, decodedPush: Result<PushEvent, PayloadError>? = nil
-    ) throws(PayloadError) -> DeliveryDecision {
+    /// Classifies a verified delivery (decoding it is the first thing done with it once
+    /// its signature holds). Throws `PayloadError` (→ 400) when a push payload cannot be read.
+    public static func classify(event: String, deliveryID: String, payload: [UInt8], config: Config) throws(PayloadError) -> DeliveryDecision {
         switch event {
         case "ping": return .pong
         case "push": break
         default: return .ignore("event '\(event)' is not built")
         }
-        let push = try (decodedPush ?? Result { () throws(PayloadError) in try PushEvent.decode(payload) }).get()
+        let push = try PushEvent.decode(payload)
         guard let repository = config.repository(named: push.repositoryFullName) else {
             return .ignore("repository '\(push.repositoryFullName)' is not configured")
         }

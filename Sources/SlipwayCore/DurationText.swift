@@ -1,3 +1,5 @@
+import Foundation
+
 /// Durations as the config writes them: a whole number and a unit, `90s`, `30m`, `2h`,
 /// `1d`, or combined (`1h30m`). Milliseconds as `500ms`.
 public enum DurationText {
@@ -46,6 +48,19 @@ public enum DurationText {
         if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
         if ms % 1000 == 0 { return "\(ms / 1000)s" }
         return "\(ms)ms"
+    }
+
+    /// How long something took, for people (build logs, pages, the CLI, commit statuses):
+    /// `0.4s`, `12s`, `3m05s`, `1h02m`. The one such format of the project.
+    public static func elapsed(_ duration: Duration) -> String { elapsed(seconds: duration.inSeconds) }
+
+    public static func elapsed(seconds: Double) -> String {
+        let seconds = max(0, seconds)
+        if seconds < 10 { return String(format: "%.1fs", seconds) }
+        let whole = Int(seconds.rounded(.down))
+        if whole < 60 { return "\(whole)s" }
+        if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
+        return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60)
     }
 }
 

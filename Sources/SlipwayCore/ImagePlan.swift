@@ -2,16 +2,16 @@ import Foundation
 
 /// The tags and OCI labels of a build's image (SPEC "Builds"). Pure.
 public enum ImagePlan {
-    /// The `{branch}` value: the branch or tag name of the ref.
+    /// The `{branch}` value: the branch or tag name of the ref; of another ref, its last component.
     public static func refName(_ ref: String) -> String {
-        for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) { return String(ref.dropFirst(prefix.count)) }
-        return ref.split(separator: "/").last.map(String.init) ?? ref
+        let short = GitRefName.shortName(ref)
+        return short != ref ? short : ref.split(separator: "/").last.map(String.init) ?? ref
     }
 
     /// Every template rendered, duplicates dropped, in order. A template naming
     /// `{model_version}` is skipped when the build has no model version.
     public static func tags(templates: [String], build: Build, model: ModelProvenance?) -> (tags: [String], skipped: [String]) {
-        var values = ["sha": build.sha, "short_sha": String(build.sha.prefix(7)), "branch": refName(build.ref)]
+        var values = ["sha": build.sha.hex, "short_sha": build.sha.short, "branch": refName(build.ref)]
         if let version = model?.version { values["model_version"] = version.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
         var tags: [String] = []
         var skipped: [String] = []
@@ -30,7 +30,7 @@ public enum ImagePlan {
     public static func labels(build: Build, repositoryURL: String, created: Date, model: ModelProvenance?) -> [String: String] {
         var labels = [
             "org.opencontainers.image.source": repositoryURL,
-            "org.opencontainers.image.revision": build.sha,
+            "org.opencontainers.image.revision": build.sha.hex,
             "org.opencontainers.image.created": ISO8601DateFormatter().string(from: created),
             "org.opencontainers.image.ref.name": refName(build.ref),
             "ai.slipway.build": String(build.id),

@@ -76,6 +76,43 @@ struct JSONFieldReader {
         return try result.get()
     }
 
+    /// The first string at `path` (`["repository", "full_name"]`) in a top-level object,
+    /// reading no further than it: for a body not yet trusted, whatever follows is never
+    /// parsed. Nil when the path is absent, is not a string, or the JSON before it is invalid.
+    static func firstString(_ bytes: [UInt8], at path: [String]) -> String? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONFieldReader(buffer)
+            reader.skipWhitespace()
+            return try? reader.firstString(at: path[...])
+        }
+    }
+
+    private mutating func firstString(at path: ArraySlice<String>) throws(Invalid) -> String? {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth, let wanted = path.first else { throw Invalid() }
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        if current == UInt8(ascii: "}") { return nil }
+        while true {
+            skipWhitespace()
+            let key = try string()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            if key == wanted {
+                if path.count == 1 { return current == UInt8(ascii: "\"") ? try string() : nil }
+                return current == UInt8(ascii: "{") ? try firstString(at: path.dropFirst()) : nil
+            }
+            try skipValue()
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            default: return nil
+            }
+        }
+    }
+
     /// The contents of a JSON string (`raw`: what is between its quotes, known to be
     /// valid), decoded as `read` decodes strings.
     static func decodedString(_ raw: UnsafeRawBufferPointer) -> String {

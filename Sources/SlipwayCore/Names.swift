@@ -40,6 +40,20 @@ public enum GitRefName {
             !component.isEmpty && !component.hasPrefix(".") && !component.hasSuffix(".lock")
         }
     }
+
+    /// `main` for `refs/heads/main`; nil for tags and other refs.
+    public static func branch(of ref: String) -> String? {
+        ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : nil
+    }
+
+    /// The branch or tag name (`main`, `v1.2`); any other ref whole.
+    public static func shortName(_ ref: String) -> String {
+        for prefix in ["refs/heads/", "refs/tags/"] where ref.hasPrefix(prefix) { return String(ref.dropFirst(prefix.count)) }
+        return ref
+    }
+
+    /// A ref as an operator may write it: `main` means `refs/heads/main`.
+    public static func qualified(_ ref: String) -> String { ref.hasPrefix("refs/") ? ref : "refs/heads/\(ref)" }
 }
 
 /// A path from the config that must name something inside a directory (the checkout,

@@ -5,7 +5,7 @@ import Foundation
 public struct PushEvent: Sendable, Equatable {
     public let ref: String
     public let before: String
-    public let after: String
+    public let after: CommitID
     public let deleted: Bool
     public let repositoryFullName: String
     public let cloneURL: String?
@@ -14,7 +14,7 @@ public struct PushEvent: Sendable, Equatable {
     public let pusher: String?
 
     /// `main` for `refs/heads/main`; nil for tags and other refs.
-    public var branch: String? { ref.hasPrefix("refs/heads/") ? String(ref.dropFirst(11)) : nil }
+    public var branch: String? { GitRefName.branch(of: ref) }
     /// `v1.2` for `refs/tags/v1.2`.
     public var tag: String? { ref.hasPrefix("refs/tags/") ? String(ref.dropFirst(10)) : nil }
 }
@@ -45,7 +45,7 @@ extension PushEvent {
         }
         try refuseRepeatedKey(top)
         let ref = try requiredString(top, "ref")
-        let after = try requiredString(top, "after")
+        let afterText = try requiredString(top, "after")
         guard case .object(let repository)? = top["repository"] else {
             throw top["repository"] == nil ? PayloadError("push payload is missing 'repository'")
                 : top["repository"] == .null ? PayloadError("push payload field 'repository' is null")
@@ -55,11 +55,11 @@ extension PushEvent {
         let fullName = try requiredString(repository, "full_name", in: "repository.")
         guard RepositoryName.isValid(fullName) else { throw PayloadError("push payload field 'repository.full_name' is not an owner/name") }
         guard GitRefName.isValid(ref) else { throw PayloadError("push payload field 'ref' is not a valid git ref name") }
-        guard isSHA(after) else { throw PayloadError("push payload field 'after' is not a commit sha") }
+        guard let after = CommitID(afterText) else { throw PayloadError("push payload field 'after' is not a commit sha") }
         let deleted: Bool
         switch top["deleted"] {
         case .bool(let value)?: deleted = value
-        case nil, .null?: deleted = after.allSatisfy { $0 == "0" }
+        case nil, .null?: deleted = after.hex.allSatisfy { $0 == "0" }
         default: throw PayloadError("push payload field 'deleted' has the wrong type")
         }
         let before = try optionalString(top, "before") ?? ""
@@ -105,21 +105,15 @@ extension PushEvent {
         default: throw PayloadError("push payload field '\(key)' has the wrong type")
         }
     }
-
-    static func isSHA(_ text: String) -> Bool {
-        (text.utf8.count == 40 || text.utf8.count == 64) && text.utf8.allSatisfy { byte in
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
-        }
-    }
 }
 
-/// The repository a payload names, read leniently so signatures can be checked against
-/// that repository's secrets before the payload is trusted. Any event kind.
+/// The repository a payload names, to choose the secrets its signature is checked with.
+/// Read before the signature is verified, so it reads as little as it can: the bytes up
+/// to the first `repository.full_name` (near the start of every GitHub payload), nothing
+/// after it. A payload that names two repositories gains nothing by it: the full decode
+/// after verification refuses repeated keys. Any event kind.
 public enum PayloadRepository {
     public static func fullName(in json: [UInt8]) -> String? {
-        guard case .object(let repository)? = (try? JSONFieldReader.read(json, want: ["repository": .object(["full_name": .scalar])]))?["repository"],
-              repository.repeatedKey == nil, case .string(let name)? = repository["full_name"] else { return nil }
-        return name
+        JSONFieldReader.firstString(json, at: ["repository", "full_name"])
     }
 }

@@ -10,7 +10,7 @@ public enum SamplePushPayload {
     ) -> [UInt8] {
         let zeros = String(repeating: "0", count: 40)
         let object: [String: Any] = [
-            "ref": ref.hasPrefix("refs/") ? ref : "refs/heads/\(ref)",
+            "ref": GitRefName.qualified(ref),
             "before": zeros,
             "after": deleted ? zeros : sha,
             "created": false, "deleted": deleted, "forced": false,

@@ -38,7 +38,7 @@ public enum Daemon {
         defer { withExtendedLifetime(lock) {} }
         if let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
         let store: SQLiteBuildStore = switch config.database {
-        case .sqlite: try SQLiteBuildStore(path: "\(config.stateDirectory)/slipway.sqlite")
+        case .sqlite: SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
         case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
         }
         let live = LiveConfig(resolved)
@@ -53,6 +53,7 @@ public enum Daemon {
         let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
                                  followers: followers, logger: logger, planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let intake = BuildIntake(store: store, config: live, queue: queue)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
         let scheduler = DeployScheduler(deployments: store, runner: deployer, config: live, logger: logger)
         let openFiles = OpenFileLimit.raise()
@@ -61,13 +62,13 @@ public enum Daemon {
             logger.warning("server.max_connections lowered to fit the open-file limit (raise LimitNOFILE=)", metadata: [
                 "max_connections": "\(maxConnections)", "configured": "\(config.server.maxConnections)", "open_files": "\(openFiles)"])
         }
-        let server = HTTPServer.make(listen: config.server.listen, store: store, config: live, queue: queue, followers: followers,
+        let server = HTTPServer.make(listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
                                      deployments: (store, deployer), metrics: metrics, maxConnections: maxConnections,
                                      logger: logger) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
-        let watcher = ModelWatcher(store: store, config: live, queue: queue, logger: logger)
+        let watcher = ModelWatcher(intake: intake, config: live, logger: logger)
         let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
 
         // Shutdown runs in reverse order: open log streams end first, then the server

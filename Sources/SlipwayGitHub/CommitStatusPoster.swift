@@ -17,14 +17,17 @@ import SlipwayStore
 /// network errors are retried with exponential backoff (Retry-After honoured); 403/429
 /// with `x-ratelimit-remaining: 0` or Retry-After pause all posting until GitHub's reset;
 /// any other 4xx is given up with the reason logged.
+///
+/// Woken by the store when a status is written (`StatusOutboxStore.outboxWritten`), or
+/// when the next retry or pause ends; never polling the outbox.
 public final class CommitStatusPoster: Service, Sendable {
-    let store: any BuildStore
+    let store: any StatusOutboxStore
     let config: LiveConfig
     let logger: Logger
     let tokens: GitHubTokens
     let client: HTTPClient
 
-    public init(store: any BuildStore, config: LiveConfig, logger: Logger) {
+    public init(store: any StatusOutboxStore, config: LiveConfig, logger: Logger) {
         self.store = store
         self.config = config
         self.logger = logger
@@ -42,7 +45,8 @@ public final class CommitStatusPoster: Service, Sendable {
         var pausedUntil = 0.0
         var pruneAt = 0.0
         while !Task.isCancelled {
-            pausedUntil = await postDue(pausedUntil: pausedUntil)
+            let pass = await postDue(pausedUntil: pausedUntil)
+            pausedUntil = pass.pausedUntil
             let now = Date().timeIntervalSince1970
             if now >= pruneAt {
                 pruneAt = now + 600
@@ -53,12 +57,10 @@ public final class CommitStatusPoster: Service, Sendable {
                     logger.warning("cannot prune the status outbox", metadata: ["error": "\(error)"])
                 }
             }
-            do {
-                try await cancelOnGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
-            } catch {
-                break
-            }
-            if Task.isShuttingDownGracefully { break }
+            let wakeAt = min(pass.lookAgainAt ?? pruneAt, pruneAt)
+            let outbox = store.outboxWritten
+            _ = try? await cancelOnGracefulShutdown { await outbox.wait(timeout: .seconds(max(0, wakeAt - Date().timeIntervalSince1970))) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
         }
         try? await client.shutdown()
     }
@@ -93,32 +95,47 @@ public final class CommitStatusPoster: Service, Sendable {
         }
     }
 
-    /// One pass over the outbox; returns until when posting is paused (rate limit).
-    func postDue(pausedUntil: Double) async -> Double {
+    /// What a pass over the outbox leaves: until when posting is paused (rate limit), and
+    /// when an entry it could not send yet is due (nil: none is waiting).
+    struct Pass {
+        var pausedUntil: Double
+        var lookAgainAt: Double?
+    }
+
+    static let batch = 200
+
+    /// One pass over the outbox.
+    func postDue(pausedUntil: Double) async -> Pass {
         let snapshot = config.snapshot
         let entries: [StatusOutboxEntry]
         do {
-            entries = try await store.openStatuses(limit: 200)
+            entries = try await store.openStatuses(limit: Self.batch)
         } catch {
             logger.error("cannot read the status outbox", metadata: ["error": "\(error)"])
-            return pausedUntil
+            return Pass(pausedUntil: pausedUntil, lookAgainAt: Date().timeIntervalSince1970 + 5)
         }
-        guard !entries.isEmpty else { return pausedUntil }
+        guard !entries.isEmpty else { return Pass(pausedUntil: pausedUntil) }
         guard let github = snapshot.config.github else {
             try? await store.closeStatuses(ids: entries.map(\.id), reason: "github is not configured")
-            return pausedUntil
+            return Pass(pausedUntil: pausedUntil, lookAgainAt: entries.count == Self.batch ? 0 : nil)
         }
         var paused = pausedUntil
+        // A full batch may have more behind it: look again at once.
+        var lookAgainAt: Double? = entries.count == Self.batch ? 0 : nil
+        func due(_ time: Double) { lookAgainAt = min(lookAgainAt ?? time, time) }
         var waiting = Set<String>()
-        func key(_ entry: StatusOutboxEntry) -> String { entry.repository.lowercased() + "@" + entry.sha }
+        func key(_ entry: StatusOutboxEntry) -> String { entry.repository.lowercased() + "@" + entry.sha.hex }
         // A pending status that a newer status of its commit follows is dropped, never sent late.
         var lastOfCommit: [String: Int] = [:]
         for (index, entry) in entries.enumerated() { lastOfCommit[key(entry)] = index }
-        let overtaken = Set(entries.enumerated().filter { $1.status.state == "pending" && lastOfCommit[key($1)]! > $0 }.map(\.element.id))
+        let overtaken = Set(entries.enumerated().filter { $1.status.state == .pending && lastOfCommit[key($1)]! > $0 }.map(\.element.id))
         try? await store.closeStatuses(ids: Array(overtaken), reason: "overtaken by a newer status of the commit")
         for entry in entries where !overtaken.contains(entry.id) {
             let key = key(entry)
-            guard !waiting.contains(key) else { continue }
+            guard !waiting.contains(key) else {
+                due(max(entry.nextAttemptAt, paused))
+                continue
+            }
             var logger = self.logger
             logger[metadataKey: "build"] = "\(entry.buildID)"
             logger[metadataKey: "repo"] = "\(entry.repository)"
@@ -126,6 +143,7 @@ public final class CommitStatusPoster: Service, Sendable {
             let now = Date().timeIntervalSince1970
             if entry.nextAttemptAt > now || paused > now {
                 waiting.insert(key)
+                due(max(entry.nextAttemptAt, paused))
                 continue
             }
             let result = await post(entry, github: github, snapshot: snapshot, logger: logger)
@@ -139,10 +157,12 @@ public final class CommitStatusPoster: Service, Sendable {
                     logger.info("commit status posted", metadata: ["state": "\(entry.status.state)"])
                 case .retry(let after, let why):
                     waiting.insert(key)
+                    due(after)
                     try await store.closeStatus(id: entry.id, .retry(at: after))
                     logger.warning("commit status will be retried", metadata: ["why": "\(why)", "in": "\(Int(after - now))s"])
                 case .rateLimited(let until, let why):
                     waiting.insert(key)
+                    due(until)
                     paused = until
                     try await store.closeStatus(id: entry.id, .retry(at: until))
                     logger.warning("GitHub rate limit: posting paused", metadata: ["why": "\(why)", "for": "\(Int(until - now))s"])
@@ -154,7 +174,7 @@ public final class CommitStatusPoster: Service, Sendable {
                 logger.error("cannot update the status outbox", metadata: ["error": "\(error)"])
             }
         }
-        return paused
+        return Pass(pausedUntil: paused, lookAgainAt: lookAgainAt)
     }
 
     func post(_ entry: StatusOutboxEntry, github: GitHubConfig, snapshot: ResolvedConfig, logger: Logger) async -> Result {
@@ -169,12 +189,12 @@ public final class CommitStatusPoster: Service, Sendable {
             return .retry(after: now + backoff, why: "\(error)")
         }
         let body: [String: String] = [
-            "state": entry.status.state,
+            "state": entry.status.state.rawValue,
             "target_url": "\(snapshot.config.server.publicURL)/builds/\(entry.buildID)",
             "description": entry.status.description,
             "context": github.statusContext,
         ]
-        var request = HTTPClientRequest(url: "\(github.apiURL)/repos/\(entry.repository)/statuses/\(entry.sha)")
+        var request = HTTPClientRequest(url: "\(github.apiURL)/repos/\(entry.repository)/statuses/\(entry.sha.hex)")
         request.method = .POST
         GitHubAPI.addHeaders(&request.headers, token: token)
         request.headers.add(name: "Content-Type", value: "application/json")

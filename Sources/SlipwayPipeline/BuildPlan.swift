@@ -1,13 +1,15 @@
 import SlipwayCore
-import SlipwayPipeline
-import SlipwayStore
 
 /// The steps of a build, in the SPEC's order: checkout, test, model, image, smoke, push.
-struct BuildPlan: Sendable {
+public struct BuildPlan: Sendable {
     let mirrors = GitMirrors()
     let toolEnvironment: [String: String]
 
-    func steps(for build: Build, repository: RepositoryConfig) -> [any BuildStep] {
+    public init(toolEnvironment: [String: String]) {
+        self.toolEnvironment = toolEnvironment
+    }
+
+    public func steps(for build: Build, repository: RepositoryConfig) -> [any BuildStep] {
         var steps: [any BuildStep] = [CheckoutStep(mirrors: mirrors)]
         if let test = repository.test { steps.append(CommandStep(name: "test", argv: test)) }
         if let model = repository.model { steps.append(ModelStep(model: model)) }

@@ -8,26 +8,37 @@ import Synchronization
 ///
 /// The store is the queue: builds are claimed from it in a transaction (QueuePolicy
 /// decides which), so a crash loses nothing that was acknowledged. `wake()` is a hint
-/// that something changed; the queue also re-checks after every finished build.
+/// that something changed; the queue also re-checks after every finished build, and at
+/// the one time it set itself (a held lane's release, a retry after a failed claim).
+/// Builds are only ever stored through `BuildIntake`, which wakes the queue.
+///
+/// Owned work: each running build's task, and each finished build's clean-up (its local
+/// images, its scratch files), are kept here and waited for at shutdown.
 ///
 /// Shutdown (graceful): stop claiming, wait up to `queue.shutdown_grace` for running
-/// builds, then cancel the rest and put them back to `queued` (checkpoint).
+/// builds, then cancel the rest and put them back to `queued` (checkpoint); then wait for
+/// clean-ups within what is left of the grace.
 public final class BuildQueue: Service, Sendable {
-    private let store: any BuildStore
+    private let store: any BuildLeaseStore
     private let config: LiveConfig
     private let runner: BuildRunner
     private let executor = DispatchTaskExecutor(label: "slipway.builds")
     private let logger: Logger
-    private let wakeups: AsyncStream<Void>
-    private let wakeupContinuation: AsyncStream<Void>.Continuation
+    /// Something may be runnable: a build stored, a build ended, a timer due.
+    private let wakeups = WakeSignal()
+    /// A build or a clean-up ended (for the drain at shutdown).
+    private let ended = WakeSignal()
     private let state = Mutex(State())
 
     private struct State {
         var running: [Int64: RunningBuild] = [:]
+        var cleanUps: [Int64: Task<Void, Never>] = [:]
         var accepting = false
+        var stopping = false
         /// Lanes whose running build a newer push stopped, waiting for their pushes to pause.
         var settling = LaneSettling()
-        var releaseWakeArmed = false
+        /// When to look again although nobody wakes the queue (monotonic seconds).
+        var lookAgainAt: Double?
     }
 
     private struct RunningBuild {
@@ -36,16 +47,15 @@ public final class BuildQueue: Service, Sendable {
         var stopReason: StopReason?
     }
 
-    public init(store: any BuildStore, config: LiveConfig, runner: BuildRunner, logger: Logger) {
+    public init(store: any BuildLeaseStore, config: LiveConfig, runner: BuildRunner, logger: Logger) {
         self.store = store
         self.config = config
         self.runner = runner
         self.logger = logger
-        (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Something may be runnable now (a build was stored or finished).
-    public func wake() { wakeupContinuation.yield() }
+    public func wake() { wakeups.signal() }
 
     /// A build was stored in `lane`. When that lane is busy here (a build of it runs, or
     /// it waits for its pushes to pause) the new build cannot start, and nothing else
@@ -76,10 +86,34 @@ public final class BuildQueue: Service, Sendable {
         return task != nil
     }
 
+    public enum CancelResult: Sendable, Equatable {
+        /// It runs here: stopped; its end is recorded when its step has stopped.
+        case stopping
+        /// It was queued (or running on no worker): canceled now.
+        case canceled
+        /// It has ended already, in this state.
+        case alreadyEnded(BuildState)
+    }
+
+    /// An operator's cancel: a running build is stopped, a queued one canceled in the store.
+    public func cancel(_ build: Build, by who: String) async throws -> CancelResult {
+        guard !build.state.isTerminal else { return .alreadyEnded(build.state) }
+        if build.state == .running, stop(build.id, reason: .canceled(by: who)) { return .stopping }
+        do {
+            guard let canceled = try await store.transition(build.id, .cancel, reason: "canceled by \(who)") else {
+                return .alreadyEnded(build.state)
+            }
+            return canceled.state == .canceled ? .canceled : .alreadyEnded(canceled.state)
+        } catch let refused as InvalidTransition {
+            return .alreadyEnded(refused.from)
+        }
+    }
+
     /// A newer push to a branch stops its older running builds when `cancel_superseded`
     /// is set; the same rule (QueuePolicy) the store applies to queued builds.
-    public func supersedeRunning(by request: BuildRequest, newID: Int64) {
+    func supersedeRunning(by request: BuildRequest, newID: Int64) {
         let enabled = config.snapshot.config.queue.cancelSuperseded
+        guard QueuePolicy.maySupersede(request, enabled: enabled) else { return }
         let now = Self.monotonicSeconds()
         let running = state.withLock { state in
             state.settling.pushed(lane: request.lane, at: now)
@@ -116,12 +150,33 @@ public final class BuildQueue: Service, Sendable {
                 "build": "\(build.id)", "repo": "\(build.repository)", "state": "\(build.state.rawValue)"])
         }
         state.withLock { $0.accepting = true }
-        wake()
-        for await _ in wakeups.cancelOnGracefulShutdown() {
-            await startRunnableBuilds()
+        // Claims are not cancelled half-way: shutdown only ends the loop between them.
+        await withGracefulShutdownHandler {
+            while !state.withLock({ $0.stopping }), !Task.isCancelled {
+                await startRunnableBuilds()
+                await wakeups.wait(timeout: timeUntilLookingAgain())
+            }
+        } onGracefulShutdown: { [self] in
+            state.withLock { $0.stopping = true }
+            wakeups.signal()
         }
         state.withLock { $0.accepting = false }
         await drain()
+    }
+
+    /// Until the time the queue set itself to look again, or nil (none set).
+    private func timeUntilLookingAgain() -> Duration? {
+        let now = Self.monotonicSeconds()
+        return state.withLock { state in
+            guard let at = state.lookAgainAt else { return nil }
+            if at <= now { state.lookAgainAt = nil }
+            return .seconds(max(0, at - now))
+        }
+    }
+
+    /// Look again at `at` (monotonic seconds), unless an earlier look is set already.
+    private func lookAgain(at: Double) {
+        state.withLock { state in state.lookAgainAt = min(state.lookAgainAt ?? at, at) }
     }
 
     private func startRunnableBuilds() async {
@@ -129,35 +184,17 @@ public final class BuildQueue: Service, Sendable {
         guard free > 0 else { return }
         let now = Self.monotonicSeconds()
         let held = state.withLock { $0.settling.held(at: now) }
-        defer { if !held.isEmpty { wakeWhenALaneSettles(now: now) } }
+        if !held.isEmpty, let release = state.withLock({ $0.settling.nextRelease }) { lookAgain(at: release) }
         let claimed: [Build]
         do {
             claimed = try await store.claimRunnable(freeWorkers: free, heldLanes: held)
         } catch {
             // The store may come back (space freed) with nobody to wake the queue: look again soon.
             logger.error("cannot claim queued builds; trying again in 2 s", metadata: ["error": "\(error)"])
-            Task { [self] in
-                try? await Task.sleep(for: .seconds(2))
-                wake()
-            }
+            lookAgain(at: now + 2)
             return
         }
         for build in claimed { start(build) }
-    }
-
-    /// One timer at a time, to look again when the first held lane may be let go.
-    private func wakeWhenALaneSettles(now: Double) {
-        let release: Double? = state.withLock { state in
-            guard !state.releaseWakeArmed, let next = state.settling.nextRelease else { return nil }
-            state.releaseWakeArmed = true
-            return next
-        }
-        guard let release else { return }
-        Task { [self] in
-            try? await Task.sleep(for: .seconds(max(0, release - now)))
-            state.withLock { $0.releaseWakeArmed = false }
-            wake()
-        }
     }
 
     private func start(_ build: Build) {
@@ -165,33 +202,56 @@ public final class BuildQueue: Service, Sendable {
         // finish and remove itself.
         state.withLock { state in
             let task = Task(executorPreference: executor) { [self] in
-                await runner.run(build) { [self] in self.state.withLock { $0.running[build.id]?.stopReason } }
+                let cleanUp = await runner.run(build) { [self] in self.state.withLock { $0.running[build.id]?.stopReason } }
+                startCleanUp(cleanUp, of: build.id)
                 self.state.withLock { _ = $0.running.removeValue(forKey: build.id) }
                 let settings = config.snapshot.config
                 WorkspacePruner.prune(stateDirectory: settings.stateDirectory, keep: settings.queue.keepWorkspaces,
                                       running: Set(runningBuildIDs))
+                ended.signal()
                 wake()
             }
             state.running[build.id] = RunningBuild(task: task, lane: build.lane)
         }
     }
 
+    /// A finished build's clean-up runs on its own (the worker is free for the next
+    /// build), kept here until it is done so that shutdown can wait for it.
+    private func startCleanUp(_ cleanUp: BuildCleanUp, of buildID: Int64) {
+        state.withLock { state in
+            state.cleanUps[buildID] = Task(executorPreference: executor) { [self] in
+                await cleanUp.run()
+                self.state.withLock { _ = $0.cleanUps.removeValue(forKey: buildID) }
+                ended.signal()
+            }
+        }
+    }
+
     private func drain() async {
         let grace = config.snapshot.config.queue.shutdownGrace
-        let tasks = state.withLock { $0.running.values.map(\.task) }
-        guard !tasks.isEmpty else { return }
-        logger.notice("waiting for running builds before exit", metadata: [
-            "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))"])
-        // Awaiting a task's value ignores cancellation, so the grace period is watched by
-        // polling the running set (finished builds remove themselves) rather than by a race.
         let deadline = ContinuousClock.now + grace
-        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        if !runningBuildIDs.isEmpty {
+            logger.notice("waiting for running builds before exit", metadata: [
+                "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))"])
         }
-        let finishedInTime = runningBuildIDs.isEmpty
-        if !finishedInTime {
+        // Each build that ends signals `ended`; no polling.
+        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline {
+            await ended.wait(until: deadline)
+        }
+        let unfinished = state.withLock { $0.running.values.map(\.task) }
+        if !unfinished.isEmpty {
             for id in runningBuildIDs { stop(id, reason: .checkpoint) }
-            for task in tasks { await task.value }
+            for task in unfinished { await task.value }
+        }
+        // Clean-ups (image removal) within what is left of the grace; one that is not
+        // done by then is cut off by the exit, and said so.
+        while state.withLock({ !$0.cleanUps.isEmpty }), ContinuousClock.now < deadline {
+            await ended.wait(until: deadline)
+        }
+        let cut = state.withLock { Array($0.cleanUps.keys).sorted() }
+        if !cut.isEmpty {
+            logger.warning("clean-up of finished builds cut off by the exit: the shutdown grace is spent", metadata: [
+                "builds": "\(cut)"])
         }
     }
 }

@@ -17,7 +17,7 @@ public enum StopReason: Sendable, Equatable {
 public struct BuildRunner: Sendable {
     public typealias StepPlanner = @Sendable (Build, RepositoryConfig) -> [any BuildStep]
 
-    let store: any BuildStore
+    let store: any BuildLeaseStore & BuildRecordStore
     let config: LiveConfig
     let planSteps: StepPlanner
     let processes: ProcessRunner
@@ -26,7 +26,7 @@ public struct BuildRunner: Sendable {
     let followers: LogFollowers?
     let sandboxHost: SandboxHost
 
-    public init(store: any BuildStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+    public init(store: any BuildLeaseStore & BuildRecordStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
                 toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess(),
                 followers: LogFollowers? = nil, logger: Logger, planSteps: @escaping StepPlanner) {
         self.sandboxHost = sandboxHost
@@ -52,8 +52,10 @@ public struct BuildRunner: Sendable {
         URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
     }
 
-    /// Runs `build` to its end. `stopReason` tells, after a cancellation, why.
-    public func run(_ build: Build, stopReason: @Sendable () -> StopReason?) async {
+    /// Runs `build` to its end and records it; returns what is left to clean up (the
+    /// caller runs it, apart from the build's cancellation). `stopReason` tells, after a
+    /// cancellation, why.
+    public func run(_ build: Build, stopReason: @Sendable () -> StopReason?) async -> BuildCleanUp {
         var logger = self.logger
         logger[metadataKey: "build"] = "\(build.id)"
         logger[metadataKey: "repo"] = "\(build.repository)"
@@ -69,14 +71,14 @@ public struct BuildRunner: Sendable {
         } catch {
             logger.error("cannot open the build log", metadata: ["error": "\(error)"])
             await finish(build, .error, reason: "cannot open the build log: \(error)", logger: logger)
-            return
+            return .nothing
         }
         defer { log.close() }
         log.header("build #\(build.id) of \(build.repository) \(build.ref) at \(build.sha) (attempt \(build.attempts), trigger \(build.trigger.rawValue))")
         guard let repository = snapshot.config.repository(named: build.repository) else {
             log.line("repository \(build.repository) is no longer configured")
             await finish(build, .error, reason: "repository \(build.repository) is no longer configured", logger: logger)
-            return
+            return .nothing
         }
         logger.info("build started", metadata: ["sha": "\(build.sha)", "ref": "\(build.ref)", "attempt": "\(build.attempts)"])
 
@@ -88,7 +90,7 @@ public struct BuildRunner: Sendable {
         } catch {
             log.line("cannot create the workspace \(workspace): \(error)")
             await finish(build, .error, reason: "cannot create the workspace: \(error)", logger: logger)
-            return
+            return .nothing
         }
         let context = StepContext(build: build, repository: repository, config: snapshot, workspace: workspace, log: log,
                                   processes: processes, store: store, deadline: started + repository.timeout,
@@ -97,21 +99,22 @@ public struct BuildRunner: Sendable {
 
         var finalState = BuildState.success
         var reason: String?
+        var statusSummary: String?
         var ran: [any BuildStep] = []
-        defer { Self.cleanUp(ran, context) }
         for step in planSteps(build, repository) {
             ran.append(step)
             let outcome = await runStep(step, context, logger: logger)
             if case .canceled = outcome {
                 let state = await stop(build, reason: stopReason(), log: log, logger: logger)
                 Self.recordDuration(ContinuousClock.now - started, repository: build.repository, state: state)
-                return
+                return BuildCleanUp(steps: ran, context: context)
             }
             switch outcome {
             case .success, .skipped, .canceled: continue
-            case .failure(_, let detail):
+            case .failure(let failure):
                 finalState = .failure
-                reason = detail
+                reason = failure.detail
+                statusSummary = failure.summary
             case .error(let detail):
                 finalState = .error
                 reason = detail
@@ -119,9 +122,10 @@ public struct BuildRunner: Sendable {
             break
         }
         let elapsed = ContinuousClock.now - started
-        log.header("build \(finalState.rawValue) after \(Self.format(elapsed))\(reason.map { ": \($0)" } ?? "")")
-        await finish(build, finalState, reason: reason, logger: logger)
+        log.header("build \(finalState.rawValue) after \(DurationText.elapsed(elapsed))\(reason.map { ": \($0)" } ?? "")")
+        await finish(build, finalState, reason: reason, statusSummary: statusSummary, logger: logger)
         Self.recordDuration(elapsed, repository: build.repository, state: finalState)
+        return BuildCleanUp(steps: ran, context: context)
     }
 
     /// `slipway_build_duration_seconds{repository, state}`: one observation per attempt
@@ -129,16 +133,6 @@ public struct BuildRunner: Sendable {
     private static func recordDuration(_ elapsed: Duration, repository: String, state: BuildState) {
         Timer(label: "slipway_build_duration_seconds", dimensions: [("repository", repository), ("state", state.rawValue)])
             .record(duration: elapsed)
-    }
-
-    /// After the build, whatever its end: each step's own clean-up (local images,
-    /// containers), then the scratch directory with its one-off credential files.
-    /// Runs outside the build's cancellation, in the background.
-    private static func cleanUp(_ steps: [any BuildStep], _ context: StepContext) {
-        Task {
-            for step in steps.reversed() { await step.cleanUp(context) }
-            try? FileManager.default.removeItem(atPath: context.scratchDirectory)
-        }
     }
 
     private func runStep(_ step: any BuildStep, _ buildContext: StepContext, logger: Logger) async -> StepOutcome {
@@ -172,11 +166,12 @@ public struct BuildRunner: Sendable {
         }
         if Task.isCancelled { outcome = .canceled }
         let elapsed = ContinuousClock.now - begin
-        let took = Self.format(elapsed)
-        Timer(label: "slipway_step_duration_seconds", dimensions: [("step", step.name), ("outcome", outcome.label)])
+        let took = DurationText.elapsed(elapsed)
+        let ended = outcome.state.rawValue
+        Timer(label: "slipway_step_duration_seconds", dimensions: [("step", step.name), ("outcome", ended)])
             .record(duration: elapsed)
-        context.log.header("step \(step.name) \(outcome.label) after \(took)")
-        logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(outcome.label)", "duration": "\(took)"])
+        context.log.header("step \(step.name) \(ended) after \(took)")
+        logger.info("step finished", metadata: ["step": "\(step.name)", "outcome": "\(ended)", "duration": "\(took)"])
         do {
             let finalOutcome = outcome
             try await StoreRetry.untilStored("step \(step.name) end", logger: logger) { [store] in
@@ -210,22 +205,35 @@ public struct BuildRunner: Sendable {
         return state
     }
 
-    private func finish(_ build: Build, _ state: BuildState, reason: String?, logger: Logger) async {
+    private func finish(_ build: Build, _ state: BuildState, reason: String?, statusSummary: String? = nil, logger: Logger) async {
         logger.info("build finished", metadata: ["state": "\(state.rawValue)"])
-        await apply(build, .finish(state), reason: reason, logger: logger)
+        await apply(build, .finish(state), reason: reason, statusSummary: statusSummary, logger: logger)
     }
 
-    private func apply(_ build: Build, _ event: BuildEvent, reason: String?, logger: Logger) async {
+    private func apply(_ build: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil, logger: Logger) async {
         do {
-            _ = try await StoreRetry.untilStored("build end", logger: logger) { [store] in try await store.transition(build.id, event, reason: reason) }
+            _ = try await StoreRetry.untilStored("build end", logger: logger) { [store] in
+                try await store.transition(build.id, event, reason: reason, statusSummary: statusSummary)
+            }
         } catch {
             // Canceled while retrying (shutdown): the next start recovers the build.
             logger.error("cannot record the build's end", metadata: ["error": "\(error)"])
         }
     }
+}
 
-    static func format(_ duration: Duration) -> String {
-        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        return ms < 10_000 ? String(format: "%.2fs", Double(ms) / 1000) : "\(ms / 1000)s"
+/// What is left after a build, whatever its end: each step's own clean-up (local images,
+/// containers), newest step first, then the scratch directory with its one-off
+/// credential files. `BuildQueue` runs it apart from the build and waits for it at shutdown.
+public struct BuildCleanUp: Sendable {
+    let steps: [any BuildStep]
+    let context: StepContext?
+
+    static let nothing = BuildCleanUp(steps: [], context: nil)
+
+    public func run() async {
+        guard let context else { return }
+        for step in steps.reversed() { await step.cleanUp(context) }
+        try? FileManager.default.removeItem(atPath: context.scratchDirectory)
     }
 }

@@ -64,7 +64,7 @@ public struct StepContext: Sendable {
     public let workspace: String
     public let log: BuildLog
     public let processes: ProcessRunner
-    public let store: any BuildStore
+    public let store: any BuildRecordStore
     public let artifacts: BuildArtifacts
     /// When the whole build must be over (the repository's `timeout`).
     public let deadline: ContinuousClock.Instant
@@ -79,7 +79,7 @@ public struct StepContext: Sendable {
     public let sandboxHost: SandboxHost
 
     public init(build: Build, repository: RepositoryConfig, config: ResolvedConfig, workspace: String, log: BuildLog,
-                processes: ProcessRunner, store: any BuildStore, deadline: ContinuousClock.Instant, instance: String,
+                processes: ProcessRunner, store: any BuildRecordStore, deadline: ContinuousClock.Instant, instance: String,
                 toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess()) {
         self.build = build
         self.repository = repository
@@ -122,7 +122,7 @@ public struct StepContext: Sendable {
             "SLIPWAY_BUILD_ID": String(build.id),
             "SLIPWAY_REPOSITORY": build.repository,
             "SLIPWAY_REF": build.ref,
-            "SLIPWAY_COMMIT_SHA": build.sha,
+            "SLIPWAY_COMMIT_SHA": build.sha.hex,
             "SLIPWAY_TRIGGER": build.trigger.rawValue,
             "SLIPWAY_INSTANCE": instance,
         ]
@@ -198,9 +198,9 @@ public struct CommandStep: BuildStep {
 
     /// A command of the project's (test, smoke): anything but exit 0 is its `failure`.
     static func outcome(of result: ProcessRunner.Result, step: String, context: StepContext) -> StepOutcome {
-        if result.timedOut { return .failure(exitCode: nil, detail: "\(step) timed out: \(context.timeoutDescription)") }
-        if let signal = result.signal { return .failure(exitCode: nil, detail: "\(step) was killed by signal \(signal)") }
-        if result.exitCode != 0 { return .failure(exitCode: result.exitCode, detail: "\(step) exited with \(result.exitCode ?? -1)") }
+        if result.timedOut { return .failure(.command(step, .timedOut(limit: context.timeoutDescription))) }
+        if let signal = result.signal { return .failure(.command(step, .killed(signal: signal))) }
+        if result.exitCode != 0 { return .failure(.command(step, .exited(result.exitCode ?? -1))) }
         return .success
     }
 

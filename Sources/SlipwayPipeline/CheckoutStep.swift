@@ -20,10 +20,10 @@ public struct CheckoutStep: BuildStep {
         guard let url = context.repository.cloneURL ?? context.build.cloneURL else {
             return .error(detail: "checkout: no clone URL (set clone_url for \(context.repository.name))")
         }
-        let sha = context.build.sha
-        guard sha.count == 40, sha.allSatisfy(\.isHexDigit) else {
-            return .error(detail: "checkout: '\(sha)' is not a commit id")
-        }
+        let sha = context.build.sha.hex
+        // A repository's object format shows in its commit ids (SHA-1: 40 digits,
+        // SHA-256: 64); the mirror and the checkout are made in the same format.
+        let objectFormat = sha.count == 64 ? ["--object-format=sha256"] : []
         let credentials = try GitCredentials(context: context)
         defer { credentials.remove() }
         let git = GitCommand(context: context, credentials: credentials)
@@ -40,7 +40,7 @@ public struct CheckoutStep: BuildStep {
                 try? FileManager.default.removeItem(atPath: partial)
                 try? FileManager.default.removeItem(atPath: mirror)
                 try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
-                guard try await git.run(["init", "--quiet", "--bare", partial]).succeeded else {
+                guard try await git.run(["init", "--quiet", "--bare"] + objectFormat + [partial]).succeeded else {
                     return .error(detail: "checkout: cannot create the mirror \(mirror)")
                 }
                 try FileManager.default.moveItem(atPath: partial, toPath: mirror)
@@ -76,7 +76,7 @@ public struct CheckoutStep: BuildStep {
         let checkout = context.checkoutDirectory
         try? FileManager.default.removeItem(atPath: checkout)
         let steps: [[String]] = [
-            ["init", "--quiet", checkout],
+            ["init", "--quiet"] + objectFormat + [checkout],
             ["-C", checkout, "fetch", "--quiet", "--no-tags", "--depth=1", "--", mirror, sha],
             ["-C", checkout, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"],
         ]
@@ -105,8 +105,14 @@ public actor GitMirrors {
 
     func exclusively<T: Sendable>(_ key: String, _ work: @Sendable () async throws -> T) async throws -> T {
         await acquire(key)
-        defer { Task { await self.release(key) } }
-        return try await work()
+        do {
+            let result = try await work()
+            release(key)
+            return result
+        } catch {
+            release(key)
+            throw error
+        }
     }
 
     private func acquire(_ key: String) async {

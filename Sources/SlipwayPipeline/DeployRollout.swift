@@ -23,7 +23,7 @@ extension DeployRunner {
         let snapshot = config.snapshot
         let (state, reason) = await rollOut(deployment, snapshot: snapshot, logger: logger)
         do {
-            try await uncancelled { [deployments] in try await deployments.finishDeployment(id: deployment.id, state: state, reason: reason) }
+            try await deployments.finishDeployment(id: deployment.id, state: state, reason: reason)
         } catch {
             logger.error("cannot record the deployment's end", metadata: ["error": "\(error)"])
         }
@@ -54,7 +54,7 @@ extension DeployRunner {
             guard FileManager.default.createFile(atPath: kubeconfigPath, contents: Data(kubeconfig.utf8), attributes: [.posixPermissions: 0o600]) else {
                 return (.error, "cannot write the kubeconfig to \(scratch)")
             }
-            try await uncancelled { [deployments] in try await deployments.startDeployment(id: deployment.id) }
+            try await deployments.startDeployment(id: deployment.id)
         } catch {
             return (.error, "cannot prepare the deployment: \(error)")
         }

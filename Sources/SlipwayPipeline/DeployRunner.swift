@@ -11,7 +11,7 @@ import Synchronization
 /// `rollout undo` when the rollout does not become ready. One deployment per repository
 /// at a time; each has its own log (`state_dir/deploy-logs/ID.log`, secrets masked).
 public final class DeployRunner: Sendable {
-    let builds: any BuildStore
+    let builds: any BuildQueryStore
     let deployments: any DeploymentStore
     let config: LiveConfig
     let processes: ProcessRunner
@@ -19,7 +19,7 @@ public final class DeployRunner: Sendable {
     let logger: Logger
     private let running = Mutex<[Int64: Task<Void, Never>]>([:])
 
-    public init(builds: any BuildStore, deployments: any DeploymentStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+    public init(builds: any BuildQueryStore, deployments: any DeploymentStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
                 toolEnvironment: [String: String], logger: Logger) {
         self.builds = builds
         self.deployments = deployments

@@ -5,7 +5,7 @@ import SlipwayCore
 /// repository's clone credentials.
 public enum GitRemote {
     /// `ref` nil: the default branch (HEAD's symref).
-    public static func head(url: String, ref: String?, auth: CloneAuth?, config: ResolvedConfig) async throws -> (ref: String, sha: String)? {
+    public static func head(url: String, ref: String?, auth: CloneAuth?, config: ResolvedConfig) async throws -> (ref: String, sha: CommitID)? {
         let scratch = config.config.stateDirectory + "/tmp"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let credentials = try GitCredentials(auth: auth, config: config, scratchDirectory: scratch)
@@ -21,18 +21,18 @@ public enum GitRemote {
     }
 
     /// `ref: refs/heads/main\tHEAD` + `<sha>\tHEAD` (default branch), or `<sha>\t<ref>`.
-    static func parse(_ text: String, ref: String?) -> (ref: String, sha: String)? {
+    static func parse(_ text: String, ref: String?) -> (ref: String, sha: CommitID)? {
         var symref: String?
-        var sha: String?
+        var sha: CommitID?
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: "\t")
             guard fields.count == 2 else { continue }
             if let ref {
-                if fields[1] == ref, fields[0].count == 40 { return (ref, String(fields[0])) }
+                if fields[1] == ref, let id = CommitID(fields[0]) { return (ref, id) }
                 continue
             }
             guard fields[1] == "HEAD" else { continue }
-            if fields[0].hasPrefix("ref: ") { symref = String(fields[0].dropFirst(5)) } else if fields[0].count == 40 { sha = String(fields[0]) }
+            if fields[0].hasPrefix("ref: ") { symref = String(fields[0].dropFirst(5)) } else if let id = CommitID(fields[0]) { sha = id }
         }
         guard ref == nil, let symref, let sha else { return nil }
         return (symref, sha)

@@ -71,7 +71,7 @@ public struct SmokeStep: BuildStep {
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
         guard let image = context.artifacts.localImage else { return .error(detail: "smoke: no image was built") }
-        let container = "slipway-smoke-\(context.build.id)-\(context.build.attempts)"
+        let container = Self.container(context)
         var last = ProcessRunner.Result(exitCode: 0, signal: nil, timedOut: false)
         var launchError: ProcessRunner.LaunchError?
         for argv in builder.smokeCommands(image: image, container: container, argv: argv) where !Task.isCancelled {
@@ -83,13 +83,19 @@ public struct SmokeStep: BuildStep {
             }
             if !last.succeeded { break }
         }
-        if let remove = builder.removeContainerArguments(container) {
-            _ = try? await uncancelled { try await context.runToolQuietly(remove, timeout: .seconds(60)) }
-        }
         try Task.checkCancellation()
         if let launchError { return .error(detail: "smoke: \(launchError.description)") }
         return CommandStep.outcome(of: last, step: name, context: context)
     }
+
+    /// The smoke container is removed after the build, outside its cancellation (a
+    /// canceled smoke test must not leave its container behind).
+    public func cleanUp(_ context: StepContext) async {
+        guard let remove = builder.removeContainerArguments(Self.container(context)) else { return }
+        _ = try? await context.runToolQuietly(remove, timeout: .seconds(60))
+    }
+
+    static func container(_ context: StepContext) -> String { "slipway-smoke-\(context.build.id)-\(context.build.attempts)" }
 }
 
 /// push: every tag to the registry, with the configured auth file; the digest the

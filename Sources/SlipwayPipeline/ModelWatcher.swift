@@ -9,17 +9,16 @@ import SlipwayStore
 /// polls in a row see it (`ModelVersionSettling`: a model being replaced is not a version
 /// of its own); the first is the baseline, and each settled change after it enqueues one
 /// build (trigger `model`) of the default branch head of every repository using that
-/// source. The head is read with `git ls-remote` (the repository's `clone_url` and `clone_auth`).
+/// source, through `BuildIntake.requestHead` (`git ls-remote` with the repository's
+/// `clone_url` and `clone_auth`).
 public final class ModelWatcher: Service, Sendable {
-    let store: any BuildStore
+    let intake: BuildIntake
     let config: LiveConfig
-    let queue: BuildQueue
     let logger: Logger
 
-    public init(store: any BuildStore, config: LiveConfig, queue: BuildQueue, logger: Logger) {
-        self.store = store
+    public init(intake: BuildIntake, config: LiveConfig, logger: Logger) {
+        self.intake = intake
         self.config = config
-        self.queue = queue
         self.logger = logger
     }
 
@@ -47,7 +46,7 @@ public final class ModelWatcher: Service, Sendable {
                     known[source] = version
                     guard settling[source, default: ModelVersionSettling()].observe(version) else { continue }
                     logger.notice("model changed", metadata: ["source": "\(source)", "version": "\(version)"])
-                    for repository in users { await enqueueDefaultBranch(of: repository, snapshot: snapshot) }
+                    for repository in users { await enqueueDefaultBranch(of: repository) }
                 } catch {
                     logger.warning("cannot poll the model", metadata: ["source": "\(source)", "error": "\(error)"])
                 }
@@ -56,23 +55,14 @@ public final class ModelWatcher: Service, Sendable {
         }
     }
 
-    func enqueueDefaultBranch(of repository: RepositoryConfig, snapshot: ResolvedConfig) async {
+    func enqueueDefaultBranch(of repository: RepositoryConfig) async {
         var logger = self.logger
         logger[metadataKey: "repo"] = "\(repository.name)"
-        guard let url = repository.cloneURL else {
-            logger.warning("model changed but the repository has no clone_url; cannot find its default branch")
-            return
-        }
         do {
-            guard let head = try await GitRemote.head(url: url, ref: nil, auth: repository.cloneAuth, config: snapshot) else {
-                logger.warning("cannot read the default branch head")
-                return
-            }
-            let build = try await store.enqueue(
-                BuildRequest(repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url, trigger: .model, deliveryID: nil),
-                supersedeOlder: false)
-            logger.notice("build queued for the new model", metadata: ["build": "\(build.id)", "ref": "\(head.ref)", "sha": "\(head.sha)"])
-            queue.wake()
+            let build = try await intake.requestHead(of: repository, ref: nil, trigger: .model)
+            logger.notice("build queued for the new model", metadata: ["build": "\(build.id)", "ref": "\(build.ref)", "sha": "\(build.sha)"])
+        } catch let problem as BuildIntake.HeadProblem {
+            logger.warning("model changed but no build can be queued", metadata: ["problem": "\(problem)"])
         } catch {
             logger.warning("cannot queue a build for the new model", metadata: ["error": "\(error)"])
         }

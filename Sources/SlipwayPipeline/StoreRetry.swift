@@ -4,7 +4,8 @@ import SlipwayCore
 /// Writes that must not be lost (how a step or a build ended): retried while the store
 /// cannot take them (a full disk, say), with a growing pause, until they are stored or
 /// the daemon stops (a build left `running` then is recovered at the next start). A
-/// refusal of the state machine is not retried: it will not change.
+/// refusal of the state machine is not retried: it will not change. A write that has
+/// begun is carried to its end even when the caller is canceled (the store's contract).
 enum StoreRetry {
     static func untilStored<T: Sendable>(
         _ what: String, logger: Logger, firstPause: Duration = .milliseconds(250), maxPause: Duration = .seconds(15),
@@ -14,7 +15,7 @@ enum StoreRetry {
         var failures = 0
         while true {
             do {
-                let result = try await uncancelled(write)
+                let result = try await write()
                 if failures > 0 { logger.notice("stored after the store failed", metadata: ["what": "\(what)", "failures": "\(failures)"]) }
                 return result
             } catch let error as InvalidTransition {

@@ -11,15 +11,16 @@ import SlipwayStore
 /// and pages.
 public enum HTTPServer {
     public static func make(
-        listen: ListenAddress, store: any BuildStore, config: LiveConfig, queue: BuildQueue, followers: LogFollowers,
+        listen: ListenAddress, store: any BuildQueryStore & StoreHealth, intake: BuildIntake, config: LiveConfig, queue: BuildQueue,
+        followers: LogFollowers,
         deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil,
         maxConnections: Int? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ServerErrorLogging())
-        WebhookRoute(store: store, config: config, queue: queue).register(on: router)
+        WebhookRoute(health: store, intake: intake, config: config).register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
-        let api = OperatorAPI(store: store, config: config, queue: queue, followers: followers)
+        let api = OperatorAPI(store: store, intake: intake, config: config, queue: queue, followers: followers)
         api.register(on: router)
         if let deployments {
             DeploymentAPI(deployments: deployments.store, runner: deployments.runner, config: config, api: api).register(on: router)

@@ -5,7 +5,7 @@ import SlipwayStore
 /// /healthz: the process answers. /readyz: the database answers and the queue runs.
 /// Neither needs a token, and neither says more than ok / what is not ready.
 struct HealthRoutes: Sendable {
-    let store: any BuildStore
+    let store: any StoreHealth
     let queue: BuildQueue
 
     func register(on router: Router<BasicRequestContext>) {

@@ -11,7 +11,7 @@ import SlipwayStore
 /// makes the tail look at the build's state even then. It also ends when the daemon
 /// shuts down (`LogFollowers.close`), so no open stream holds shutdown up.
 struct LogTail: Sendable {
-    let store: any BuildStore
+    let store: any BuildQueryStore
     let followers: LogFollowers
 
     /// Calls `emit` with each new part and the offset just past it.

@@ -13,7 +13,7 @@ import SlipwayStore
 /// and queue depth are read from the store at each scrape, so they are right after a
 /// restart and across replicas.
 struct MetricsRoute: Sendable {
-    let store: any BuildStore
+    let store: any BuildQueryStore
     let registry: PrometheusCollectorRegistry
 
     func register(on router: Router<BasicRequestContext>) {

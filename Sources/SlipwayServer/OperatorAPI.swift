@@ -10,7 +10,8 @@ import SlipwayStore
 /// constant time; the token's name is logged with every action. JSON in and out; 400,
 /// 401, 404 and 409 with a reason.
 struct OperatorAPI: Sendable {
-    let store: any BuildStore
+    let store: any BuildQueryStore & StoreHealth
+    let intake: BuildIntake
     let config: LiveConfig
     let queue: BuildQueue
     let followers: LogFollowers
@@ -71,18 +72,13 @@ struct OperatorAPI: Sendable {
     func cancel(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
         guard let id = buildID(context), let build = try await store.build(id: id) else { return JSONReply.error(.notFound, "no such build") }
         let who = logger[metadataKey: "token"].map { "\($0)" } ?? "operator"
-        switch build.state {
-        case .running where queue.stop(id, reason: .canceled(by: who)):
-            logger.notice("build cancel requested", metadata: ["build": "\(id)"])
-        case .queued, .running:
-            do {
-                try await store.transition(id, .cancel, reason: "canceled by \(who)")
-            } catch is InvalidTransition {
-                return JSONReply.error(.conflict, "build \(id) has already ended")
-            }
-            logger.notice("build canceled", metadata: ["build": "\(id)"])
-        default:
-            return JSONReply.error(.conflict, "build \(id) is \(build.state.rawValue); only queued or running builds can be canceled")
+        switch try await queue.cancel(build, by: who) {
+        case .stopping: logger.notice("build cancel requested", metadata: ["build": "\(id)"])
+        case .canceled: logger.notice("build canceled", metadata: ["build": "\(id)"])
+        case .alreadyEnded(let state) where state == build.state:
+            return JSONReply.error(.conflict, "build \(id) is \(state.rawValue); only queued or running builds can be canceled")
+        case .alreadyEnded:
+            return JSONReply.error(.conflict, "build \(id) has already ended")
         }
         return JSONReply.make(.accepted, ["build": String(id), "cancel": "requested"])
     }
@@ -92,9 +88,8 @@ struct OperatorAPI: Sendable {
         guard config.snapshot.config.repository(named: build.repository) != nil else {
             return JSONReply.error(.conflict, "repository \(build.repository) is no longer configured")
         }
-        let new = try await store.enqueue(BuildRequest(repository: build.repository, ref: build.ref, sha: build.sha, cloneURL: build.cloneURL,
-                                                       trigger: .rebuild, deliveryID: nil), supersedeOlder: false)
-        queue.wake()
+        let new = try await intake.request(BuildRequest(repository: build.repository, ref: build.ref, sha: build.sha, cloneURL: build.cloneURL,
+                                                        trigger: .rebuild, deliveryID: nil))
         logger.notice("rebuild queued", metadata: ["build": "\(new.id)", "of": "\(id)"])
         return JSONReply.make(.created, BuildJSON(new, steps: nil))
     }
@@ -115,28 +110,23 @@ struct OperatorAPI: Sendable {
         guard let repository = config.snapshot.config.repository(named: body.repository) else {
             return JSONReply.error(.badRequest, "repository \(body.repository) is not configured")
         }
-        var ref = body.ref.map { $0.hasPrefix("refs/") ? $0 : "refs/heads/\($0)" }
+        let ref = body.ref.map(GitRefName.qualified)
         if let ref, !GitRefName.isValid(ref) {
             return JSONReply.error(.badRequest, "ref is not a valid git ref name (no control characters, spaces, '..' or ~^:?*[\\)")
         }
-        var sha = body.sha?.lowercased()
-        if let given = sha, !(given.count == 40 && given.allSatisfy(\.isHexDigit)) {
-            return JSONReply.error(.badRequest, "sha must be 40 hexadecimal digits")
-        }
-        if sha == nil {
-            guard let url = repository.cloneURL else {
-                return JSONReply.error(.badRequest, "give sha: \(repository.name) has no clone_url to resolve a ref with")
+        let new: Build
+        if let given = body.sha {
+            guard let sha = CommitID(given) else { return JSONReply.error(.badRequest, "sha must be \(CommitID.expected)") }
+            new = try await intake.request(BuildRequest(repository: repository.name, ref: ref ?? "refs/heads/main", sha: sha,
+                                                        cloneURL: repository.cloneURL, trigger: .rebuild, deliveryID: nil))
+        } else {
+            do {
+                new = try await intake.requestHead(of: repository, ref: ref, trigger: .rebuild)
+            } catch let problem as BuildIntake.HeadProblem {
+                if case .noCloneURL = problem { return JSONReply.error(.badRequest, "give sha: \(problem)") }
+                return JSONReply.error(.badRequest, problem.description)
             }
-            guard let head = try await GitRemote.head(url: url, ref: ref, auth: repository.cloneAuth, config: config.snapshot) else {
-                return JSONReply.error(.badRequest, "\(ref ?? "HEAD") not found in \(repository.name)")
-            }
-            ref = head.ref
-            sha = head.sha
         }
-        let new = try await store.enqueue(BuildRequest(repository: repository.name, ref: ref ?? "refs/heads/main", sha: sha!,
-                                                       cloneURL: repository.cloneURL, trigger: .rebuild, deliveryID: nil),
-                                          supersedeOlder: false)
-        queue.wake()
         logger.notice("build requested", metadata: ["build": "\(new.id)", "repo": "\(repository.name)", "ref": "\(new.ref)"])
         return JSONReply.make(.created, BuildJSON(new, steps: nil))
     }
@@ -172,11 +162,11 @@ extension OperatorAPI {
 extension BuildJSON {
     init(_ build: Build, steps: [StepRecord]?) {
         self.init(
-            id: build.id, repository: build.repository, ref: build.ref, sha: build.sha, trigger: build.trigger.rawValue,
+            id: build.id, repository: build.repository, ref: build.ref, sha: build.sha.hex, trigger: build.trigger.rawValue,
             state: build.state.rawValue, reason: build.reason, deliveryID: build.deliveryID, createdAt: build.createdAt,
             startedAt: build.startedAt, finishedAt: build.finishedAt, attempts: build.attempts, image: build.image, model: build.model,
             steps: steps?.map {
-                Step(name: $0.name, attempt: $0.attempt, state: $0.state, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
+                Step(name: $0.name, attempt: $0.attempt, state: $0.state.rawValue, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
                      exitCode: $0.exitCode, detail: $0.detail)
             })
     }

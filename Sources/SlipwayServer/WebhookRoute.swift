@@ -13,11 +13,11 @@ import SlipwayStore
 /// headers → event and filters → de-duplication and durable enqueue → reply.
 ///
 /// The reply never waits for build work (GitHub gives up after 10 s): the build is only
-/// stored here; the queue picks it up.
+/// stored (`BuildIntake`); the queue picks it up.
 struct WebhookRoute: Sendable {
-    let store: any BuildStore
+    let health: any StoreHealth
+    let intake: BuildIntake
     let config: LiveConfig
-    let queue: BuildQueue
 
     static let path: RouterPath = "/webhooks/github"
 
@@ -111,9 +111,7 @@ struct WebhookRoute: Sendable {
             isSigned = { check.isValid(secrets: $0) }
         }
         let event = headers.event
-        let push: Result<PushEvent, PayloadError>? = event == "push"
-            ? payload.map { payload in Result { () throws(PayloadError) in try PushEvent.decode(payload) } } : nil
-        let named = (try? push?.get())?.repositoryFullName ?? payload.flatMap(PayloadRepository.fullName(in:))
+        let named = payload.flatMap(PayloadRepository.fullName(in:))
         guard isSigned(snapshot.webhookSecrets(forRepository: named)) else {
             logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
             return (JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description), .unauthorized)
@@ -138,37 +136,37 @@ struct WebhookRoute: Sendable {
         // 7. Event and filters (pure).
         let decision: DeliveryDecision
         do {
-            decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config,
-                                                       decodedPush: push)
+            decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config)
         } catch {
             logger.log(.notice, "delivery refused: unreadable payload", ["reason": "\(error.message)"])
             return (JSONReply.error(.badRequest, error.message), .badRequest)
         }
 
-        // 8. De-duplication and durable enqueue, in one transaction, before replying.
+        // 8. De-duplication and durable enqueue, in one transaction, before replying;
+        //    superseding and waking the workers are the intake's.
         let now = Date().timeIntervalSince1970
         let record: DeliveryRecord
         let buildRequest: BuildRequest?
         switch decision {
         case .pong:
-            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: "pong")
+            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: .pong)
             buildRequest = nil
         case .ignore(let reason):
-            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: "ignored: \(reason)")
+            record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: .ignored(reason: reason))
             buildRequest = nil
         case .build(let build):
-            record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: "queued")
+            record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: .queued)
             buildRequest = build
         }
         //    While the store cannot keep it (full disk, database file replaced), 503: GitHub
         //    shows the failure and the delivery can be redelivered; never a 202 for nothing.
-        if let problem = store.writeProblem {
+        if let problem = health.writeProblem {
             logger.log(.error, "delivery refused: cannot store it", ["reason": "\(problem)"])
             return (Self.unavailable, .unavailable)
         }
         let outcome: DeliveryOutcome
         do {
-            outcome = try await store.recordDelivery(record, build: buildRequest, supersedeOlder: snapshot.config.queue.cancelSuperseded)
+            outcome = try await intake.accept(record, build: buildRequest)
         } catch {
             logger.log(.error, "delivery refused: storing it failed", ["error": "\(error)"])
             return (Self.unavailable, .unavailable)
@@ -185,12 +183,10 @@ struct WebhookRoute: Sendable {
         case (.stored, .ignore(let reason)):
             logger.log(.info, "delivery ignored", ["event": "\(event)", "reason": "\(reason)"])
             return (JSONReply.make(.accepted, ["ignored": reason]), .ignored)
-        case (.stored(let build?, let superseded), .build(let request)):
+        case (.stored(let build?, let superseded), .build):
             logger.log(.info, "build queued", [
                 "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                 "superseded": "\(superseded)"])
-            queue.supersedeRunning(by: request, newID: build.id)
-            queue.wake(forNewBuildIn: request.lane)
             return (JSONReply.json(.accepted, WebhookReply.queued(build: build.id, state: build.state)), .queued)
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")

@@ -1,44 +1,87 @@
 import SlipwayCore
 
-/// Durable state of deliveries and builds. The queue, the webhook route and the API talk
-/// to this protocol only, so SQLite (the embedded default) and PostgreSQL (several
-/// replicas) are interchangeable.
+/// Durable state of deliveries and builds, as the parts of the daemon use it. Each group
+/// below is what one kind of caller needs, and each caller is given only its group(s):
 ///
-/// Every method is one transaction. Each state change goes through
-/// `BuildState.applying(_:)`, so a store cannot write a transition the state machine forbids.
-public protocol BuildStore: Sendable {
+/// | group | caller |
+/// |---|---|
+/// | `BuildIntakeStore` | `BuildIntake`, the one door through which builds are asked for |
+/// | `BuildLeaseStore` | `BuildQueue` and `BuildRunner`: claiming, state changes, crash recovery |
+/// | `BuildRecordStore` | the steps of a running build: step records, image and model provenance |
+/// | `StatusOutboxStore` | `CommitStatusPoster` |
+/// | `BuildQueryStore` | the operator API, the pages, `/metrics`, log following |
+/// | `StoreHealth` | `/readyz` and the routes that must not accept what cannot be kept |
+///
+/// Written for several implementations: SQLite (the embedded default, one process) and
+/// PostgreSQL (several replicas). What every implementation must keep:
+/// - every method is one transaction; what a method returned is durable;
+/// - each state change goes through `BuildState.applying(_:)`, so no store writes a
+///   transition the state machine forbids, and writes the build's commit status to the
+///   outbox in the same transaction;
+/// - a stored value that cannot be read back (a state no version writes, a malformed
+///   commit id) is an error naming the table, row and column (`StoredValueError`), never
+///   replaced by a default.
+public typealias BuildStore = BuildIntakeStore & BuildLeaseStore & BuildRecordStore & StatusOutboxStore & BuildQueryStore & StoreHealth
+
+/// Storing what asks for builds.
+public protocol BuildIntakeStore: Sendable {
     /// Stores a verified delivery and, when `build` is given, its build, atomically. A
     /// delivery id seen before gives `.duplicate` (a unique key decides, not a prior read).
+    /// With `supersedeOlder`, the new build supersedes the queued builds of its lane
+    /// (`QueuePolicy.superseded`) in the same transaction.
     func recordDelivery(_ delivery: DeliveryRecord, build: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome
     /// Stores a build not tied to a delivery (rebuild, model change, schedule).
     func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build
+}
+
+/// Running builds: who runs what, and every state change.
+public protocol BuildLeaseStore: Sendable {
     /// Marks up to `freeWorkers` runnable builds `running` (QueuePolicy) and returns them.
     /// Builds of `heldLanes` do not start, as if those lanes were busy (LaneSettling).
     func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build]
     /// Applies `event` to a build; nil when the build does not exist. Throws
-    /// `InvalidTransition` when the state machine forbids it.
+    /// `InvalidTransition` when the state machine forbids it. `statusSummary` is what the
+    /// commit status says instead of `reason` (a failing test: "tests failed (exit 3)").
     @discardableResult
-    func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build?
+    func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build?
     /// Start-up: builds left `running` by a crash go back to `queued` once, then `error`.
     func recoverInterrupted() async throws -> [Build]
-    func build(id: Int64) async throws -> Build?
-    func builds(_ filter: BuildFilter) async throws -> [Build]
-    func delivery(id: String) async throws -> DeliveryRecord?
+}
+
+/// What a running build records as it goes.
+public protocol BuildRecordStore: Sendable {
     func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws
     func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws
-    func steps(buildID: Int64) async throws -> [StepRecord]
-    /// Commit statuses not yet delivered nor closed, oldest first (the outbox is written
-    /// in the same transaction as each state change, so a restart loses none).
+    func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
+    func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
+}
+
+/// The commit statuses waiting to be posted. The outbox is written in the same
+/// transaction as each state change, so a restart loses none.
+public protocol StatusOutboxStore: Sendable {
+    /// Statuses not yet delivered nor closed, oldest first.
     func openStatuses(limit: Int) async throws -> [StatusOutboxEntry]
     func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws
     /// Closes many entries with one reason, in one transaction.
     func closeStatuses(ids: [Int64], reason: String) async throws
     /// Deletes delivered or closed entries created before `time`; returns how many.
     func pruneStatuses(doneBefore time: Double) async throws -> Int
-    func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
-    func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
+    /// Signalled after every transaction that wrote a status into the outbox.
+    var outboxWritten: WakeSignal { get }
+}
+
+/// Reading what was stored.
+public protocol BuildQueryStore: Sendable {
+    func build(id: Int64) async throws -> Build?
+    func builds(_ filter: BuildFilter) async throws -> [Build]
+    func steps(buildID: Int64) async throws -> [StepRecord]
+    func delivery(id: String) async throws -> DeliveryRecord?
     /// How many builds are in each state (states with none are absent), for /metrics.
     func countByState() async throws -> [BuildState: Int]
+}
+
+/// Whether the store can keep what it is given.
+public protocol StoreHealth: Sendable {
     /// /readyz: throws unless the store can be written to now (a one-row write).
     func ping() async throws
     /// Why writes cannot be kept now (full disk, database file replaced), or nil. Cheap:
@@ -46,22 +89,59 @@ public protocol BuildStore: Sendable {
     var writeProblem: String? { get }
 }
 
+extension BuildLeaseStore {
+    public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
+        try await claimRunnable(freeWorkers: freeWorkers, heldLanes: [])
+    }
+
+    @discardableResult
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build? {
+        try await transition(id, event, reason: reason, statusSummary: nil)
+    }
+}
+
 public struct DeliveryRecord: Sendable, Equatable {
     public var id: String
     public var event: String
     public var repository: String?
     public var receivedAt: Double
-    /// "queued", "ignored: REASON", "pong".
-    public var result: String
+    public var result: DeliveryDisposition
     public var buildID: Int64?
 
-    public init(id: String, event: String, repository: String?, receivedAt: Double, result: String, buildID: Int64? = nil) {
+    public init(id: String, event: String, repository: String?, receivedAt: Double, result: DeliveryDisposition, buildID: Int64? = nil) {
         self.id = id
         self.event = event
         self.repository = repository
         self.receivedAt = receivedAt
         self.result = result
         self.buildID = buildID
+    }
+}
+
+/// What was done with a verified delivery, as stored: `queued`, `pong`, `ignored: REASON`.
+public enum DeliveryDisposition: Sendable, Equatable, CustomStringConvertible {
+    case queued
+    case pong
+    case ignored(reason: String)
+
+    /// The stored text.
+    public var description: String {
+        switch self {
+        case .queued: "queued"
+        case .pong: "pong"
+        case .ignored(let reason): "ignored: \(reason)"
+        }
+    }
+
+    /// A stored text back; nil when no version of Slipway writes it.
+    public init?(stored text: String) {
+        switch text {
+        case "queued": self = .queued
+        case "pong": self = .pong
+        default:
+            guard text.hasPrefix("ignored: ") else { return nil }
+            self = .ignored(reason: String(text.dropFirst("ignored: ".count)))
+        }
     }
 }
 
@@ -85,30 +165,11 @@ public struct BuildFilter: Sendable, Equatable {
     }
 }
 
-public enum StepOutcome: Sendable, Equatable {
-    case success
-    case failure(exitCode: Int32?, detail: String)
-    case error(detail: String)
-    case canceled
-    case skipped(detail: String)
-
-    public var label: String {
-        switch self {
-        case .success: "success"
-        case .failure: "failure"
-        case .error: "error"
-        case .canceled: "canceled"
-        case .skipped: "skipped"
-        }
-    }
-}
-
 public struct StepRecord: Sendable, Equatable {
     public var buildID: Int64
     public var attempt: Int
     public var name: String
-    /// running, success, failure, error, canceled, skipped.
-    public var state: String
+    public var state: StepState
     public var startedAt: Double
     public var finishedAt: Double?
     public var exitCode: Int32?
@@ -134,7 +195,7 @@ public struct StatusOutboxEntry: Sendable, Equatable {
     public var id: Int64
     public var buildID: Int64
     public var repository: String
-    public var sha: String
+    public var sha: CommitID
     public var status: CommitStatus
     public var attempts: Int
     public var nextAttemptAt: Double
@@ -147,8 +208,23 @@ public enum StatusOutboxOutcome: Sendable, Equatable {
     case closed(reason: String)
 }
 
-extension BuildStore {
-    public func claimRunnable(freeWorkers: Int) async throws -> [Build] {
-        try await claimRunnable(freeWorkers: freeWorkers, heldLanes: [])
+/// A stored value no version of Slipway writes: the row is reported, not read as
+/// something else (a corrupt or hand-edited database must not turn a build into another).
+public struct StoredValueError: Error, CustomStringConvertible, Sendable {
+    public let table: String
+    public let row: String
+    public let column: String
+    public let value: String?
+
+    public init(table: String, row: String, column: String, value: String?) {
+        self.table = table
+        self.row = row
+        self.column = column
+        self.value = value
+    }
+
+    public var description: String {
+        "the database holds an unreadable value: \(table) row \(row), column \(column): "
+            + (value.map { "'\($0.prefix(80))'" } ?? "NULL")
     }
 }

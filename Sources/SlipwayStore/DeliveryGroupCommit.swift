@@ -8,53 +8,71 @@ import Synchronization
 /// holding its delivery has committed (durable), so no acknowledged delivery can be lost.
 /// A delivery whose write fails does not fail the others: the group is then written again,
 /// each delivery in its own savepoint.
+///
+/// The commits run on the callers' own tasks, nothing in the background: the first
+/// caller to find no commit under way leads; it commits groups (its own delivery in the
+/// first) until its own is done, then hands the lead to the oldest caller still waiting.
 final class DeliveryGroupCommit: Sendable {
     typealias Write = @Sendable (Database, DeliveryTransaction?) throws -> DeliveryOutcome
 
+    /// What a waiting caller is woken with: its delivery's result, or the lead.
+    private enum Wakeup {
+        case done(Result<DeliveryOutcome, any Error>)
+        case lead
+    }
+
     private struct Waiting {
+        let id: UInt64
         let write: Write
-        let continuation: CheckedContinuation<DeliveryOutcome, any Error>
+        let continuation: CheckedContinuation<Wakeup, Never>
     }
 
     private struct State {
         var waiting: [Waiting] = []
-        var committing = false
+        var leading = false
+        var nextID: UInt64 = 0
     }
 
-    private let pool: DatabasePool
+    private let database: SQLiteDatabase
     private let state = Mutex(State())
     /// The most deliveries in one transaction.
     static let maxGroup = 256
 
-    private let storage: StorageWatch
+    private var storage: StorageWatch { database.storage }
 
-    init(pool: DatabasePool, storage: StorageWatch) {
-        self.pool = pool
-        self.storage = storage
+    init(database: SQLiteDatabase) {
+        self.database = database
     }
 
     func submit(_ write: @escaping Write) async throws -> DeliveryOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            let startCommitter = state.withLock { state in
-                state.waiting.append(Waiting(write: write, continuation: continuation))
-                guard !state.committing else { return false }
-                state.committing = true
+        var myID: UInt64 = 0
+        let wakeup = await withCheckedContinuation { (continuation: CheckedContinuation<Wakeup, Never>) in
+            let lead = state.withLock { state in
+                state.nextID &+= 1
+                myID = state.nextID
+                state.waiting.append(Waiting(id: myID, write: write, continuation: continuation))
+                guard !state.leading else { return false }
+                state.leading = true
                 return true
             }
-            if startCommitter { Task { await self.commitWhileWaiting() } }
+            if lead { continuation.resume(returning: .lead) }
+        }
+        switch wakeup {
+        case .done(let result): return try result.get()
+        case .lead: return try await lead(until: myID).get()
         }
     }
 
-    /// Commits groups until nobody waits.
-    private func commitWhileWaiting() async {
-        while true {
+    /// Commits groups, oldest first, until the one holding delivery `id` is committed;
+    /// then passes the lead on (or gives it up when nobody waits).
+    private func lead(until id: UInt64) async -> Result<DeliveryOutcome, any Error> {
+        var mine: Result<DeliveryOutcome, any Error>?
+        while mine == nil {
             let group: [Waiting] = state.withLock { state in
                 let group = Array(state.waiting.prefix(Self.maxGroup))
                 state.waiting.removeFirst(group.count)
-                if group.isEmpty { state.committing = false }
                 return group
             }
-            guard !group.isEmpty else { return }
             let writes = group.map(\.write)
             let results: [Result<DeliveryOutcome, any Error>]
             do {
@@ -62,8 +80,19 @@ final class DeliveryGroupCommit: Sendable {
             } catch {
                 results = await writeEachInSavepoint(writes)
             }
-            for (waiting, result) in zip(group, results) { waiting.continuation.resume(with: result) }
+            for (waiting, result) in zip(group, results) {
+                if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
+            }
         }
+        let next: Waiting? = state.withLock { state in
+            guard let first = state.waiting.first else {
+                state.leading = false
+                return nil
+            }
+            return first
+        }
+        next?.continuation.resume(returning: .lead)
+        return mine!
     }
 
     /// The usual case: the whole group in one transaction, with no savepoint per delivery
@@ -71,7 +100,7 @@ final class DeliveryGroupCommit: Sendable {
     /// the same few pages, again for every delivery). If any write throws, the whole
     /// transaction is rolled back and nothing of the group is stored.
     private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
-        try await storage.watching { try await pool.write { db in
+        try await storage.watching { try await database.writeToCompletion { db in
             let transaction = DeliveryTransaction()
             return try writes.map { write in .success(try write(db, transaction)) }
         } }
@@ -81,7 +110,7 @@ final class DeliveryGroupCommit: Sendable {
     /// one that fails gets an error.
     private func writeEachInSavepoint(_ writes: [Write]) async -> [Result<DeliveryOutcome, any Error>] {
         do {
-            return try await storage.watching { try await pool.write { db in
+            return try await storage.watching { try await database.writeToCompletion { db in
                 writes.map { write in
                     var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
                     do {

@@ -22,7 +22,7 @@ enum DirectStatement {
     }
 
     /// Runs a SELECT and makes a value of each row.
-    static func rows<T>(_ db: Database, sql: String, _ values: [Value], _ make: (Columns) -> T) throws -> [T] {
+    static func rows<T>(_ db: Database, sql: String, _ values: [Value], _ make: (Columns) throws -> T) throws -> [T] {
         let handle = try prepared(db, sql: sql, values)
         defer { finish(handle) }
         var rows: [T] = []
@@ -30,7 +30,7 @@ enum DirectStatement {
             let code = sqlite3_step(handle)
             if code == SQLITE_DONE { return rows }
             guard code == SQLITE_ROW else { throw error(db, code, sql) }
-            rows.append(make(Columns(handle: handle)))
+            rows.append(try make(Columns(handle: handle)))
         }
     }
 

@@ -2,44 +2,31 @@ import Foundation
 import GRDB
 import SlipwayCore
 
-/// The embedded default store: one SQLite file in WAL mode under `state_dir`.
-///
-/// Durability: `synchronous = FULL`, so a transaction that has returned survives a crash
-/// of the process and of the machine; a delivery's 202 is only sent after that. Writers
-/// are serialized by GRDB's pool; readers run beside them.
+/// The embedded default store, on one SQLite file (`SQLiteDatabase`). A delivery's 202
+/// is only sent after its transaction has committed; deliveries that arrive together
+/// share one commit (`DeliveryGroupCommit`).
 public final class SQLiteBuildStore: BuildStore {
-    let pool: DatabasePool
-    public let path: String
+    public let database: SQLiteDatabase
+    var pool: DatabasePool { database.pool }
+    public var path: String { database.path }
+    var storage: StorageWatch { database.storage }
     private let deliveries: DeliveryGroupCommit
-    let storage: StorageWatch
+    public let outboxWritten = WakeSignal()
 
-    public init(path: String) throws {
-        self.path = path
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // Checkpoints are made in the background (WALCheckpointer); the writer's own only bounds the log.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerLimit)")
-        }
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try SQLiteMigrations.migrator.migrate(pool)
-            // The pool keeps the checkpointer for as long as the database is open.
-            pool.add(transactionObserver: WALCheckpointer(path: path), extent: .databaseLifetime)
-            storage = StorageWatch(path: path)
-            deliveries = DeliveryGroupCommit(pool: pool, storage: storage)
-        } catch {
-            throw StoreError.cannotOpen(path: path, reason: String(describing: error))
-        }
+    public init(database: SQLiteDatabase) {
+        self.database = database
+        deliveries = DeliveryGroupCommit(database: database)
+    }
+
+    public convenience init(path: String) throws {
+        self.init(database: try SQLiteDatabase(path: path))
     }
 
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
-        try await deliveries.submit { db, transaction in
+        let outcome = try await deliveries.submit { db, transaction in
             try DirectStatement.run(
                 db, sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                [.text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt), .text(delivery.result)])
+                [.text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt), .text(delivery.result.description)])
             guard db.changesCount == 1 else {
                 let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                 return .duplicate(buildID: existing)
@@ -50,12 +37,16 @@ public final class SQLiteBuildStore: BuildStore {
             try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
             return .stored(build: build, superseded: superseded)
         }
+        if case .stored(_?, _) = outcome { outboxWritten.signal() }
+        return outcome
     }
 
     public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {
-        try await write { db in
+        let build = try await write { db in
             try Self.insertBuild(db, request, at: Date().timeIntervalSince1970, supersedeOlder: supersedeOlder).0
         }
+        outboxWritten.signal()
+        return build
     }
 
     /// `statuses`: the status rows the current delivery transaction wrote (see
@@ -67,7 +58,7 @@ public final class SQLiteBuildStore: BuildStore {
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
                 """,
-            [.text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha), .text(request.cloneURL),
+            [.text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha.hex), .text(request.cloneURL),
              .text(request.trigger.rawValue), .text(request.deliveryID), .real(time)])
         let id = db.lastInsertedRowID
         // The new build as just written (no read back), and the queued builds of its lane.
@@ -97,15 +88,17 @@ public final class SQLiteBuildStore: BuildStore {
         guard !candidates.isEmpty else { return [] }
         // The writer only re-checks them: each is still queued and its lane still free.
         // Nothing older can have been queued in its lane meanwhile (ids only grow).
-        return try await write { db in
+        let claimed = try await write { db in
             let now = Date().timeIntervalSince1970
             var busy = try Self.runningLanes(db).union(heldLanes)
-            return try candidates.compactMap { id in
+            return try candidates.compactMap { (id: Int64) -> Build? in
                 guard let build = try Self.fetchBuild(db, id), build.state == .queued, !busy.contains(build.lane) else { return nil }
                 busy.insert(build.lane)
                 return try Self.applyTransition(db, build, .start, reason: nil, at: now)
             }
         }
+        if !claimed.isEmpty { outboxWritten.signal() }
+        return claimed
     }
 
     private static func runnable(_ db: Database, freeWorkers: Int, heldLanes: Set<String>) throws -> [Int64] {
@@ -122,20 +115,23 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     @discardableResult
-    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build? {
-        try await write { db in
-            try Self.applyTransition(db, id, event, reason: reason, at: Date().timeIntervalSince1970)
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build? {
+        let build = try await write { db in
+            try Self.applyTransition(db, id, event, reason: reason, statusSummary: statusSummary, at: Date().timeIntervalSince1970)
         }
+        if build != nil { outboxWritten.signal() }
+        return build
     }
 
-    private static func applyTransition(_ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, at time: Double) throws -> Build? {
+    private static func applyTransition(_ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
+                                        at time: Double) throws -> Build? {
         guard let build = try fetchBuild(db, id) else { return nil }
-        return try applyTransition(db, build, event, reason: reason, at: time)
+        return try applyTransition(db, build, event, reason: reason, statusSummary: statusSummary, at: time)
     }
 
     /// The one place a build's state is written. `current` is the build as stored now.
-    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, at time: Double,
-                                        statuses: DeliveryTransaction? = nil) throws -> Build {
+    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
+                                        at time: Double, statuses: DeliveryTransaction? = nil) throws -> Build {
         var build = current
         let id = build.id
         let next = try build.state.applying(event)
@@ -157,12 +153,13 @@ public final class SQLiteBuildStore: BuildStore {
             db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
             [.text(next.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt), .integer(Int64(build.attempts)),
              .integer(id)])
-        try enqueueStatus(db, build, at: time, statuses: statuses)
+        try enqueueStatus(db, build, summary: statusSummary, at: time, statuses: statuses)
         return build
     }
 
     public func recoverInterrupted() async throws -> [Build] {
-        try await write { db in
+        defer { outboxWritten.signal() }
+        return try await write { db in
             let now = Date().timeIntervalSince1970
             let interrupted = try db.cachedRows(sql: "SELECT id, attempts FROM build WHERE state = 'running' ORDER BY id")
             return try interrupted.compactMap { row in
@@ -209,8 +206,12 @@ public final class SQLiteBuildStore: BuildStore {
     public func delivery(id: String) async throws -> DeliveryRecord? {
         try await pool.read { db in
             try db.cachedRow(sql: "SELECT * FROM delivery WHERE id = ?", arguments: [id]).map { row in
-                DeliveryRecord(id: row["id"], event: row["event"], repository: row["repository"],
-                               receivedAt: row["received_at"], result: row["result"], buildID: row["build_id"])
+                let stored: String = row["result"]
+                guard let result = DeliveryDisposition(stored: stored) else {
+                    throw StoredValueError(table: "delivery", row: id, column: "result", value: stored)
+                }
+                return DeliveryRecord(id: row["id"], event: row["event"], repository: row["repository"],
+                                      receivedAt: row["received_at"], result: result, buildID: row["build_id"])
             }
         }
     }
@@ -229,24 +230,28 @@ public final class SQLiteBuildStore: BuildStore {
         switch outcome {
         case .success: exitCode = 0   // every process of the step exited 0
         case .canceled: break
-        case .failure(let code, let text):
-            exitCode = code
-            detail = text
+        case .failure(let failure):
+            exitCode = failure.exitCode
+            detail = failure.detail
         case .error(let text), .skipped(let text): detail = text
         }
         try await write { [exitCode, detail] db in
             try db.run(
                 sql: "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
-                arguments: [outcome.label, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
+                arguments: [outcome.state.rawValue, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
         }
     }
 
     public func steps(buildID: Int64) async throws -> [StepRecord] {
         try await pool.read { db in
-            try db.cachedRows(sql: "SELECT * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
-                StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: row["state"],
-                           startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
-                           detail: row["detail"])
+            try db.cachedRows(sql: "SELECT rowid, * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
+                let stored: String? = row["state"]
+                guard let state = stored.flatMap(StepState.init(rawValue:)) else {
+                    throw StoredValueError(table: "build_step", row: "\(row["rowid"] as Int64)", column: "state", value: stored)
+                }
+                return StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: state,
+                                  startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
+                                  detail: row["detail"])
             }
         }
     }
@@ -256,12 +261,13 @@ public final class SQLiteBuildStore: BuildStore {
     /// instead: the poster has not seen it (it is not committed), and would only have
     /// dropped it as overtaken. A burst of pushes to one branch then leaves one row per
     /// superseded build ("superseded by #N"), not a pending row and that one.
-    private static func enqueueStatus(_ db: Database, _ build: Build, at time: Double, statuses: DeliveryTransaction? = nil) throws {
-        let status = CommitStatus.of(build)
+    private static func enqueueStatus(_ db: Database, _ build: Build, summary: String? = nil, at time: Double,
+                                      statuses: DeliveryTransaction? = nil) throws {
+        let status = CommitStatus.of(build, failureSummary: summary)
         if let row = statuses?.unsentStatusRows[build.id] {
             try DirectStatement.run(
                 db, sql: "UPDATE status_outbox SET state = ?, description = ?, created_at = ?, next_attempt_at = ? WHERE id = ?",
-                [.text(status.state), .text(status.description), .real(time), .real(time), .integer(row)])
+                [.text(status.state.rawValue), .text(status.description), .real(time), .real(time), .integer(row)])
             return
         }
         try DirectStatement.run(
@@ -269,7 +275,7 @@ public final class SQLiteBuildStore: BuildStore {
                 INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            [.integer(build.id), .text(build.repository), .text(build.sha), .text(status.state), .text(status.description),
+            [.integer(build.id), .text(build.repository), .text(build.sha.hex), .text(status.state.rawValue), .text(status.description),
              .real(time), .real(time)])
         statuses?.unsentStatusRows[build.id] = db.lastInsertedRowID
     }
@@ -279,9 +285,15 @@ public final class SQLiteBuildStore: BuildStore {
             try db.cachedRows(sql: """
                 SELECT * FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT ?
                 """, arguments: [limit]).map { row in
-                StatusOutboxEntry(id: row["id"], buildID: row["build_id"], repository: row["repository"], sha: row["sha"],
-                                  status: CommitStatus(state: row["state"], description: row["description"]),
-                                  attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
+                let id: Int64 = row["id"]
+                func bad(_ column: String) -> StoredValueError {
+                    StoredValueError(table: "status_outbox", row: "\(id)", column: column, value: row[column] as String?)
+                }
+                guard let sha = (row["sha"] as String?).flatMap(CommitID.init) else { throw bad("sha") }
+                guard let state = (row["state"] as String?).flatMap(StatusState.init(rawValue:)) else { throw bad("state") }
+                return StatusOutboxEntry(id: id, buildID: row["build_id"], repository: row["repository"], sha: sha,
+                                         status: CommitStatus(state: state, description: row["description"]),
+                                         attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
             }
         }
     }
@@ -334,7 +346,12 @@ public final class SQLiteBuildStore: BuildStore {
         try await pool.read { db in
             var counts: [BuildState: Int] = [:]
             for row in try db.cachedRows(sql: "SELECT state, COUNT(*) AS n FROM build GROUP BY state") {
-                if let state = BuildState(rawValue: row["state"]) { counts[state] = row["n"] }
+                let stored: String? = row["state"]
+                guard let state = stored.flatMap(BuildState.init(rawValue:)) else {
+                    let id = try db.cachedInt64(sql: "SELECT MIN(id) FROM build WHERE state IS ?", arguments: [stored])
+                    throw StoredValueError(table: "build", row: id.map(String.init) ?? "?", column: "state", value: stored)
+                }
+                counts[state] = row["n"]
             }
             return counts
         }
@@ -349,7 +366,7 @@ public final class SQLiteBuildStore: BuildStore {
 
     /// Every write goes through here, so a failing disk is noticed (`StorageWatch`).
     func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await storage.watching { try await pool.write(updates) }
+        try await storage.watching { try await database.writeToCompletion(updates) }
     }
 
     static func fetchBuild(_ db: Database, _ id: Int64) throws -> Build? {
@@ -363,15 +380,32 @@ public final class SQLiteBuildStore: BuildStore {
         image_name, image_tags, image_digest, model_source, model_version, model_sha256
         """
 
-    /// A build from a row of `SELECT \(buildColumns)`.
-    static func build(from row: DirectStatement.Columns) -> Build {
+    /// A build from a row of `SELECT \(buildColumns)`. A value no version writes (an
+    /// unknown state or trigger, a malformed commit id, a NULL in a NOT NULL column) is a
+    /// `StoredValueError` naming the row, never read as something else.
+    static func build(from row: DirectStatement.Columns) throws -> Build {
+        let id = row.integer(0)
+        func bad(_ column: String, _ index: Int32) -> StoredValueError {
+            StoredValueError(table: "build", row: id.map(String.init) ?? "?", column: column, value: row.text(index))
+        }
+        guard let id else { throw bad("id", 0) }
+        guard let repository = row.text(1) else { throw bad("repository", 1) }
+        guard let ref = row.text(2) else { throw bad("ref", 2) }
+        guard let sha = row.text(3).flatMap(CommitID.init) else { throw bad("sha", 3) }
+        guard let trigger = row.text(5).flatMap(BuildTrigger.init(rawValue:)) else { throw bad("trigger", 5) }
+        guard let state = row.text(7).flatMap(BuildState.init(rawValue:)) else { throw bad("state", 7) }
+        guard let createdAt = row.real(9) else { throw bad("created_at", 9) }
+        guard let attempts = row.integer(12) else { throw bad("attempts", 12) }
         var build = Build(
-            id: row.integer(0) ?? 0, repository: row.text(1) ?? "", ref: row.text(2) ?? "", sha: row.text(3) ?? "",
-            cloneURL: row.text(4), trigger: row.text(5).flatMap(BuildTrigger.init(rawValue:)) ?? .push,
-            deliveryID: row.text(6), state: row.text(7).flatMap(BuildState.init(rawValue:)) ?? .error, reason: row.text(8),
-            createdAt: row.real(9) ?? 0, startedAt: row.real(10), finishedAt: row.real(11), attempts: Int(row.integer(12) ?? 0))
+            id: id, repository: repository, ref: ref, sha: sha, cloneURL: row.text(4), trigger: trigger, deliveryID: row.text(6),
+            state: state, reason: row.text(8), createdAt: createdAt, startedAt: row.real(10), finishedAt: row.real(11),
+            attempts: Int(attempts))
         if let name = row.text(13) {
-            let tags = row.text(14).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            var tags: [String] = []
+            if let text = row.text(14) {
+                guard let decoded = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else { throw bad("image_tags", 14) }
+                tags = decoded
+            }
             build.image = ImageProvenance(name: name, tags: tags, digest: row.text(15))
         }
         if let source = row.text(16), let sha256 = row.text(18) {

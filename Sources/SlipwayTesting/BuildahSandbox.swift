@@ -19,17 +19,22 @@ public final class BuildahSandbox: @unchecked Sendable {
 
     public init(label: String, insecureRegistries: [String]) throws {
         directory = try TestPaths.temporaryDirectory("buildah-\(label)")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
-        try """
-            [storage]
-            driver = "vfs"
-            graphroot = "\(directory.appendingPathComponent("graph").path)"
-            runroot = "\(directory.appendingPathComponent("run").path)"
-            """.write(to: directory.appendingPathComponent("storage.conf"), atomically: true, encoding: .utf8)
-        let registries = insecureRegistries.map { "[[registry]]\nlocation = \"\($0)\"\ninsecure = true\n" }.joined(separator: "\n")
-        try ("unqualified-search-registries = []\n\n" + registries)
-            .write(to: directory.appendingPathComponent("registries.conf"), atomically: true, encoding: .utf8)
-        try buildBaseImage()
+        do {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+            try """
+                [storage]
+                driver = "vfs"
+                graphroot = "\(directory.appendingPathComponent("graph").path)"
+                runroot = "\(directory.appendingPathComponent("run").path)"
+                """.write(to: directory.appendingPathComponent("storage.conf"), atomically: true, encoding: .utf8)
+            let registries = insecureRegistries.map { "[[registry]]\nlocation = \"\($0)\"\ninsecure = true\n" }.joined(separator: "\n")
+            try ("unqualified-search-registries = []\n\n" + registries)
+                .write(to: directory.appendingPathComponent("registries.conf"), atomically: true, encoding: .utf8)
+            try buildBaseImage()
+        } catch {
+            remove()   // the caller gets no sandbox to remove
+            throw error
+        }
     }
 
     /// `buildah from scratch` + busybox + commit, as the brief suggests.
@@ -61,7 +66,10 @@ public final class BuildahSandbox: @unchecked Sendable {
         try buildah(["images", "--format", "{{.Name}}:{{.Tag}}"]).split(separator: "\n").map(String.init)
     }
 
+    /// Stops what still runs in its storage (a build's container), then removes it as by
+    /// `rm -rf`: the storage holds files buildah made read-only.
     public func remove() {
-        _ = try? runProgram("/bin/rm", ["-rf", directory.path])
+        LeftoverProcesses.killAll(workingIn: directory)
+        TestPaths.removeTemporaryDirectory(directory)
     }
 }

@@ -18,8 +18,7 @@ public struct CLIProcess: Sendable {
         var environment = environment
         environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
         self.environment = environment
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestPaths.temporaryDirectory("cli")
     }
 
     /// Runs `slipway ARGS` to its end.
@@ -65,5 +64,5 @@ public struct CLIProcess: Sendable {
         }
     }
 
-    public func removeFiles() { try? FileManager.default.removeItem(at: directory) }
+    public func removeFiles() { TestPaths.removeTemporaryDirectory(directory) }
 }

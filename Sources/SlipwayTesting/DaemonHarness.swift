@@ -115,10 +115,14 @@ public final class DaemonHarness: @unchecked Sendable {
     /// The running daemon's pid.
     public var processID: Int32? { process.map(\.processIdentifier) }
 
-    /// Stops the daemon if it runs and removes the temporary directory.
+    /// Stops the daemon if it runs, kills what its builds left running in its directory
+    /// (steps and clean-ups run in sessions of their own and outlive a SIGKILL), then
+    /// removes the temporary directory. Print `daemonLog()` before, not after.
     public func shutdown() async {
         if process != nil { _ = try? await stop(signal: SIGKILL) }
-        try? FileManager.default.removeItem(at: directory)
+        let directory = self.directory
+        _ = await blocking { LeftoverProcesses.killAll(workingIn: directory) }
+        TestPaths.removeTemporaryDirectory(directory)
     }
 
     public func daemonLog() -> String {

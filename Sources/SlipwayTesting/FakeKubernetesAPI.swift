@@ -32,7 +32,7 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
         self.deployment = deployment
         self.container = container
         arguments = [
-            TestPaths.packageRoot.appendingPathComponent("Tests/Fakes/fake_kubernetes_api.py").path,
+            TestPaths.fake("fake_kubernetes_api.py").path,
             "--port", String(port), "--namespace", namespace, "--deployment", deployment, "--container", container,
             "--image", initialImage, "--log", directory.appendingPathComponent("requests.jsonl").path,
             "--mode-file", directory.appendingPathComponent("mode").path, "--token", token,

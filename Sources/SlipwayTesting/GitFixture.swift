@@ -9,12 +9,20 @@ public final class GitFixture: @unchecked Sendable {
     /// The newest commit made through `commit`.
     public private(set) var head = ""
 
-    /// A repository whose `main` holds `files` (path → content; paths ending in .sh are executable).
-    public init(label: String, files: [String: String]) throws {
+    /// A repository whose `main` holds `files` (path → content; paths ending in .sh are
+    /// executable). `objectFormat`: `sha1` (git's default) or `sha256`.
+    public init(label: String, files: [String: String], objectFormat: String = "sha1") throws {
         directory = try TestPaths.temporaryDirectory("git-\(label)")
-        try Self.git(["init", "--quiet", "--bare", "--initial-branch=main", directory.appendingPathComponent("origin.git").path], in: directory)
-        try Self.git(["init", "--quiet", "--initial-branch=main", workTree.path], in: directory)
-        _ = try commit(files: files, message: "Initial commit")
+        do {
+            let format = "--object-format=\(objectFormat)"
+            try Self.git(["init", "--quiet", "--bare", format, "--initial-branch=main", directory.appendingPathComponent("origin.git").path],
+                         in: directory)
+            try Self.git(["init", "--quiet", format, "--initial-branch=main", workTree.path], in: directory)
+            _ = try commit(files: files, message: "Initial commit")
+        } catch {
+            remove()   // the caller gets no fixture to remove
+            throw error
+        }
     }
 
     /// Commits `files` on `branch` and pushes it; returns the commit id. `executables`
@@ -49,7 +57,7 @@ public final class GitFixture: @unchecked Sendable {
         return head
     }
 
-    public func remove() { try? FileManager.default.removeItem(at: directory) }
+    public func remove() { TestPaths.removeTemporaryDirectory(directory) }
 
     @discardableResult
     static func git(_ arguments: [String], in directory: URL) throws -> String {
@@ -87,19 +95,21 @@ func waitForExit(_ process: Process, timeout: TimeInterval = 600) {
     while process.isRunning, Date() < deadline { usleep(5_000) }
 }
 
-/// SIGTERM, up to 5 s to exit, then SIGKILL. Reads /proc: a zombie has exited even
-/// before Foundation has reaped it.
+/// SIGTERM, up to 5 s to exit, then SIGKILL.
 func stopProcess(_ process: Process) {
     let pid = process.processIdentifier
-    func alive() -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].dropFirst().first != "Z"
-    }
     kill(pid, SIGTERM)
     let deadline = Date().addingTimeInterval(5)
-    while alive(), Date() < deadline { usleep(5_000) }
-    if alive() { kill(pid, SIGKILL) }
+    while isAlive(pid), Date() < deadline { usleep(5_000) }
+    if isAlive(pid) { kill(pid, SIGKILL) }
+}
+
+/// True while process `pid` exists and has not exited. Reads /proc: a zombie has exited
+/// even before Foundation (or init, for an orphan) has reaped it.
+func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].dropFirst().first != "Z"
 }
 
 /// Starts a long-running server program with its output in `log`; stop it with `stopProcess`.

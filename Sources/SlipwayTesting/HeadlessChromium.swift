@@ -11,8 +11,7 @@ public struct HeadlessChromium: Sendable {
             throw HarnessError("chromium not found (scripts/test installs Debian's chromium)")
         }
         self.program = program
-        profile = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-chromium-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
+        profile = try TestPaths.temporaryDirectory("chromium")
     }
 
     var common: [String] {
@@ -40,5 +39,5 @@ public struct HeadlessChromium: Sendable {
         }
     }
 
-    public func remove() { try? FileManager.default.removeItem(at: profile) }
+    public func remove() { TestPaths.removeTemporaryDirectory(profile) }
 }

@@ -61,6 +61,6 @@ public final class MotoHarness: @unchecked Sendable {
     public func stop() {
         if let process { stopProcess(process) }
         process = nil
-        try? FileManager.default.removeItem(at: directory)
+        TestPaths.removeTemporaryDirectory(directory)
     }
 }

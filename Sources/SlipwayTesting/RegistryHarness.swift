@@ -24,11 +24,16 @@ public final class RegistryHarness: @unchecked Sendable {
         directory = try TestPaths.temporaryDirectory("registry-\(label)")
         port = freeLoopbackPort()
         password = "pw-" + UUID().uuidString
-        let htpasswd = try runProgram("/usr/bin/htpasswd", ["-Bbn", username, password])
-        guard htpasswd.status == 0 else { throw HarnessError("htpasswd failed: \(htpasswd.output)") }
-        try htpasswd.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            .write(to: directory.appendingPathComponent("htpasswd"), atomically: true, encoding: .utf8)
-        try writeConfig()
+        do {
+            let htpasswd = try runProgram("/usr/bin/htpasswd", ["-Bbn", username, password])
+            guard htpasswd.status == 0 else { throw HarnessError("htpasswd failed: \(htpasswd.output)") }
+            try htpasswd.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                .write(to: directory.appendingPathComponent("htpasswd"), atomically: true, encoding: .utf8)
+            try writeConfig()
+        } catch {
+            shutdown()   // the caller gets no registry to shut down
+            throw error
+        }
     }
 
     private func writeConfig() throws {
@@ -75,7 +80,7 @@ public final class RegistryHarness: @unchecked Sendable {
 
     public func shutdown() {
         stop()
-        try? FileManager.default.removeItem(at: directory)
+        TestPaths.removeTemporaryDirectory(directory)
     }
 
     public struct Reply: Sendable {

@@ -33,6 +33,6 @@ public final class ServerProcess: @unchecked Sendable {
 
     public func remove() {
         stop()
-        try? FileManager.default.removeItem(at: directory)
+        TestPaths.removeTemporaryDirectory(directory)
     }
 }

@@ -39,12 +39,54 @@ public enum TestPaths {
         throw HarnessError("cannot find the \(name) executable near \(CommandLine.arguments[0]); run `swift build` first or set SLIPWAY_BIN_DIR")
     }
 
-    /// A fresh temporary directory, removed by the caller.
+    /// A fake server's program in Tests/Fakes (`fake_kubernetes_api.py`, ...).
+    public static func fake(_ name: String) -> URL {
+        packageRoot.appendingPathComponent("Tests/Fakes").appendingPathComponent(name)
+    }
+
+    /// A fresh temporary directory. The caller removes it with `removeTemporaryDirectory`
+    /// once its test is done (the harnesses do so in their `stop`, `shutdown` or `remove`).
     public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// SLIPWAY_KEEP_TEST_DIRS=1 keeps every test's temporary directory (a daemon's state,
+    /// its log, the fakes' request logs) to look at after the run.
+    public static var keepsTemporaryDirectories: Bool {
+        ProcessInfo.processInfo.environment["SLIPWAY_KEEP_TEST_DIRS"] == "1"
+    }
+
+    /// Removes `directory` and everything in it, as `rm -rf` would, unless
+    /// SLIPWAY_KEEP_TEST_DIRS=1. Whatever ran in it must have stopped first: a daemon's
+    /// directory holds the log a failing test prints.
+    public static func removeTemporaryDirectory(_ directory: URL) {
+        if keepsTemporaryDirectories {
+            print("SLIPWAY_KEEP_TEST_DIRS=1: kept \(directory.path)")
+            return
+        }
+        do {
+            try FileManager.default.removeItem(at: directory)
+        } catch {
+            // FileManager gives up at the first entry it cannot remove; rm -rf goes on and
+            // removes all it can.
+            if FileManager.default.fileExists(atPath: directory.path) { _ = try? runProgram("/bin/rm", ["-rf", directory.path]) }
+        }
+    }
+}
+
+/// A temporary directory removed (`TestPaths.removeTemporaryDirectory`) when the last
+/// reference to it goes: for a suite struct that makes its directory in `init`, as a
+/// struct has no `deinit`. Elsewhere a `defer` says more plainly when the directory goes.
+public final class TemporaryDirectory: Sendable {
+    public let url: URL
+
+    public init(_ label: String) throws {
+        url = try TestPaths.temporaryDirectory(label)
+    }
+
+    deinit { TestPaths.removeTemporaryDirectory(url) }
 }
 
 public struct HarnessError: Error, CustomStringConvertible {

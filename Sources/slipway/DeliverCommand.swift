@@ -27,8 +27,8 @@ struct DeliverCommand: AsyncParsableCommand {
     func validate() throws {
         if payload == nil {
             guard repository != nil else { throw ValidationError("give --repository (and --sha) for a sample push, or --payload FILE") }
-            guard let sha, sha.count == 40, sha.allSatisfy(\.isHexDigit) else {
-                throw ValidationError("--sha must be the 40 hex digits of the commit to build (git rev-parse HEAD)")
+            guard let sha, CommitID(sha) != nil else {
+                throw ValidationError("--sha must be the commit to build, \(CommitID.expected) (git rev-parse HEAD)")
             }
         }
     }

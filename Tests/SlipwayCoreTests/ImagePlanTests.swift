@@ -10,17 +10,17 @@ import Testing
     @Test func tagsAreRenderedDeduplicatedAndModelTagsNeedAModel() {
         let templates = ["{sha}", "{branch}", "{branch}", "{short_sha}-{model_version}"]
         let without = ImagePlan.tags(templates: templates, build: build, model: nil)
-        #expect(without.tags == [build.sha, "feature-x"])
+        #expect(without.tags == [build.sha.hex, "feature-x"])
         #expect(without.skipped == ["{short_sha}-{model_version}"])
         let model = ModelProvenance(source: "s3://m/r.onnx", version: "\"v12\"", sha256: String(repeating: "a", count: 64))
-        #expect(ImagePlan.tags(templates: templates, build: build, model: model).tags == [build.sha, "feature-x", "0123456-v12"])
+        #expect(ImagePlan.tags(templates: templates, build: build, model: model).tags == [build.sha.hex, "feature-x", "0123456-v12"])
     }
 
     @Test func labelsCarryTheSpecKeys() {
         let model = ModelProvenance(source: "s3://m/r.onnx", version: "v12", sha256: String(repeating: "a", count: 64))
         let labels = ImagePlan.labels(build: build, repositoryURL: "https://github.com/acme/app", created: Date(timeIntervalSince1970: 0), model: model)
         #expect(labels["org.opencontainers.image.source"] == "https://github.com/acme/app")
-        #expect(labels["org.opencontainers.image.revision"] == build.sha)
+        #expect(labels["org.opencontainers.image.revision"] == build.sha.hex)
         #expect(labels["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z")
         #expect(labels["ai.slipway.model.source"] == "s3://m/r.onnx")
         #expect(labels["ai.slipway.model.sha256"] == String(repeating: "a", count: 64))

@@ -25,7 +25,7 @@ import Testing
             guard let reference = try? JSONDecoder().decode(Reference.self, from: Data(bytes)) else { continue }
             pushes += 1
             let push = try PushEvent.decode(bytes)
-            #expect(push.ref == reference.ref && push.after == reference.after && push.before == (reference.before ?? ""), "\(file)")
+            #expect(push.ref == reference.ref && push.after.hex == reference.after && push.before == (reference.before ?? ""), "\(file)")
             #expect(push.repositoryFullName == reference.repository.full_name && push.cloneURL == reference.repository.clone_url, "\(file)")
             #expect(push.defaultBranch == (reference.repository.default_branch ?? reference.repository.master_branch), "\(file)")
             #expect(push.headCommitMessage == reference.head_commit?.message && push.pusher == reference.pusher?.name, "\(file)")
@@ -54,7 +54,9 @@ import Testing
         for (json, field) in cases {
             #expect(throws: PayloadError("push payload field \(field) is given more than once")) { try PushEvent.decode(Array(json.utf8)) }
         }
-        #expect(PayloadRepository.fullName(in: Array(cases[1].0.utf8)) == nil)
+        // Choosing the secrets reads no further than the first full_name; the payload is
+        // still refused, by the decode that follows a valid signature (above).
+        #expect(PayloadRepository.fullName(in: Array(cases[1].0.utf8)) == "x/y")
         // Keys that are not read may repeat, as in any JSON.
         let unread = #"{"ref":"refs/heads/r","after":"\#(sha)","x":1,"x":2,"repository":{"full_name":"a/b","id":1,"id":2}}"#
         #expect((try? PushEvent.decode(Array(unread.utf8)))?.repositoryFullName == "a/b")

@@ -13,9 +13,4 @@ import Testing
         #expect(masker.mask("MIIEabcdefgh") == "***")
         #expect(masker.mask("}") == "}")
     }
-
-    @Test func tagTemplatesRenderToValidTags() {
-        #expect(TagTemplate.render("{branch}-{short_sha}", values: ["branch": "feature/$(x)", "short_sha": "abc1234"]) == "feature---x--abc1234")
-        #expect(TagTemplate.render("{branch}", values: ["branch": ".hidden"]) == "_hidden")
-    }
 }

@@ -8,10 +8,9 @@ import Testing
 /// 4 unauthorized, 5 followed build did not succeed, 64 usage).
 @Suite struct CLITests {
     @Test func everyCommandAgainstARunningDaemon() async throws {
-        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cli-gate-\(UUID().uuidString)")
+        let gate = try TestPaths.temporaryDirectory("cli-gate")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         let go = gate.appendingPathComponent("GO").path, fail = gate.appendingPathComponent("FAIL").path
-        try FileManager.default.createDirectory(at: gate, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: gate) }
         // Each build prints a line, waits for GO, prints another, and fails while FAIL exists.
         // (printf, so the command line the log shows does not itself contain the lines looked for.)
         let step = ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line; test ! -f \(fail)"]
@@ -98,12 +97,15 @@ import Testing
             #expect(unknown.status == 2 && unknown.stderr.contains("repository acme/nope is not configured"), "\(unknown.stderr)")
             let wrongToken = try await cli.run(["builds", "--token", "wrong"])
             #expect(wrongToken.status == 4 && wrongToken.stderr.contains("missing or wrong bearer token"))
-            let noToken = try await CLIProcess(environment: ["SLIPWAY_URL": daemon.baseURL]).run(["builds"])
+            let tokenless = try CLIProcess(environment: ["SLIPWAY_URL": daemon.baseURL])
+            defer { tokenless.removeFiles() }
+            let noToken = try await tokenless.run(["builds"])
             #expect(noToken.status == 64 && noToken.stderr.contains("no operator token"), "\(noToken.stderr)")
             let unreachable = try await cli.run(["builds", "--url", "http://127.0.0.1:\(freeLoopbackPort())"])
             #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach"), "\(unreachable.stderr)")
-            let badSecret = try await CLIProcess(environment: ["SLIPWAY_URL": daemon.baseURL, "HOOK_SECRET": "not-the-secret"])
-                .run(["deliver", "--repository", "acme/app", "--sha", head, "--secret", "env:HOOK_SECRET"])
+            let wrongSecret = try CLIProcess(environment: ["SLIPWAY_URL": daemon.baseURL, "HOOK_SECRET": "not-the-secret"])
+            defer { wrongSecret.removeFiles() }
+            let badSecret = try await wrongSecret.run(["deliver", "--repository", "acme/app", "--sha", head, "--secret", "env:HOOK_SECRET"])
             #expect(badSecret.status == 4, "\(badSecret.stdout)\(badSecret.stderr)")
             let literal = try await cli.run(["deliver", "--repository", "acme/app", "--sha", head, "--secret", TestSecrets.repository])
             #expect(literal.status == 64 && !literal.stderr.contains(TestSecrets.repository), "a literal secret is refused, not echoed")

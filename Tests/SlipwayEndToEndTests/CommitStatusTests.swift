@@ -99,7 +99,7 @@ import Testing
 
     @Test func aGitHubAppTokenIsExchangedOnceAndReused() async throws {
         let keys = try TestPaths.temporaryDirectory("app-key")
-        defer { try? FileManager.default.removeItem(at: keys) }
+        defer { TestPaths.removeTemporaryDirectory(keys) }
         let privateKey = keys.appendingPathComponent("app.pem").path
         let publicKey = keys.appendingPathComponent("app.pub.pem").path
         try await blocking {

@@ -8,7 +8,7 @@ import Testing
 
     func checkConfig(_ yaml: String, environment: [String: String] = TestSecrets.environment) throws -> Outcome {
         let directory = try TestPaths.temporaryDirectory("check-config")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return try run(["--check-config", "--config", path], in: directory, environment: environment)
@@ -23,7 +23,7 @@ import Testing
     @Test func theExampleConfigPasses() throws {
         // The example reads its secrets from ./.slipway/secrets, as scripts/run-daemon creates them.
         let directory = try TestPaths.temporaryDirectory("example")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let secrets = directory.appendingPathComponent(".slipway/secrets")
         try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
         try "hook-secret\n".write(to: secrets.appendingPathComponent("webhook-secret"), atomically: true, encoding: .utf8)
@@ -52,7 +52,7 @@ import Testing
     @Test func theSandboxIsTriedForADaemonOfAnOrdinaryUser() throws {
         // As root the code runs as a uid of its own; as an ordinary user, bwrap needs user namespaces.
         let directory = try TestPaths.temporaryDirectory("check-config-user")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try testConfig(port: 8080, stateDirectory: directory.appendingPathComponent("state").path).write(toFile: path, atomically: true, encoding: .utf8)
         _ = try runProgram("/bin/chown", ["-R", "4242:4242", directory.path])

@@ -17,6 +17,7 @@ import Testing
         // step can finish before the kill however slow or loaded the machine is; steps
         // orphaned by the kill would see GO too, unless the restarted daemon kills them.
         let scratch = try TestPaths.temporaryDirectory("runs")
+        defer { TestPaths.removeTemporaryDirectory(scratch) }
         let runs = scratch.appendingPathComponent("RUNS").path
         let go = scratch.appendingPathComponent("GO").path
         let step = ["sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
@@ -62,6 +63,7 @@ import Testing
         // The step waits for a GO file the test makes only once shutdown has begun, so the
         // build is still running at the SIGTERM however slowly a loaded machine runs the test.
         let scratch = try TestPaths.temporaryDirectory("runs")
+        defer { TestPaths.removeTemporaryDirectory(scratch) }
         let runs = scratch.appendingPathComponent("RUNS").path, go = scratch.appendingPathComponent("GO").path
         let step = ["sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.05; done; echo \"$SLIPWAY_BUILD_ID\" >> '\(runs)'"]
         _ = await blocking { TestRepository.shared }

@@ -48,7 +48,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
         let store = try daemon.openStore()
         for index in 0..<seeded {
-            let build = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: TestRepository.head,
+            let build = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: CommitID(TestRepository.head)!,
                                                              cloneURL: nil, trigger: .push, deliveryID: nil), supersedeOlder: false)
             _ = try await store.claimRunnable(freeWorkers: 1)
             try await store.recordImage(buildID: build.id, ImageProvenance(name: Self.imageName, tags: ["main"],

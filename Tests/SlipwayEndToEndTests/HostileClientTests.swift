@@ -112,7 +112,7 @@ import Glibc
     @Test func idleConnectionsCannotTakeTheFilesABuildNeeds() async throws {
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("nofile-gate")
-        defer { try? FileManager.default.removeItem(at: gate) }
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         let go = gate.appendingPathComponent("GO").path
         // Long deadlines, so the flood stays while the builds run; one worker, so the
         // second build starts during the flood, when the first lets it.
@@ -228,7 +228,7 @@ import Glibc
     @Test func followsEndWhenTheirBuildEndsUnranAndAtShutdown() async throws {
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("hostile-follow-gate")
-        defer { try? FileManager.default.removeItem(at: gate) }
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         let go = gate.appendingPathComponent("GO").path
         let daemon = try gatedDaemon("follow-unran", gate: gate, shutdownGrace: "1s")
         try await daemon.start()

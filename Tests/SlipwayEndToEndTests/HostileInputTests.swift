@@ -28,7 +28,7 @@ import Testing
             // A build stored before refs were checked, with an escape in its ref; its test
             // step prints a title-setting sequence, a screen clear and a carriage return.
             let store = try daemon.openStore()
-            let stored = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/\u{1B}]0;pwned\u{07}\u{1B}[2J", sha: head,
+            let stored = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/\u{1B}]0;pwned\u{07}\u{1B}[2J", sha: CommitID(head)!,
                                                               cloneURL: TestRepository.shared.bareURL, trigger: .rebuild, deliveryID: nil),
                                                  supersedeOlder: false)
             let wake = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "wake"), secret: TestSecrets.repository)))
@@ -57,7 +57,7 @@ import Testing
 
     @Test func checkConfigRefusesNamesAndPathsThatLeaveTheirPlace() throws {
         let directory = try TestPaths.temporaryDirectory("contained-config")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try """
             repositories:
@@ -82,7 +82,7 @@ import Testing
     /// leads out of the repository fails the build before anything is read or written there.
     @Test func symbolicLinksInTheRepositoryCannotLeadConfigPathsOut() async throws {
         let outside = try TestPaths.temporaryDirectory("outside-target")
-        defer { try? FileManager.default.removeItem(at: outside) }
+        defer { TestPaths.removeTemporaryDirectory(outside) }
         let repository = try await blocking { try GitFixture(label: "symlinks", files: ["README.md": "links\n"]) }
         defer { repository.remove() }
         try await blocking {
@@ -90,7 +90,7 @@ import Testing
                                   symlinks: ["app": "/", "Dockerfile.evil": "/etc/passwd", "model": outside.path], message: "links")
         }
         let models = try TestPaths.temporaryDirectory("symlink-model")
-        defer { try? FileManager.default.removeItem(at: models) }
+        defer { TestPaths.removeTemporaryDirectory(models) }
         try Data("weights".utf8).write(to: models.appendingPathComponent("m.onnx"))
         let daemon = try DaemonHarness(label: "symlinks", environment: TestSecrets.environment) { port, state in
             """

@@ -14,7 +14,7 @@ import Glibc
     @Test func aSecondDaemonOnTheSameStateDirIsRefusedBeforeItTouchesAnything() async throws {
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("second-daemon-gate")
-        defer { try? FileManager.default.removeItem(at: gate) }
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         try await gatedDaemon("first", gate: gate).run { daemon in
             let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             try await eventually { try await daemon.openStore().build(id: id)?.state == .running }
@@ -38,7 +38,7 @@ import Glibc
         try await first.run { first in
             // Another state_dir, the same port.
             let other = try TestPaths.temporaryDirectory("port-second")
-            defer { try? FileManager.default.removeItem(at: other) }
+            defer { TestPaths.removeTemporaryDirectory(other) }
             let config = other.appendingPathComponent("slipway.yaml").path
             try testConfig(port: first.port, stateDirectory: other.appendingPathComponent("state").path).write(toFile: config, atomically: true, encoding: .utf8)
             let second = try runProgram(try TestPaths.executable("slipwayd").path, ["--config", config],
@@ -49,14 +49,14 @@ import Glibc
         }
         // A unix socket another daemon accepts on is not taken over.
         let socketDirectory = try TestPaths.temporaryDirectory("socket")
-        defer { try? FileManager.default.removeItem(at: socketDirectory) }
+        defer { TestPaths.removeTemporaryDirectory(socketDirectory) }
         let socket = socketDirectory.appendingPathComponent("s.sock").path
         func unixConfig(_ state: String) -> String {
             testConfig(port: 1, stateDirectory: state)
                 .replacingOccurrences(of: "listen: 127.0.0.1:1\n  public_url: http://127.0.0.1:1", with: "listen: unix:\(socket)\n  public_url: http://slipway.invalid")
         }
         let owner = try TestPaths.temporaryDirectory("socket-owner")
-        defer { try? FileManager.default.removeItem(at: owner) }
+        defer { TestPaths.removeTemporaryDirectory(owner) }
         try unixConfig(owner.appendingPathComponent("state").path).write(toFile: owner.path + "/c.yaml", atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = try TestPaths.executable("slipwayd")
@@ -68,7 +68,7 @@ import Glibc
         try await eventually { FileManager.default.fileExists(atPath: socket) }
         try await Task.sleep(for: .milliseconds(300))
         let intruder = try TestPaths.temporaryDirectory("socket-intruder")
-        defer { try? FileManager.default.removeItem(at: intruder) }
+        defer { TestPaths.removeTemporaryDirectory(intruder) }
         try unixConfig(intruder.appendingPathComponent("state").path).write(toFile: intruder.path + "/c.yaml", atomically: true, encoding: .utf8)
         // (timeout: a daemon that takes the socket over keeps running; the test must still end.)
         let refused = try runProgram("/usr/bin/timeout", ["60", try TestPaths.executable("slipwayd").path, "--config", intruder.path + "/c.yaml"],
@@ -85,18 +85,22 @@ import Glibc
         guard getuid() == 0 else { return }
         _ = await blocking { TestRepository.shared }
         let gate = try TestPaths.temporaryDirectory("full-disk-gate")
-        defer { try? FileManager.default.removeItem(at: gate) }
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         let daemon = try gatedDaemon("full-disk", gate: gate)
         try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
         let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", daemon.stateDirectory])
         try #require(mounted.status == 0, "\(mounted.output)")
-        defer { _ = try? runProgram("/bin/umount", ["-l", daemon.stateDirectory]) }
+        defer {
+            _ = try? runProgram("/bin/umount", ["-l", daemon.stateDirectory])
+            // Only now: the daemon's shutdown could not remove the mount point.
+            TestPaths.removeTemporaryDirectory(daemon.directory)
+        }
         let filler = daemon.stateDirectory + "/filler"
         try await daemon.run { daemon in
             let store = try daemon.openStore()   // now: opening it (a migration check) writes
             let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             // The test step runs (the checkout, which needs space, is done).
-            try await eventually { try await store.steps(buildID: id).contains { $0.name == "test" && $0.state == "running" } }
+            try await eventually { try await store.steps(buildID: id).contains { $0.name == "test" && $0.state == .running } }
             // Empty the WAL, so the next commit needs new blocks, then take every block left.
             let database = daemon.databasePath
             try await blocking {

@@ -11,9 +11,8 @@ import Testing
         defer { github.remove() }
         try await github.start()
         try github.script(["500"])   // the first status post fails and is retried
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-metrics-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
+        let scratch = try TestPaths.temporaryDirectory("metrics")
+        defer { TestPaths.removeTemporaryDirectory(scratch) }
         let model = scratch.appendingPathComponent("model.onnx")
         try Data(repeating: 7, count: 1000).write(to: model)
         var env = TestSecrets.environment

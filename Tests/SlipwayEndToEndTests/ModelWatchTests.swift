@@ -35,7 +35,7 @@ import Testing
             let build = try #require(builds.first)
             #expect(build.trigger == .model)
             #expect(build.ref == "refs/heads/main")
-            #expect(build.sha == repository.head)
+            #expect(build.sha.hex == repository.head)
             let ended = try await daemon.waitForEnd(of: build.id, timeout: .seconds(60))
             #expect(ended.state == .success, "\(ended.reason ?? "")")
             #expect(ended.model?.sha256 == Crypto.sha256(Array("model v2, retrained".utf8)).hexString)

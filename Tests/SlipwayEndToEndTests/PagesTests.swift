@@ -82,9 +82,8 @@ import Testing
     }
 
     @Test func theBuildPageInChromiumShowsLiveLogLinesAndTheFinalState() async throws {
-        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-pages-gate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: gate, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: gate) }
+        let gate = try TestPaths.temporaryDirectory("pages-gate")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
         let go = gate.appendingPathComponent("GO").path
         let step = ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line"]
         let chromium = try HeadlessChromium()

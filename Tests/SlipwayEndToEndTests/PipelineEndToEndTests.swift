@@ -45,9 +45,12 @@ import Testing
         timeout: String = "10m", extra: String = "", workers: Int = 2, _ body: (Rig) async throws -> T
     ) async throws -> T {
         let registry = try await blocking { try RegistryHarness(label: label) }
+        defer { registry.shutdown() }
         try await registry.start()
         let buildah = try await blocking { try BuildahSandbox(label: label, insecureRegistries: [registry.host]) }
+        defer { buildah.remove() }
         let repository = try await blocking { try GitFixture(label: label, files: files) }
+        defer { repository.remove() }
         var environment = TestSecrets.environment.merging(buildah.environment) { $1 }
         environment["TEST_REGISTRY_AUTH"] = registry.authFile
         let image = """
@@ -63,11 +66,6 @@ import Testing
             testConfig(port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image)
         }
         let rig = Rig(registry: registry, buildah: buildah, repository: repository, daemon: daemon)
-        defer {
-            registry.shutdown()
-            buildah.remove()
-            repository.remove()
-        }
         return try await daemon.run { _ in try await body(rig) }
     }
 
@@ -95,7 +93,7 @@ import Testing
 
             let steps = try await rig.daemon.openStore().steps(buildID: id)
             #expect(steps.map(\.name) == ["checkout", "test", "image", "smoke", "push"])
-            #expect(steps.allSatisfy { $0.state == "success" })
+            #expect(steps.allSatisfy { $0.state == .success })
             for step in steps {
                 print("step \(step.name): \(String(format: "%.3f", (step.finishedAt ?? 0) - step.startedAt)) s")
             }

@@ -45,9 +45,12 @@ import Testing
     /// step (rootless buildah needs subordinate ids this test does not set up).
     static func withHostileRig<T>(_ label: String, sandbox: String, asUser: UInt32? = nil, _ body: (Rig) async throws -> T) async throws -> T {
         let registry = try await blocking { try RegistryHarness(label: label) }
+        defer { registry.shutdown() }
         try await registry.start()
         let buildah = try await blocking { try BuildahSandbox(label: label, insecureRegistries: [registry.host]) }
+        defer { buildah.remove() }
         let repository = try await blocking { try GitFixture(label: label, files: ["README.md": "placeholder\n"]) }
+        defer { repository.remove() }
         let webhookSecret = "hook-" + UUID().uuidString, opsToken = "ops-" + UUID().uuidString, envToken = "envtok-" + UUID().uuidString
         var environment = buildah.environment
         environment["TEST_ENV_TOKEN"] = envToken
@@ -86,11 +89,6 @@ import Testing
         let other = "\(daemon.stateDirectory)/workspaces/999/src"
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: other + "/other.txt", contents: Data("another build's file".utf8))
-        defer {
-            registry.shutdown()
-            buildah.remove()
-            repository.remove()
-        }
         let rig = Rig(daemon: daemon, registry: registry, repository: repository, secrets: secrets, webhookSecret: webhookSecret, envToken: envToken)
         return try await daemon.run { _ in try await body(rig) }
     }

@@ -20,12 +20,18 @@ enum TestSecrets {
 }
 
 /// The repository every end-to-end daemon clones (file://), unless a test brings its own.
+/// Tests share it, so it is removed only when the test process exits.
 enum TestRepository {
     static let shared: GitFixture = {
-        do { return try GitFixture(label: "shared", files: ["README.md": "Slipway end-to-end test repository\n"]) }
-        catch { fatalError("cannot create the shared test repository: \(error)") }
+        do {
+            let fixture = try GitFixture(label: "shared", files: ["README.md": "Slipway end-to-end test repository\n"])
+            atexit { TestRepository.removeShared() }
+            return fixture
+        } catch { fatalError("cannot create the shared test repository: \(error)") }
     }()
     static var head: String { shared.head }
+
+    private static func removeShared() { shared.remove() }
 }
 
 /// A config for the fixture repositories (Codertocat/Hello-World, Octocoders/Hello-World)

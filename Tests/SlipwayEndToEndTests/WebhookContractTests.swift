@@ -28,7 +28,7 @@ import Testing
             #expect(reply.json["state"] as? String == "queued")
             // Read right after the reply, from another connection: it is already committed.
             let stored = try #require(try await daemon.openStore().build(id: id))
-            #expect(stored.sha == sha)
+            #expect(stored.sha.hex == sha)
             #expect(stored.deliveryID == "d-valid")
             #expect(try await daemon.waitForEnd(of: id).state == .success)
         }
@@ -89,10 +89,20 @@ import Testing
     @Test func legacySHA1IsUsedOnlyWhereSHA256IsAbsent() async throws {
         try await withDaemon("sha1") { daemon in
             let body = pushPayload()
-            let reply = try await post(daemon, body: body, headers: [
-                ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", UUID().uuidString),
-                ("X-Hub-Signature", "sha1=" + Crypto.hmacSHA1(key: Array(secret.utf8), message: body).hexString)])
-            #expect(reply.status == 202, "\(reply.text)")
+            let sha1 = "sha1=" + Crypto.hmacSHA1(key: Array(secret.utf8), message: body).hexString
+            let wrongSHA1 = "sha1=" + Crypto.hmacSHA1(key: Array("not-the-secret".utf8), message: body).hexString
+            func deliver(_ signatureHeaders: [(String, String)]) async throws -> DaemonHarness.Reply {
+                try await post(daemon, body: body, headers: [
+                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", UUID().uuidString),
+                ] + signatureHeaders)
+            }
+            let alone = try await deliver([("X-Hub-Signature", sha1)])
+            #expect(alone.status == 202, "sha1 alone: \(alone.text)")
+            // With both headers only the sha256 one counts, whatever the sha1 one says.
+            let wrongSHA256 = try await deliver([("X-Hub-Signature-256", signed(body, "not-the-secret")), ("X-Hub-Signature", sha1)])
+            #expect(wrongSHA256.status == 401, "a wrong sha256 beside a right sha1: \(wrongSHA256.text)")
+            let rightSHA256 = try await deliver([("X-Hub-Signature-256", signed(body, secret)), ("X-Hub-Signature", wrongSHA1)])
+            #expect(rightSHA256.status == 202, "a right sha256 beside a wrong sha1: \(rightSHA256.text)")
         }
     }
 
@@ -234,8 +244,9 @@ import Testing
             // server refuses the rest: first with Content-Length (refused before reading),
             // then chunked (reading stops at the limit).
             let big = [UInt8](repeating: UInt8(ascii: "a"), count: 30 * 1024 * 1024)
-            let file = try TestPaths.temporaryDirectory("big").appendingPathComponent("body.json")
-            defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+            let directory = try TestPaths.temporaryDirectory("big")
+            defer { TestPaths.removeTemporaryDirectory(directory) }
+            let file = directory.appendingPathComponent("body.json")
             try Data(big).write(to: file)
             for chunked in [false, true] {
                 let code = try await blocking { try curlPost(daemon, file: file.path, headers: [

@@ -39,7 +39,7 @@ import Testing
                     let id = try #require(daemon.buildID(of: reply), "\(path): \(reply.text)")
                     let build = try #require(try await store.build(id: id))
                     #expect(build.deliveryID == deliveryID)
-                    #expect(build.sha == object["after"] as? String)
+                    #expect(build.sha.hex == object["after"] as? String)
                     #expect(build.ref == "refs/heads/master")
                     #expect(build.trigger == .push)
                     queued.append(id)

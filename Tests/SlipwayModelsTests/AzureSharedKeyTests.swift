@@ -54,7 +54,7 @@ print(json.dumps(out))
                     "url": "https://slipwaytest.blob.core.windows.net\(item.path)" + (query.isEmpty ? "" : "?" + query)]
         }
         let directory = try TestPaths.temporaryDirectory("azure-sdk")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         try Self.script.write(to: directory.appendingPathComponent("sign.py"), atomically: true, encoding: .utf8)
         try JSONSerialization.data(withJSONObject: input).write(to: directory.appendingPathComponent("cases.json"))
         let result = try runProgram("/bin/sh", ["-c", "'\(try PythonTools.python())' sign.py < cases.json"], in: directory)
@@ -87,7 +87,7 @@ print(json.dumps(out))
         try Data(bytes).write(to: blobs.appendingPathComponent("v2.onnx"))
         try await server.waitUntilListening()
         let state = try TestPaths.temporaryDirectory("azure-state")
-        defer { try? FileManager.default.removeItem(at: state) }
+        defer { TestPaths.removeTemporaryDirectory(state) }
 
         func fetch(_ accountKey: String) async throws -> ModelFetcher.Result {
             var model = ModelConfig(source: "azblob://slipwaytest/models/resnet/*.onnx", dest: "m")

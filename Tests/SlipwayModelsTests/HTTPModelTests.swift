@@ -25,7 +25,7 @@ import Testing
         try Data(bytes).write(to: server.root.appendingPathComponent("model.onnx"))
         try await server.waitUntilListening()
         let state = try TestPaths.temporaryDirectory("http-model")
-        defer { try? FileManager.default.removeItem(at: state) }
+        defer { TestPaths.removeTemporaryDirectory(state) }
         let cache = ModelCache(stateDirectory: state.path)
         let source = server.baseURL + "/model.onnx"
 
@@ -48,7 +48,7 @@ import Testing
         try Data(bytes).write(to: server.root.appendingPathComponent("big.onnx"))
         try await server.waitUntilListening()
         let state = try TestPaths.temporaryDirectory("resume")
-        defer { try? FileManager.default.removeItem(at: state) }
+        defer { TestPaths.removeTemporaryDirectory(state) }
         let result = try await fetch(server.baseURL + "/big.onnx", token: nil, cache: ModelCache(stateDirectory: state.path))
         #expect(result.provenance.sha256 == Crypto.sha256(bytes).hexString)
         #expect(result.entry.size == Int64(bytes.count))
@@ -60,7 +60,7 @@ import Testing
 
     @Test func fileSourcesAreHashedAndCached() async throws {
         let directory = try TestPaths.temporaryDirectory("file-model")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let models = directory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         try Data("old".utf8).write(to: models.appendingPathComponent("a.onnx"))

@@ -11,7 +11,7 @@ import Testing
         defer { moto.stop() }
         try await moto.start()
         let files = try TestPaths.temporaryDirectory("s3-files")
-        defer { try? FileManager.default.removeItem(at: files) }
+        defer { TestPaths.removeTemporaryDirectory(files) }
         try await blocking { try moto.aws(["s3api", "create-bucket", "--bucket", "models"]) }
         try await body(moto, files)
     }

@@ -13,13 +13,14 @@ import Testing
         let directory: URL
         let store: SQLiteBuildStore
         let queue: BuildQueue
+        let intake: BuildIntake
         let instance: String
     }
 
     /// A queue whose builds run `argv` as their one step.
     func withQueue(_ argv: [String], _ body: (Rig) async throws -> Void) async throws {
         let directory = try TestPaths.temporaryDirectory("queue")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         let state = directory.appendingPathComponent("state").path
         let yaml = """
             state_dir: \(state)
@@ -41,17 +42,15 @@ import Testing
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let running = Task { try await queue.run() }
         defer { running.cancel() }
-        try await body(Rig(directory: directory, store: store, queue: queue,
+        try await body(Rig(directory: directory, store: store, queue: queue, intake: BuildIntake(store: store, config: live, queue: queue),
                            instance: BuildRunner.instance(stateDirectory: state)))
     }
 
+    /// A push, through the intake: it stores the build, supersedes the older ones of its
+    /// branch (queued and running) and wakes the queue.
     func enqueue(_ rig: Rig, ref: String = "refs/heads/main") async throws -> Build {
-        let build = try await rig.store.enqueue(
-            BuildRequest(repository: "acme/app", ref: ref, sha: String(repeating: "a", count: 40), cloneURL: nil,
-                         trigger: .push, deliveryID: nil),
-            supersedeOlder: true)
-        rig.queue.wake()
-        return build
+        try await rig.intake.request(BuildRequest(repository: "acme/app", ref: ref, sha: CommitID(String(repeating: "a", count: 40))!,
+                                                  cloneURL: nil, trigger: .push, deliveryID: nil))
     }
 
     func waitFor(_ rig: Rig, _ id: Int64, _ state: BuildState, timeout: Duration = .seconds(90)) async throws -> Build {
@@ -98,7 +97,7 @@ import Testing
             #expect(canceled.reason == "canceled by test")
             #expect(leftovers(rig, build.id) == 0)
             let steps = try await rig.store.steps(buildID: build.id)
-            #expect(steps.first?.state == "canceled")
+            #expect(steps.first?.state == .canceled)
         }
     }
 
@@ -108,8 +107,6 @@ import Testing
             _ = try await waitFor(rig, first.id, .running)
             let other = try await enqueue(rig, ref: "refs/heads/dev")
             let second = try await enqueue(rig)
-            rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: second.sha,
-                                                        cloneURL: nil, trigger: .push, deliveryID: nil), newID: second.id)
             let superseded = try await waitFor(rig, first.id, .superseded)
             #expect(superseded.reason == "superseded by build #\(second.id)")
             _ = try await waitFor(rig, second.id, .running)
@@ -133,8 +130,6 @@ import Testing
             var pushedAt: [ContinuousClock.Instant] = []
             for _ in 0..<15 {
                 latest = try await enqueue(rig)
-                rig.queue.supersedeRunning(by: BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: latest.sha,
-                                                            cloneURL: nil, trigger: .push, deliveryID: nil), newID: latest.id)
                 pushedAt.append(.now)
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -155,7 +150,7 @@ import Testing
 
     @Test func workspacesBeyondTheNewestAreRemoved() throws {
         let directory = try TestPaths.temporaryDirectory("prune")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { TestPaths.removeTemporaryDirectory(directory) }
         for id in 1...6 {
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("workspaces/\(id)"), withIntermediateDirectories: true)
         }

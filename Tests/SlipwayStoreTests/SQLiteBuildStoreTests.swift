@@ -5,22 +5,27 @@ import SlipwayCore
 import SlipwayTesting
 import Testing
 
-/// The SQLite store on a real database file in its own temporary directory.
+/// The SQLite store on a real database file in its own temporary directory, removed
+/// when the test is done (each test has its own instance of the suite).
 @Suite struct SQLiteBuildStoreTests {
-    let directory: URL
+    let scratch: TemporaryDirectory
     let store: SQLiteBuildStore
+    var directory: URL { scratch.url }
 
     init() throws {
-        directory = try TestPaths.temporaryDirectory("store")
-        store = try SQLiteBuildStore(path: directory.appendingPathComponent("slipway.sqlite").path)
+        scratch = try TemporaryDirectory("store")
+        store = try SQLiteBuildStore(path: scratch.url.appendingPathComponent("slipway.sqlite").path)
     }
 
+    /// `sha`: a label ("a1"); the commit id is made from it, one id per label.
     func request(_ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app") -> BuildRequest {
-        BuildRequest(repository: repository, ref: ref, sha: sha, cloneURL: nil, trigger: .push, deliveryID: delivery)
+        BuildRequest(repository: repository, ref: ref, sha: Self.commit(sha), cloneURL: nil, trigger: .push, deliveryID: delivery)
     }
+
+    static func commit(_ label: String) -> CommitID { CommitID(Crypto.sha256(Array(label.utf8)).hexString.prefix(40))! }
 
     func delivery(_ id: String) -> DeliveryRecord {
-        DeliveryRecord(id: id, event: "push", repository: "acme/app", receivedAt: Date().timeIntervalSince1970, result: "queued")
+        DeliveryRecord(id: id, event: "push", repository: "acme/app", receivedAt: Date().timeIntervalSince1970, result: .queued)
     }
 
     @Test func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild() async throws {
@@ -48,7 +53,7 @@ import Testing
         let other = try DatabaseQueue(path: store.path)
         try await other.write { db in
             try db.execute(sql: """
-                CREATE TRIGGER refuse_poison BEFORE INSERT ON build WHEN NEW.sha = 'poison'
+                CREATE TRIGGER refuse_poison BEFORE INSERT ON build WHEN NEW.sha = '\(Self.commit("poison").hex)'
                 BEGIN SELECT RAISE(ABORT, 'poisoned build'); END
                 """)
         }
@@ -101,9 +106,9 @@ import Testing
         for build in builds {
             let last = rows.last { $0.buildID == build.id }
             if build.id == builds.last?.id {
-                #expect(last?.status == CommitStatus(state: "pending", description: "queued"))
+                #expect(last?.status == CommitStatus(state: .pending, description: "queued"))
             } else {
-                #expect(last?.status == CommitStatus(state: "error", description: "superseded by build #\(build.id + 1)"))
+                #expect(last?.status == CommitStatus(state: .error, description: "superseded by build #\(build.id + 1)"))
             }
         }
     }
@@ -175,7 +180,7 @@ import Testing
 
         let first = try await store.recoverInterrupted()
         #expect(first.map(\.state) == [.queued])
-        #expect(try await store.steps(buildID: build.id).first?.state == "error")
+        #expect(try await store.steps(buildID: build.id).first?.state == .error)
 
         #expect(try await store.claimRunnable(freeWorkers: 1).first?.attempts == 2)
         let second = try await store.recoverInterrupted()
@@ -205,7 +210,7 @@ import Testing
         // A repository name read from a payload may hold any Unicode, even a NUL. (The NUL
         // is checked in the file itself: GRDB reads a text back only up to a NUL.)
         let name = "acme/a\u{0}pp-ünï 🚀"
-        let odd = DeliveryRecord(id: "d-odd", event: "push", repository: name, receivedAt: 1, result: "ignored: 🚀 not configured")
+        let odd = DeliveryRecord(id: "d-odd", event: "push", repository: name, receivedAt: 1, result: .ignored(reason: "🚀 not configured"))
         _ = try await store.recordDelivery(odd, build: nil, supersedeOlder: true)
         #expect(try await store.delivery(id: "d-odd")?.result == odd.result)
         let file = try DatabaseQueue(path: store.path)
@@ -217,12 +222,49 @@ import Testing
         #expect(try await store.build(id: queued.id)?.ref == "refs/heads/ünï-🚀")
     }
 
+    /// A value no version writes (a hand-edited or corrupt database) is an error naming the
+    /// row, never read as another value (a build of unknown state as `error`, say).
+    @Test func unreadableStoredValuesAreErrorsNamingTheirRow() async throws {
+        let build = try await store.enqueue(request(), supersedeOlder: false)
+        _ = try await store.recordDelivery(delivery("d-bad"), build: nil, supersedeOlder: false)
+        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+        let file = try DatabaseQueue(path: store.path)
+        try await file.write { db in
+            try db.execute(sql: "UPDATE build SET state = 'bogus' WHERE id = ?", arguments: [build.id])
+            try db.execute(sql: "UPDATE delivery SET result = 'maybe' WHERE id = 'd-bad'")
+            try db.execute(sql: "UPDATE build_step SET state = 'half' WHERE build_id = ?", arguments: [build.id])
+            try db.execute(sql: "UPDATE status_outbox SET sha = 'not-a-sha' WHERE build_id = ?", arguments: [build.id])
+        }
+        try file.close()
+        func expectUnreadable(_ what: String, table: String, column: String, _ read: () async throws -> Void) async {
+            do {
+                try await read()
+                Issue.record("\(what): the bad value was read")
+            } catch let error as StoredValueError {
+                #expect(error.table == table && error.column == column, "\(what): \(error)")
+            } catch {
+                Issue.record("\(what): \(error)")
+            }
+        }
+        await expectUnreadable("build", table: "build", column: "state") { _ = try await store.build(id: build.id) }
+        await expectUnreadable("builds", table: "build", column: "state") { _ = try await store.builds(BuildFilter()) }
+        await expectUnreadable("counts", table: "build", column: "state") { _ = try await store.countByState() }
+        await expectUnreadable("delivery", table: "delivery", column: "result") { _ = try await store.delivery(id: "d-bad") }
+        await expectUnreadable("steps", table: "build_step", column: "state") { _ = try await store.steps(buildID: build.id) }
+        await expectUnreadable("outbox", table: "status_outbox", column: "sha") { _ = try await store.openStatuses(limit: 10) }
+        do {
+            _ = try await store.build(id: build.id)
+        } catch {
+            #expect("\(error)".contains("build row \(build.id), column state: 'bogus'"), "\(error)")
+        }
+    }
+
     @Test func aDeliveryWithoutABuildIsStoredAndDeduplicated() async throws {
         var ignored = delivery("d-ignored")
-        ignored.result = "ignored: tag pushes are not built"
+        ignored.result = .ignored(reason: "tag pushes are not built")
         #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .stored(build: nil, superseded: []))
         #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .duplicate(buildID: nil))
-        #expect(try await store.delivery(id: "d-ignored")?.result == "ignored: tag pushes are not built")
+        #expect(try await store.delivery(id: "d-ignored")?.result == .ignored(reason: "tag pushes are not built"))
     }
 
     @Test func stepsAreRecordedPerAttempt() async throws {
@@ -231,7 +273,7 @@ import Testing
         try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"))
         let steps = try await store.steps(buildID: build.id)
         #expect(steps.count == 1)
-        #expect(steps.first?.state == "failure")
+        #expect(steps.first?.state == .failure)
         #expect(steps.first?.exitCode == 3)
         #expect(steps.first?.finishedAt != nil)
     }

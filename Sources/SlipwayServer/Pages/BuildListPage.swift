@@ -17,7 +17,7 @@ struct BuildListPage {
                 <td><a href="/builds/\(build.id)">#\(build.id)</a></td>
                 <td>\(HTML.escape(build.repository))</td>
                 <td>\(HTML.escape(BuildText.branch(build.ref)))</td>
-                <td class="mono" title="\(HTML.escape(build.sha))">\(HTML.escape(BuildText.short(build.sha)))</td>
+                <td class="mono" title="\(HTML.escape(build.sha.hex))">\(build.sha.short)</td>
                 <td>\(HTML.state(build.state.rawValue))</td>
                 <td>\(HTML.escape(build.trigger.rawValue))</td>
                 <td>\(HTML.escape(BuildText.time(build.createdAt)))</td>

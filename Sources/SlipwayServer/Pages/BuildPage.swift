@@ -51,7 +51,7 @@ struct BuildPage {
     private var stepsTable: String {
         var rows = steps.map { step in
             """
-            <tr><td>\(HTML.escape(step.name))</td><td>\(step.attempt)</td><td>\(HTML.state(step.state))</td>\
+            <tr><td>\(HTML.escape(step.name))</td><td>\(step.attempt)</td><td>\(HTML.state(step.state.rawValue))</td>\
             <td class="mono">\(step.exitCode.map(String.init) ?? "-")</td>\
             <td>\(HTML.escape(BuildText.time(step.startedAt)))</td>\
             <td>\(HTML.escape(BuildText.duration(from: step.startedAt, to: step.finishedAt)))</td>\
@@ -70,7 +70,7 @@ struct BuildPage {
     }
 
     private var provenance: String {
-        var fields: [(String, String)] = [("Code", "\(HTML.escape(build.repository)) \(HTML.escape(build.ref)) at <span class=\"mono\">\(HTML.escape(build.sha))</span>")]
+        var fields: [(String, String)] = [("Code", "\(HTML.escape(build.repository)) \(HTML.escape(build.ref)) at <span class=\"mono\">\(build.sha.hex)</span>")]
         if let model = build.model {
             fields.append(("Model", "\(HTML.escape(model.source)) version <span class=\"mono\">\(HTML.escape(model.version ?? "-"))</span>"))
             fields.append(("Model sha256", "<span class=\"mono\">\(HTML.escape(model.sha256))</span>"))

@@ -9,7 +9,7 @@ import SlipwayStore
 /// The human pages: `/` (builds), `/builds/{id}` (one build), its raw log and its live
 /// log as server-sent events, sign-in and sign-out, and the two static assets.
 struct PageRoutes: Sendable {
-    let store: any BuildStore
+    let store: any BuildQueryStore
     let config: LiveConfig
     let followers: LogFollowers
 
