@@ -1,29 +1,30 @@
 import Synchronization
 
-/// "Something changed; look again": one waiter at a time is woken by `signal()`, or by
-/// a deadline, or by its task's cancellation. A signal given while nobody waits is kept
-/// (once) for the next wait, so none is lost between a look and the next wait. The
-/// services that used to poll (the queue's drain, the status poster) wait on one of these.
+/// "Something changed; look again": `signal()` wakes every task waiting now; a signal
+/// given while nobody waits is kept (once) for the next wait, so none is lost between a
+/// look and the next wait. A wait also ends at its deadline or when its task is
+/// cancelled. The services that used to poll (the queue and its drain, the status
+/// poster) wait on one of these.
 public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
     }
     private let state = Mutex(State())
 
     public init() {}
 
     public func signal() {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            guard let waiter = state.waiter else {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard !state.waiters.isEmpty else {
                 state.pending = true
-                return nil
+                return []
             }
-            state.waiter = nil
-            return waiter
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns when signalled (or a signal is pending), after `timeout` when one is given,
@@ -45,9 +46,9 @@ public final class WakeSignal: Sendable {
     }
 
     private func waitForSignal() async {
-        let generation = state.withLock { state in
-            state.generation &+= 1
-            return state.generation
+        let id = state.withLock { state in
+            state.nextWaiter &+= 1
+            return state.nextWaiter
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -56,19 +57,14 @@ public final class WakeSignal: Sendable {
                         state.pending = false
                         return true
                     }
-                    if Task.isCancelled || state.generation != generation { return true }
-                    state.waiter = continuation
+                    if Task.isCancelled { return true }
+                    state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-                guard state.generation == generation, let waiter = state.waiter else { return nil }
-                state.waiter = nil
-                return waiter
-            }
-            waiter?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

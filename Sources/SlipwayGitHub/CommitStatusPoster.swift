@@ -37,6 +37,9 @@ public final class CommitStatusPoster: Service, Sendable {
         tokens = GitHubTokens(client: client)
     }
 
+    /// How long the poster, once woken, waits for more statuses before it reads the outbox.
+    static let gathering: Duration = .milliseconds(200)
+
     /// Delivered and closed statuses are kept this long (for looking into), then deleted,
     /// so the outbox does not grow with every build forever.
     static let keepDone: Double = 7 * 24 * 3600
@@ -59,7 +62,13 @@ public final class CommitStatusPoster: Service, Sendable {
             }
             let wakeAt = min(pass.lookAgainAt ?? pruneAt, pruneAt)
             let outbox = store.outboxWritten
-            _ = try? await cancelOnGracefulShutdown { await outbox.wait(timeout: .seconds(max(0, wakeAt - Date().timeIntervalSince1970))) }
+            let gathering = Self.gathering
+            _ = try? await cancelWhenGracefulShutdown {
+                await outbox.wait(timeout: .seconds(max(0, wakeAt - Date().timeIntervalSince1970)))
+                // Statuses written close together go out in one pass: a burst of builds
+                // costs the database a read per window, not one per status.
+                try await Task.sleep(for: gathering)
+            }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
         }
         try? await client.shutdown()

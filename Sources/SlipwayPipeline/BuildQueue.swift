@@ -234,8 +234,9 @@ public final class BuildQueue: Service, Sendable {
             logger.notice("waiting for running builds before exit", metadata: [
                 "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))"])
         }
-        // Each build that ends signals `ended`; no polling.
-        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline {
+        // Each build that ends signals `ended`; no polling. (A cancelled task cannot wait:
+        // the grace is then over at once.)
+        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
             await ended.wait(until: deadline)
         }
         let unfinished = state.withLock { $0.running.values.map(\.task) }
@@ -245,7 +246,7 @@ public final class BuildQueue: Service, Sendable {
         }
         // Clean-ups (image removal) within what is left of the grace; one that is not
         // done by then is cut off by the exit, and said so.
-        while state.withLock({ !$0.cleanUps.isEmpty }), ContinuousClock.now < deadline {
+        while state.withLock({ !$0.cleanUps.isEmpty }), ContinuousClock.now < deadline, !Task.isCancelled {
             await ended.wait(until: deadline)
         }
         let cut = state.withLock { Array($0.cleanUps.keys).sorted() }

@@ -36,7 +36,7 @@ public final class DeployScheduler: Service, Sendable {
     private var timeZone: TimeZone { fixedTimeZone ?? .current }
 
     public func run() async throws {
-        _ = try? await cancelOnGracefulShutdown { await self.scheduleForever() }
+        _ = await cancelWhenGracefulShutdown { await self.scheduleForever() }
         await runner.stopAll()
     }
 

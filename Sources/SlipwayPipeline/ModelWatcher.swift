@@ -24,7 +24,7 @@ public final class ModelWatcher: Service, Sendable {
 
     public func run() async throws {
         // Shutdown cancels a poll in flight rather than waiting for it.
-        _ = try? await cancelOnGracefulShutdown { await self.pollForever() }
+        _ = await cancelWhenGracefulShutdown { await self.pollForever() }
     }
 
     private func pollForever() async {

@@ -63,26 +63,38 @@ final class DeliveryGroupCommit: Sendable {
         }
     }
 
-    /// Commits groups, oldest first, until the one holding delivery `id` is committed;
-    /// then passes the lead on (or gives it up when nobody waits).
+    /// Commits the oldest waiting deliveries (the leader's own is the oldest: a caller
+    /// only leads when nobody waited before it, or when the lead is handed to it as the
+    /// oldest), hands the lead to the oldest caller that came meanwhile, then wakes the
+    /// group's callers. The lead goes first so that the next commit is not queued behind
+    /// the replies of this group.
     private func lead(until id: UInt64) async -> Result<DeliveryOutcome, any Error> {
-        var mine: Result<DeliveryOutcome, any Error>?
-        while mine == nil {
-            let group: [Waiting] = state.withLock { state in
-                let group = Array(state.waiting.prefix(Self.maxGroup))
-                state.waiting.removeFirst(group.count)
-                return group
+        let group: [Waiting] = state.withLock { state in
+            let group = Array(state.waiting.prefix(Self.maxGroup))
+            state.waiting.removeFirst(group.count)
+            return group
+        }
+        let writes = group.map(\.write)
+        let results: [Result<DeliveryOutcome, any Error>]
+        do {
+            results = try await writeTogether(writes)
+        } catch is CancellationError {
+            // The leader's task was cancelled (its client's request ended): nothing of the
+            // group was stored. The others' deliveries are not the leader's to give up:
+            // they go back to the front, and the oldest of them leads.
+            let others = group.filter { $0.id != id }
+            let next: Waiting? = state.withLock { state in
+                state.waiting.insert(contentsOf: others, at: 0)
+                guard let first = state.waiting.first else {
+                    state.leading = false
+                    return nil
+                }
+                return first
             }
-            let writes = group.map(\.write)
-            let results: [Result<DeliveryOutcome, any Error>]
-            do {
-                results = try await writeTogether(writes)
-            } catch {
-                results = await writeEachInSavepoint(writes)
-            }
-            for (waiting, result) in zip(group, results) {
-                if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
-            }
+            next?.continuation.resume(returning: .lead)
+            return .failure(CancellationError())
+        } catch {
+            results = await writeEachInSavepoint(writes)
         }
         let next: Waiting? = state.withLock { state in
             guard let first = state.waiting.first else {
@@ -92,15 +104,20 @@ final class DeliveryGroupCommit: Sendable {
             return first
         }
         next?.continuation.resume(returning: .lead)
-        return mine!
+        var mine: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+        for (waiting, result) in zip(group, results) {
+            if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
+        }
+        return mine
     }
 
     /// The usual case: the whole group in one transaction, with no savepoint per delivery
     /// (a savepoint makes SQLite copy each page a delivery changes to a sub-journal first:
     /// the same few pages, again for every delivery). If any write throws, the whole
-    /// transaction is rolled back and nothing of the group is stored.
+    /// transaction is rolled back and nothing of the group is stored; so it is when the
+    /// leader's task is cancelled (GRDB's async write rolls back and throws `CancellationError`).
     private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
-        try await storage.watching { try await database.writeToCompletion { db in
+        try await storage.watching { try await database.pool.write { db in
             let transaction = DeliveryTransaction()
             return try writes.map { write in .success(try write(db, transaction)) }
         } }
@@ -110,7 +127,7 @@ final class DeliveryGroupCommit: Sendable {
     /// one that fails gets an error.
     private func writeEachInSavepoint(_ writes: [Write]) async -> [Result<DeliveryOutcome, any Error>] {
         do {
-            return try await storage.watching { try await database.writeToCompletion { db in
+            return try await storage.watching { try await database.pool.write { db in
                 writes.map { write in
                     var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
                     do {
