@@ -163,7 +163,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore", "SlipwayTesting"]),
-        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "SlipwayStoreTests",
+            dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SlipwayPipelineTests", dependencies: ["SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayModelsTests", dependencies: ["SlipwayModels", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(

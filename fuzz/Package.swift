@@ -11,6 +11,6 @@ let package = Package(
             name: "SlipwayFuzz",
             dependencies: [.product(name: "SlipwayCore", package: "slipway")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-        ),
+        )
     ]
 )

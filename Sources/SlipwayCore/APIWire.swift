@@ -34,9 +34,11 @@ public struct BuildJSON: Codable, Sendable {
     public let deliveryID: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?, attempts: Int
     public let image: ImageProvenance?, model: ModelProvenance?, steps: [Step]?
 
-    public init(id: Int64, repository: String, ref: String, sha: String, trigger: String, state: String, reason: String?,
-                deliveryID: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?, attempts: Int,
-                image: ImageProvenance?, model: ModelProvenance?, steps: [Step]?) {
+    public init(
+        id: Int64, repository: String, ref: String, sha: String, trigger: String, state: String, reason: String?,
+        deliveryID: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?, attempts: Int,
+        image: ImageProvenance?, model: ModelProvenance?, steps: [Step]?
+    ) {
         self.id = id; self.repository = repository; self.ref = ref; self.sha = sha; self.trigger = trigger; self.state = state
         self.reason = reason; self.deliveryID = deliveryID; self.createdAt = createdAt; self.startedAt = startedAt
         self.finishedAt = finishedAt; self.attempts = attempts; self.image = image; self.model = model; self.steps = steps

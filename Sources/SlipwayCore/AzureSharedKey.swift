@@ -42,7 +42,8 @@ public struct AzureSharedKey: Sendable {
     }
 
     public func authorization(method: String, path: String, query: [(name: String, value: String)], headers: [String: String]) -> String {
-        let signature = Crypto.hmacSHA256(key: key, message: Array(stringToSign(method: method, path: path, query: query, headers: headers).utf8))
+        let signature = Crypto.hmacSHA256(
+            key: key, message: Array(stringToSign(method: method, path: path, query: query, headers: headers).utf8))
         return "SharedKey \(account):\(Data(signature).base64EncodedString())"
     }
 }

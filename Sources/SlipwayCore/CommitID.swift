@@ -21,7 +21,8 @@ public struct CommitID: Sendable, Hashable, Codable, CustomStringConvertible, Ex
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let id = CommitID(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text.prefix(80))' is not a commit id"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "'\(text.prefix(80))' is not a commit id"))
         }
         self = id
     }

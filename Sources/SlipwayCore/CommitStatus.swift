@@ -36,7 +36,8 @@ public struct CommitStatus: Sendable, Equatable, Codable {
             }
             return CommitStatus(state: .success, description: "build passed" + (took.map { " in \($0)" } ?? ""))
         case .failure:
-            return CommitStatus(state: .failure, description: (failureSummary ?? build.reason ?? "build failed") + (took.map { " after \($0)" } ?? ""))
+            return CommitStatus(
+                state: .failure, description: (failureSummary ?? build.reason ?? "build failed") + (took.map { " after \($0)" } ?? ""))
         case .error:
             return CommitStatus(state: .error, description: "error: " + (build.reason ?? "infrastructure failure"))
         case .canceled:

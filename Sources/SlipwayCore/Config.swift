@@ -136,8 +136,10 @@ public struct ModelConfig: Sendable, Equatable {
         public var sessionToken: SecretReference?
         public var pathStyle: Bool = false
 
-        public init(region: String = "us-east-1", endpoint: String? = nil, accessKeyID: SecretReference? = nil,
-                    secretAccessKey: SecretReference? = nil, sessionToken: SecretReference? = nil, pathStyle: Bool = false) {
+        public init(
+            region: String = "us-east-1", endpoint: String? = nil, accessKeyID: SecretReference? = nil,
+            secretAccessKey: SecretReference? = nil, sessionToken: SecretReference? = nil, pathStyle: Bool = false
+        ) {
             self.region = region
             self.endpoint = endpoint
             self.accessKeyID = accessKeyID
@@ -200,8 +202,10 @@ public struct DeployConfig: Sendable, Equatable {
     /// `require_provenance` is set (a later version's deploy gate; refused by `ConfigLoader`).
     public var requiresProvenance = false
 
-    public init(schedule: String? = DeployConfig.nightly, kubeconfig: SecretReference, namespace: String = "default",
-                deployment: String, container: String, rolloutTimeout: Duration = .seconds(5 * 60)) {
+    public init(
+        schedule: String? = DeployConfig.nightly, kubeconfig: SecretReference, namespace: String = "default",
+        deployment: String, container: String, rolloutTimeout: Duration = .seconds(5 * 60)
+    ) {
         self.schedule = schedule
         self.kubeconfig = kubeconfig
         self.namespace = namespace

@@ -60,7 +60,9 @@ public enum ConfigParser {
         }
         if webhookSecrets.isEmpty {
             for (index, repository) in repositories.enumerated() where repository.webhookSecrets.isEmpty {
-                problems.add("repositories[\(index)].webhook_secrets", "is required when no top-level webhook_secrets are set (deliveries could never be verified)")
+                problems.add(
+                    "repositories[\(index)].webhook_secrets",
+                    "is required when no top-level webhook_secrets are set (deliveries could never be verified)")
             }
         }
         if !problems.all.isEmpty { return nil }

@@ -16,12 +16,15 @@ public struct CronSchedule: Sendable, Equatable {
 
     public init(_ expression: String) throws(Problem) {
         self.expression = expression
-        let macros = ["@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@nightly": "0 2 * * *",
-                      "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"]
+        let macros = [
+            "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@nightly": "0 2 * * *",
+            "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
+        ]
         let text = macros[expression.trimmingCharacters(in: .whitespaces).lowercased()] ?? expression
         let fields = text.split(whereSeparator: \.isWhitespace).map(String.init)
         guard fields.count == 5 else {
-            throw Problem(description: "must have 5 fields (minute hour day-of-month month day-of-week), got \(fields.count) in '\(expression)'")
+            throw Problem(
+                description: "must have 5 fields (minute hour day-of-month month day-of-week), got \(fields.count) in '\(expression)'")
         }
         let monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
         let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -34,7 +37,9 @@ public struct CronSchedule: Sendable, Equatable {
         weekdayRestricted = fields[4] != "*"
     }
 
-    private static func field(_ text: String, _ name: String, _ range: ClosedRange<Int>, names: [String] = [], firstName: Int = 0) throws(Problem) -> Set<Int> {
+    private static func field(_ text: String, _ name: String, _ range: ClosedRange<Int>, names: [String] = [], firstName: Int = 0)
+        throws(Problem) -> Set<Int>
+    {
         func value(_ token: Substring) throws(Problem) -> Int {
             if let number = Int(token), range.contains(number) { return number }
             if let index = names.firstIndex(of: token.lowercased()) { return index + firstName }
@@ -48,7 +53,9 @@ public struct CronSchedule: Sendable, Equatable {
             }
             var step = 1
             if pieces.count == 2 {
-                guard let parsed = Int(pieces[1]), parsed > 0 else { throw Problem(description: "\(name) step '\(pieces[1])' must be a positive number") }
+                guard let parsed = Int(pieces[1]), parsed > 0 else {
+                    throw Problem(description: "\(name) step '\(pieces[1])' must be a positive number")
+                }
                 step = parsed
             }
             let low: Int, high: Int
@@ -75,7 +82,8 @@ public struct CronSchedule: Sendable, Equatable {
         for _ in 0..<(366 * 5) {
             let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
             if let month = parts.month, let dayOfMonth = parts.day, let weekday = parts.weekday,
-               months.contains(month), matchesDay(dayOfMonth, weekday: weekday - 1) {
+                months.contains(month), matchesDay(dayOfMonth, weekday: weekday - 1)
+            {
                 for hour in hours.sorted() {
                     for minute in minutes.sorted() {
                         var wanted = parts
@@ -83,8 +91,9 @@ public struct CronSchedule: Sendable, Equatable {
                         wanted.minute = minute
                         wanted.weekday = nil
                         guard let candidate = calendar.date(from: wanted),
-                              calendar.component(.hour, from: candidate) == hour,   // not a time skipped by DST
-                              candidate > date else { continue }
+                            calendar.component(.hour, from: candidate) == hour,   // not a time skipped by DST
+                            candidate > date
+                        else { continue }
                         return candidate
                     }
                 }

@@ -44,12 +44,13 @@ public enum Crypto {
         var length: UInt32 = 0
         key.withUnsafeBytes { k in
             message.withUnsafeBytes { m in
-                // An empty buffer may have a nil base address; OpenSSL wants a valid pointer.
-                var zero: UInt8 = 0
-                let keyPointer = k.baseAddress ?? UnsafeRawPointer(&zero)
-                let messagePointer = m.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                    ?? withUnsafePointer(to: &zero) { $0 }
-                _ = HMAC(md, keyPointer, Int32(k.count), messagePointer, m.count, &out, &length)
+                // An empty buffer may have a nil base address; OpenSSL wants a valid pointer,
+                // valid for the whole call (a pointer to a local made by `&` is not).
+                withUnsafeBytes(of: UInt8(0)) { zero in
+                    let keyPointer = k.baseAddress ?? zero.baseAddress!
+                    let messagePointer = (m.baseAddress ?? zero.baseAddress!).assumingMemoryBound(to: UInt8.self)
+                    _ = HMAC(md, keyPointer, Int32(k.count), messagePointer, m.count, &out, &length)
+                }
             }
         }
         return Array(out.prefix(Int(length)))

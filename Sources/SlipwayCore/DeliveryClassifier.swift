@@ -9,7 +9,9 @@ public enum DeliveryDecision: Sendable, Equatable {
 public enum DeliveryClassifier {
     /// Classifies a verified delivery (decoding it is the first thing done with it once
     /// its signature holds). Throws `PayloadError` (→ 400) when a push payload cannot be read.
-    public static func classify(event: String, deliveryID: String, payload: [UInt8], config: Config) throws(PayloadError) -> DeliveryDecision {
+    public static func classify(event: String, deliveryID: String, payload: [UInt8], config: Config) throws(PayloadError)
+        -> DeliveryDecision
+    {
         switch event {
         case "ping": return .pong
         case "push": break
@@ -24,20 +26,23 @@ public enum DeliveryClassifier {
         if let message = push.headCommitMessage, let marker = skipMarker(in: message) {
             return .ignore("head commit message contains \(marker)")
         }
-        return .build(BuildRequest(
-            repository: repository.name, ref: push.ref, sha: push.after,
-            cloneURL: repository.cloneURL ?? push.cloneURL, trigger: .push, deliveryID: deliveryID))
+        return .build(
+            BuildRequest(
+                repository: repository.name, ref: push.ref, sha: push.after,
+                cloneURL: repository.cloneURL ?? push.cloneURL, trigger: .push, deliveryID: deliveryID))
     }
 
     /// Nil when the ref is to be built, else why not.
     static func refFilterRejection(_ push: PushEvent, _ repository: RepositoryConfig) -> String? {
         if let branch = push.branch {
             if let patterns = repository.branches {
-                return patterns.contains { Glob.matches($0, branch) } ? nil
+                return patterns.contains { Glob.matches($0, branch) }
+                    ? nil
                     : "branch '\(branch)' matches none of \(patterns)"
             }
             let defaultBranch = push.defaultBranch ?? "main"
-            return branch == defaultBranch ? nil
+            return branch == defaultBranch
+                ? nil
                 : "branch '\(branch)' is not the default branch '\(defaultBranch)' (set branches: to build others)"
         }
         if let tag = push.tag {

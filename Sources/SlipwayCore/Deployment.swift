@@ -34,8 +34,10 @@ public struct Deployment: Sendable, Equatable {
     public var startedAt: Double?
     public var finishedAt: Double?
 
-    public init(id: Int64, repository: String, buildID: Int64, image: String, modelVersion: String?, trigger: DeploymentTrigger,
-                requestedBy: String, state: DeploymentState, reason: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?) {
+    public init(
+        id: Int64, repository: String, buildID: Int64, image: String, modelVersion: String?, trigger: DeploymentTrigger,
+        requestedBy: String, state: DeploymentState, reason: String?, createdAt: Double, startedAt: Double?, finishedAt: Double?
+    ) {
         self.id = id; self.repository = repository; self.buildID = buildID; self.image = image; self.modelVersion = modelVersion
         self.trigger = trigger; self.requestedBy = requestedBy; self.state = state; self.reason = reason
         self.createdAt = createdAt; self.startedAt = startedAt; self.finishedAt = finishedAt
@@ -81,8 +83,10 @@ public struct KubectlPlan: Sendable, Equatable {
     var target: String { "deployment/\(deploy.deployment)" }
 
     public var liveImage: [String] {
-        prefix + ["--request-timeout=30s", "get", "deployment", deploy.deployment,
-                  "-o", "jsonpath={.spec.template.spec.containers[?(@.name==\"\(deploy.container)\")].image}"]
+        prefix + [
+            "--request-timeout=30s", "get", "deployment", deploy.deployment,
+            "-o", "jsonpath={.spec.template.spec.containers[?(@.name==\"\(deploy.container)\")].image}",
+        ]
     }
 
     public func setImage(_ image: String) -> [String] {

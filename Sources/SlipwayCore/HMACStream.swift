@@ -12,10 +12,11 @@ public final class HMACStream: @unchecked Sendable {
     private let outerPad: [UInt8]
 
     public init(_ digest: Digest, key: [UInt8]) {
-        self.digest = switch digest {
-        case .sha256: EVP_sha256()
-        case .sha1: EVP_sha1()
-        }
+        self.digest =
+            switch digest {
+            case .sha256: EVP_sha256()
+            case .sha1: EVP_sha1()
+            }
         let blockSize = 64   // SHA-1 and SHA-256 alike
         var block = key.count > blockSize ? Self.hash(self.digest, key) : key
         block += [UInt8](repeating: 0, count: blockSize - block.count)

@@ -52,7 +52,8 @@ public enum ImagePlan {
             url = "https://" + url[url.index(after: at)..<colon] + "/" + url[url.index(after: colon)...]
         }
         if let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@"),
-           at < (url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex) {
+            at < (url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex)
+        {
             url = String(url[..<scheme.upperBound]) + url[url.index(after: at)...]
         }
         return url

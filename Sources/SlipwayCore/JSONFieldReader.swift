@@ -323,7 +323,9 @@ struct JSONFieldReader {
         case UInt8(ascii: "t"): scalar = "\t"
         case UInt8(ascii: "u"):
             var code = try hex4()
-            if (0xD800..<0xDC00).contains(code), current == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") {
+            if (0xD800..<0xDC00).contains(code), current == UInt8(ascii: "\\"), index + 1 < bytes.count,
+                bytes[index + 1] == UInt8(ascii: "u")
+            {
                 index += 2
                 let low = try hex4()
                 guard (0xDC00..<0xE000).contains(low) else { throw Invalid() }

@@ -13,9 +13,9 @@ public struct ModelVersionSettling: Sendable, Equatable {
     /// Records one poll's version; true when it settles as a change (build once).
     public mutating func observe(_ version: String) -> Bool {
         defer { lastSeen = version }
-        guard version == lastSeen else { return false }     // not (yet) stable
+        guard version == lastSeen else { return false }   // not (yet) stable
         guard let previous = settled else {
-            settled = version                                // the baseline
+            settled = version   // the baseline
             return false
         }
         guard previous != version else { return false }

@@ -11,9 +11,10 @@ public enum RepositoryName {
         guard parts.count == 2 else { return false }
         let owner = parts[0], name = parts[1]
         guard (1...39).contains(owner.count), owner.first != UInt8(ascii: "-"),
-              owner.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else { return false }
+            owner.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+        else { return false }
         guard (1...100).contains(name.count), !name.elementsEqual(".".utf8), !name.elementsEqual("..".utf8),
-              name.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+            name.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
         else { return false }
         return true
     }

@@ -14,7 +14,8 @@ public enum PageSession {
     public static func verify(_ cookie: String, now: Int64, tokenValue: (String) -> String?) -> String? {
         let parts = cookie.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count >= 3, let expires = Int64(parts[parts.count - 2]), expires > now,
-              let presented = [UInt8](hexString: parts[parts.count - 1]) else { return nil }
+            let presented = [UInt8](hexString: parts[parts.count - 1])
+        else { return nil }
         let name = parts.dropLast(2).joined(separator: ".")   // a token name may contain dots
         guard let value = tokenValue(name) else { return nil }
         let expected = mac(tokenName: name, tokenValue: value, expires: expires)

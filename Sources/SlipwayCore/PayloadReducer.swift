@@ -433,7 +433,7 @@ public struct PayloadReducer {
         if index + 1 < chunk.count {
             switch chunk[index + 1] {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 return index + 2
             case UInt8(ascii: "u") where index + 5 < chunk.count:
                 var code: UInt32 = 0
@@ -494,7 +494,7 @@ public struct PayloadReducer {
         case .backslash:
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 escape = .none
             case UInt8(ascii: "u"): startHex(low: false)
             default: throw .invalidJSON

@@ -47,9 +47,11 @@ extension PushEvent {
         let ref = try requiredString(top, "ref")
         let afterText = try requiredString(top, "after")
         guard case .object(let repository)? = top["repository"] else {
-            throw top["repository"] == nil ? PayloadError("push payload is missing 'repository'")
-                : top["repository"] == .null ? PayloadError("push payload field 'repository' is null")
-                : PayloadError("push payload field 'repository' has the wrong type")
+            throw top["repository"] == nil
+                ? PayloadError("push payload is missing 'repository'")
+                : top["repository"] == .null
+                    ? PayloadError("push payload field 'repository' is null")
+                    : PayloadError("push payload field 'repository' has the wrong type")
         }
         try refuseRepeatedKey(repository, in: "repository.")
         let fullName = try requiredString(repository, "full_name", in: "repository.")
@@ -79,7 +81,8 @@ extension PushEvent {
         if let key = object.repeatedKey { throw PayloadError("push payload field '\(path)\(key)' is given more than once") }
     }
 
-    private static func requiredString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError) -> String {
+    private static func requiredString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError) -> String
+    {
         switch object[key] {
         case .string(let value)?: return value
         case nil: throw PayloadError("push payload is missing '\(path)\(key)'")
@@ -88,7 +91,9 @@ extension PushEvent {
         }
     }
 
-    private static func optionalString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError) -> String? {
+    private static func optionalString(_ object: JSONFieldReader.Object, _ key: String, in path: String = "") throws(PayloadError)
+        -> String?
+    {
         switch object[key] {
         case .string(let value)?: return value
         case nil, .null?: return nil

@@ -25,11 +25,18 @@ public enum RS256 {
             throw KeyError(description: "the private key cannot sign with RS256")
         }
         var length = 0
-        guard message.withUnsafeBytes({ EVP_DigestSign(context, nil, &length, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }) == 1 else {
+        guard
+            message.withUnsafeBytes({ EVP_DigestSign(context, nil, &length, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+            ) == 1
+        else {
             throw KeyError(description: "signing failed")
         }
         var signature = [UInt8](repeating: 0, count: length)
-        guard message.withUnsafeBytes({ EVP_DigestSign(context, &signature, &length, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }) == 1 else {
+        guard
+            message.withUnsafeBytes({
+                EVP_DigestSign(context, &signature, &length, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count)
+            }) == 1
+        else {
             throw KeyError(description: "signing failed")
         }
         return Array(signature.prefix(length))

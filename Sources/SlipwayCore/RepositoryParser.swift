@@ -5,7 +5,10 @@ enum RepositoryParser {
     static func read(_ fields: YAMLFields, problems: ProblemList) -> RepositoryConfig? {
         let name = fields.string("name", required: true)
         if let name, !RepositoryName.isValid(name) {
-            problems.add(fields.childPath("name"), "must be owner/name as in the payload's repository.full_name (GitHub's rules: letters, digits, '-', '_' and, in the name, '.'; not '.' or '..'), got '\(TerminalText.escaped(name))'")
+            problems.add(
+                fields.childPath("name"),
+                "must be owner/name as in the payload's repository.full_name (GitHub's rules: letters, digits, '-', '_' and, in the name, '.'; not '.' or '..'), got '\(TerminalText.escaped(name))'"
+            )
         }
         var repository = RepositoryConfig(name: name ?? "")
         repository.webhookSecrets = fields.secretList("webhook_secrets") ?? []
@@ -13,7 +16,9 @@ enum RepositoryParser {
             if isCloneURL(url) {
                 repository.cloneURL = url
             } else {
-                problems.add(fields.childPath("clone_url"), "must be an https://, http://, ssh://, git://, file:// or user@host:path git URL, got '\(url)'")
+                problems.add(
+                    fields.childPath("clone_url"),
+                    "must be an https://, http://, ssh://, git://, file:// or user@host:path git URL, got '\(url)'")
             }
         }
         if let branches = fields.stringList("branches") {
@@ -102,7 +107,9 @@ enum RepositoryParser {
             var settings = ModelConfig.S3()
             if let region = s3.string("region") { settings.region = region }
             if let endpoint = s3.string("endpoint") {
-                if ConfigParser.isHTTPURL(endpoint) { settings.endpoint = endpoint } else {
+                if ConfigParser.isHTTPURL(endpoint) {
+                    settings.endpoint = endpoint
+                } else {
                     problems.add(s3.childPath("endpoint"), "must be an http:// or https:// URL, got '\(endpoint)'")
                 }
             }
@@ -121,7 +128,9 @@ enum RepositoryParser {
             settings.accountKey = azure.secret("account_key")
             settings.sasToken = azure.secret("sas_token")
             if let endpoint = azure.string("endpoint") {
-                if ConfigParser.isHTTPURL(endpoint) { settings.endpoint = endpoint } else {
+                if ConfigParser.isHTTPURL(endpoint) {
+                    settings.endpoint = endpoint
+                } else {
                     problems.add(azure.childPath("endpoint"), "must be an http:// or https:// URL, got '\(endpoint)'")
                 }
             }
@@ -144,7 +153,9 @@ enum RepositoryParser {
         }
         var image = ImageConfig(name: name)
         if let builder = fields.string("builder") {
-            if let value = ImageConfig.Builder(rawValue: builder) { image.builder = value } else {
+            if let value = ImageConfig.Builder(rawValue: builder) {
+                image.builder = value
+            } else {
                 problems.add(fields.childPath("builder"), "must be buildah, docker or podman, got '\(builder)'")
             }
         }
@@ -156,13 +167,16 @@ enum RepositoryParser {
         }
         if let context = fields.string("context") {
             if !ContainedPath.isContained(context) {
-                problems.add(fields.childPath("context"), "must be a relative path inside the repository ('.' for its root), got '\(context)'")
+                problems.add(
+                    fields.childPath("context"), "must be a relative path inside the repository ('.' for its root), got '\(context)'")
             }
             image.context = context
         }
         if let tags = fields.stringList("tags") {
             for (index, tag) in tags.enumerated() where !TagTemplate.isValid(tag) {
-                problems.add("\(fields.childPath("tags"))[\(index)]", "is not a valid tag template: '\(tag)' (placeholders: \(TagTemplate.placeholders.joined(separator: ", ")))")
+                problems.add(
+                    "\(fields.childPath("tags"))[\(index)]",
+                    "is not a valid tag template: '\(tag)' (placeholders: \(TagTemplate.placeholders.joined(separator: ", ")))")
             }
             image.tags = tags
         }

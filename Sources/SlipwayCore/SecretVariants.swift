@@ -21,15 +21,17 @@ public enum SecretVariants {
     /// `{"auths": {"host": {"auth": base64(user:password), "identitytoken": ...}}}`.
     static func registryCredentials(in text: String) -> [String] {
         guard text.hasPrefix("{"), let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let auths = object["auths"] as? [String: Any] else { return [] }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let auths = object["auths"] as? [String: Any]
+        else { return [] }
         var found: [String] = []
         for case let entry as [String: Any] in auths.values {
             for key in ["auth", "password", "identitytoken", "registrytoken"] {
                 if let value = entry[key] as? String, !value.isEmpty { found.append(value) }
             }
             if let auth = entry["auth"] as? String, let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
-               let colon = decoded.firstIndex(of: ":") {
+                let colon = decoded.firstIndex(of: ":")
+            {
                 found.append(String(decoded[decoded.index(after: colon)...]))
             }
         }

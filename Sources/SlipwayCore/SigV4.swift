@@ -27,7 +27,9 @@ public struct SigV4: Sendable {
         /// Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD".
         public var payloadHash: String
 
-        public init(method: String, path: String, query: [(name: String, value: String)] = [], headers: [String: String], payloadHash: String) {
+        public init(
+            method: String, path: String, query: [(name: String, value: String)] = [], headers: [String: String], payloadHash: String
+        ) {
             self.method = method
             self.path = path
             self.query = query
@@ -54,7 +56,8 @@ public struct SigV4: Sendable {
         let signature = Crypto.hmacSHA256(key: signingKey(day: day), message: Array(toSign.utf8)).hexString
         var added = ["x-amz-date": amzDate, "x-amz-content-sha256": request.payloadHash]
         if let sessionToken { added["x-amz-security-token"] = sessionToken }
-        added["Authorization"] = "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        added["Authorization"] =
+            "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         return added
     }
 

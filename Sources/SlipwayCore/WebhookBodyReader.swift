@@ -47,8 +47,10 @@ public struct WebhookBodyReader {
         }
         if streaming == nil {
             // Past the limit: what was kept goes through the streams, then is let go.
-            streaming = (WebhookSignature.StreamingCheck(signature, secrets: everySecret), FormPayloadDecoder(),
-                         PayloadReducer(plan: Self.pushFields))
+            streaming = (
+                WebhookSignature.StreamingCheck(signature, secrets: everySecret), FormPayloadDecoder(),
+                PayloadReducer(plan: Self.pushFields)
+            )
             let kept = whole
             whole = []
             kept.withUnsafeBytes { stream($0) }

@@ -38,17 +38,23 @@ public struct ConfigLoader: Sendable {
     static func unsupportedSettings(_ config: Config) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
         if case .postgres = config.database {
-            problems.append(ConfigProblem(path: "database", message: "postgres:// is not supported by this version of slipwayd yet; use sqlite"))
+            problems.append(
+                ConfigProblem(path: "database", message: "postgres:// is not supported by this version of slipwayd yet; use sqlite"))
         }
         if config.later.reconcile != nil {
-            problems.append(ConfigProblem(path: "reconcile", message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
+            problems.append(
+                ConfigProblem(path: "reconcile", message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
         }
         if config.later.provenance {
-            problems.append(ConfigProblem(path: "provenance", message: "signed provenance is not supported by this version of slipwayd yet; remove the section"))
+            problems.append(
+                ConfigProblem(
+                    path: "provenance", message: "signed provenance is not supported by this version of slipwayd yet; remove the section"))
         }
         for (index, repository) in config.repositories.enumerated() where repository.deploy?.requiresProvenance == true {
-            problems.append(ConfigProblem(path: "repositories[\(index)].deploy.require_provenance",
-                                          message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
+            problems.append(
+                ConfigProblem(
+                    path: "repositories[\(index)].deploy.require_provenance",
+                    message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
         }
         return problems
     }

@@ -24,8 +24,11 @@ struct ConfigReloader: Service {
         do {
             new = try loader.load()
         } catch {
-            logger.error("config reload refused; the previous config stays in force", metadata: [
-                "config": "\(loader.path)", "problems": "\(error.problems.map(\.description))"])
+            logger.error(
+                "config reload refused; the previous config stays in force",
+                metadata: [
+                    "config": "\(loader.path)", "problems": "\(error.problems.map(\.description))",
+                ])
             return
         }
         var effective = new.config

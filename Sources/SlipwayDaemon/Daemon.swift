@@ -32,26 +32,30 @@ public enum Daemon {
         ModelStep.declareMetrics()
         DeployRunner.declareMetrics()
 
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o750])
+        try FileManager.default.createDirectory(
+            atPath: config.stateDirectory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750])
         let lock = try StateDirectoryLock.acquire(stateDirectory: config.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         if let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
-        let store: SQLiteBuildStore = switch config.database {
-        case .sqlite: SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
-        case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
-        }
+        let store: SQLiteBuildStore =
+            switch config.database {
+            case .sqlite: SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
+            case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
+            }
         let live = LiveConfig(resolved)
         let toolEnvironment = ToolEnvironment.fromProcess()
         let sandboxHost = SandboxHost.fromProcess(configPath: configPath)
         if let problem = await sandboxProblem(for: config, host: sandboxHost) {
             // Builds are not run unconfined instead: each sandboxed step ends in `error` with this reason.
-            logger.critical("build code cannot be sandboxed on this host; sandboxed builds will end in error", metadata: ["problem": "\(problem)"])
+            logger.critical(
+                "build code cannot be sandboxed on this host; sandboxed builds will end in error", metadata: ["problem": "\(problem)"])
         }
         let plan = BuildPlan(toolEnvironment: toolEnvironment)
         let followers = LogFollowers()
-        let runner = BuildRunner(store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
-                                 followers: followers, logger: logger, planSteps: plan.steps)
+        let runner = BuildRunner(
+            store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
+            followers: followers, logger: logger, planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let intake = BuildIntake(store: store, config: live, queue: queue)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
@@ -59,12 +63,17 @@ public enum Daemon {
         let openFiles = OpenFileLimit.raise()
         let maxConnections = OpenFileLimit.connectionCap(configured: config.server.maxConnections, openFiles: openFiles)
         if maxConnections < config.server.maxConnections {
-            logger.warning("server.max_connections lowered to fit the open-file limit (raise LimitNOFILE=)", metadata: [
-                "max_connections": "\(maxConnections)", "configured": "\(config.server.maxConnections)", "open_files": "\(openFiles)"])
+            logger.warning(
+                "server.max_connections lowered to fit the open-file limit (raise LimitNOFILE=)",
+                metadata: [
+                    "max_connections": "\(maxConnections)", "configured": "\(config.server.maxConnections)", "open_files": "\(openFiles)",
+                ])
         }
-        let server = HTTPServer.make(listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
-                                     deployments: (store, deployer), metrics: metrics, maxConnections: maxConnections,
-                                     logger: logger) { address in
+        let server = HTTPServer.make(
+            listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
+            deployments: (store, deployer), metrics: metrics, maxConnections: maxConnections,
+            logger: logger
+        ) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
@@ -73,16 +82,22 @@ public enum Daemon {
 
         // Shutdown runs in reverse order: open log streams end first, then the server
         // stops accepting, then the reloader, then the queue finishes or checkpoints its builds.
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
-                       .init(service: reloader), .init(service: server),
-                       .init(service: ShutdownHook { followers.close() })],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
+                    .init(service: reloader), .init(service: server),
+                    .init(service: ShutdownHook { followers.close() }),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await scheduler.recoverInterrupted()   // before the API can start a deployment
-        logger.notice("starting", metadata: [
-            "state_dir": "\(config.stateDirectory)", "workers": "\(config.queue.workers)",
-            "repositories": "\(config.repositories.count)"])
+        logger.notice(
+            "starting",
+            metadata: [
+                "state_dir": "\(config.stateDirectory)", "workers": "\(config.queue.workers)",
+                "repositories": "\(config.repositories.count)",
+            ])
         do {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

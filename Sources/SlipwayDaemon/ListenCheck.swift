@@ -40,7 +40,9 @@ enum ListenCheck {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return "cannot listen on unix:\(path): the path is too long" }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            return "cannot listen on unix:\(path): the path is too long"
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             for (index, byte) in bytes.enumerated() { buffer[index] = byte }
         }

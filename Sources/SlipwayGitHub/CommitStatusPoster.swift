@@ -247,8 +247,9 @@ enum GitHubAPI {
     /// GitHub's `message` field, short; never the request.
     static func message(_ body: String) -> String {
         guard let data = body.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let message = object["message"] as? String else { return "no message" }
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let message = object["message"] as? String
+        else { return "no message" }
         return String(message.prefix(200))
     }
 }
@@ -277,7 +278,9 @@ actor GitHubTokens {
         case .app(let id, let installation, let keyReference):
             let now = Date().timeIntervalSince1970
             if let cached, cached.app == id, cached.validUntil > now { return cached.token }
-            guard let key = secrets.secret(keyReference) else { throw Failure(description: "github.app.private_key is not resolved", permanent: true) }
+            guard let key = secrets.secret(keyReference) else {
+                throw Failure(description: "github.app.private_key is not resolved", permanent: true)
+            }
             let jwt: String
             do {
                 jwt = try GitHubAppJWT.make(appID: id, privateKeyPEM: key, now: Date())
@@ -295,12 +298,15 @@ actor GitHubTokens {
             }
             let text = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
             guard response.status.code == 201 || response.status.code == 200,
-                  let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  let token = object["token"] as? String else {
-                throw Failure(description: "installation token refused: HTTP \(response.status.code): \(GitHubAPI.message(text))",
-                              permanent: response.status.code < 500)
+                let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                let token = object["token"] as? String
+            else {
+                throw Failure(
+                    description: "installation token refused: HTTP \(response.status.code): \(GitHubAPI.message(text))",
+                    permanent: response.status.code < 500)
             }
-            let expires = (object["expires_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }?.timeIntervalSince1970 ?? (now + 3600)
+            let expires =
+                (object["expires_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }?.timeIntervalSince1970 ?? (now + 3600)
             cached = (token, expires - 60, id)
             logger.info("GitHub App installation token obtained", metadata: ["installation": "\(installation)"])
             return token

@@ -15,7 +15,9 @@ public struct AzureBlobStore: ModelStore {
     let sas: String?
     let source: String
 
-    public init(account: String, container: String, settings: ModelConfig.Azure?, secret: (SecretReference) -> String?, source: String) throws {
+    public init(account: String, container: String, settings: ModelConfig.Azure?, secret: (SecretReference) -> String?, source: String)
+        throws
+    {
         self.account = account
         self.container = container
         self.source = source
@@ -56,7 +58,8 @@ public struct AzureBlobStore: ModelStore {
             if let marker { query.append(("marker", marker)) }
             let response: HTTPClientResponse
             do {
-                response = try await ModelHTTP.client.execute(request(path: "/\(container)", query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
+                response = try await ModelHTTP.client.execute(
+                    request(path: "/\(container)", query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
             } catch {
                 throw ModelError(.unreachable, source: source, "cannot reach the store: \(error)")
             }
@@ -67,8 +70,11 @@ public struct AzureBlobStore: ModelStore {
             }
             for record in listing.records {
                 guard let name = record["Name"] else { continue }
-                objects.append(ModelObject(name: name, version: record["Etag"].map(EntityTag.version(fromHeader:)), lastModified: record["Last-Modified"].flatMap(ModelDownloader.httpDate),
-                                           size: record["Content-Length"].flatMap { Int64($0) }))
+                objects.append(
+                    ModelObject(
+                        name: name, version: record["Etag"].map(EntityTag.version(fromHeader:)),
+                        lastModified: record["Last-Modified"].flatMap(ModelDownloader.httpDate),
+                        size: record["Content-Length"].flatMap { Int64($0) }))
             }
             marker = listing.topLevel["NextMarker"].flatMap { $0.isEmpty ? nil : $0 }
         } while marker != nil

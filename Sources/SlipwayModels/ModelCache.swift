@@ -30,15 +30,17 @@ public struct ModelCache: Sendable {
         guard let version else { return nil }
         let directory = directory(object: object, version: version)
         guard let data = FileManager.default.contents(atPath: directory + "/meta.json"),
-              let entry = try? JSONDecoder().decode(Entry.self, from: data),
-              FileManager.default.fileExists(atPath: entry.path) else { return nil }
+            let entry = try? JSONDecoder().decode(Entry.self, from: data),
+            FileManager.default.fileExists(atPath: entry.path)
+        else { return nil }
         return entry
     }
 
     /// The newest cached entry of an object (for If-None-Match).
     public func lastEntry(object: String) -> Entry? {
         guard let data = FileManager.default.contents(atPath: "\(root)/latest/\(key(object)).json"),
-              let entry = try? JSONDecoder().decode(Entry.self, from: data) else { return nil }
+            let entry = try? JSONDecoder().decode(Entry.self, from: data)
+        else { return nil }
         return self.entry(object: entry.object, version: entry.version)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SlipwayCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,8 +44,9 @@ public struct ModelDownloader: Sendable {
                 try await Task.sleep(for: backoff)
             }
             let resuming = written > 0
-            let request = try store.getRequest(name: name, range: resuming ? written : nil,
-                                               ifNoneMatch: resuming ? nil : ifNoneMatch, ifMatch: resuming ? version : nil)
+            let request = try store.getRequest(
+                name: name, range: resuming ? written : nil,
+                ifNoneMatch: resuming ? nil : ifNoneMatch, ifMatch: resuming ? version : nil)
             let response: HTTPClientResponse
             do {
                 response = try await ModelHTTP.client.execute(request, timeout: ModelHTTP.headTimeout)
@@ -85,7 +87,11 @@ public struct ModelDownloader: Sendable {
                 }
                 throw error
             }
-            if version == nil || !resuming { version = response.headers.first(name: "ETag").map(EntityTag.version(fromHeader:)) ?? response.headers.first(name: "x-amz-version-id") ?? version }
+            if version == nil || !resuming {
+                version =
+                    response.headers.first(name: "ETag").map(EntityTag.version(fromHeader:)) ?? response.headers.first(
+                        name: "x-amz-version-id") ?? version
+            }
             lastModified = response.headers.first(name: "Last-Modified").flatMap(Self.httpDate) ?? lastModified
             let total = Self.totalLength(response.headers, alreadyWritten: written)
             do {
@@ -113,7 +119,8 @@ public struct ModelDownloader: Sendable {
                 failure = ModelError(.unreachable, source: source, "connection dropped after \(written) of \(total) bytes")
                 continue
             }
-            return .downloaded(sha256: hasher.finish(), size: written, transferred: transferred, version: version, lastModified: lastModified)
+            return .downloaded(
+                sha256: hasher.finish(), size: written, transferred: transferred, version: version, lastModified: lastModified)
         }
         throw failure ?? ModelError(.unreachable, source: source, "download failed")
     }

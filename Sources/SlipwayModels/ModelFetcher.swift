@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import SlipwayCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,9 @@ public struct ModelFetcher: Sendable {
     }
 
     /// The store and the secrets of `model`, or an error naming the missing piece.
-    public static func store(for model: ModelConfig, location: ModelLocation, secret: (SecretReference) -> String?) throws -> (any ModelStore)? {
+    public static func store(for model: ModelConfig, location: ModelLocation, secret: (SecretReference) -> String?) throws -> (
+        any ModelStore
+    )? {
         switch location.store {
         case .s3(let bucket):
             var credentials: (String, String, String?)?
@@ -37,7 +40,8 @@ public struct ModelFetcher: Sendable {
             }
             return S3Store(bucket: bucket, settings: model.s3, credentials: credentials, source: location.source)
         case .azure(let account, let container):
-            return try AzureBlobStore(account: account, container: container, settings: model.azure, secret: secret, source: location.source)
+            return try AzureBlobStore(
+                account: account, container: container, settings: model.azure, secret: secret, source: location.source)
         case .http(let base):
             return HTTPModelStore(base: base, bearerToken: model.bearerToken.flatMap(secret), source: location.source)
         case .file:
@@ -56,11 +60,16 @@ public struct ModelFetcher: Sendable {
             let objects = names.compactMap { name -> ModelObject? in
                 let path = (directory.hasSuffix("/") ? directory : directory + "/") + name
                 guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                      attributes[.type] as? FileAttributeType == .typeRegular else { return nil }
-                return ModelObject(name: path, version: nil, lastModified: attributes[.modificationDate] as? Date,
-                                   size: (attributes[.size] as? NSNumber)?.int64Value)
+                    attributes[.type] as? FileAttributeType == .typeRegular
+                else { return nil }
+                return ModelObject(
+                    name: path, version: nil, lastModified: attributes[.modificationDate] as? Date,
+                    size: (attributes[.size] as? NSNumber)?.int64Value)
             }
-            guard let newest = ModelObject.latest(of: objects, prefix: directory.hasSuffix("/") ? directory : directory + "/", pattern: pattern) else {
+            guard
+                let newest = ModelObject.latest(
+                    of: objects, prefix: directory.hasSuffix("/") ? directory : directory + "/", pattern: pattern)
+            else {
                 throw ModelError(.notFound, source: location.source, "no file matches \(pattern)")
             }
             return newest
@@ -77,23 +86,27 @@ public struct ModelFetcher: Sendable {
         let objectID = Self.objectID(location, object)
         guard let store else { return try copyFile(object.name, objectID: objectID, source: location.source) }
         if let cached = cache.entry(object: objectID, version: object.version) {
-            return Result(entry: cached, provenance: ModelProvenance(source: objectID, version: cached.version, sha256: cached.sha256),
-                          transferred: 0, cacheHit: true)
+            return Result(
+                entry: cached, provenance: ModelProvenance(source: objectID, version: cached.version, sha256: cached.sha256),
+                transferred: 0, cacheHit: true)
         }
         let previous = object.version == nil ? cache.lastEntry(object: objectID) : nil
         let temporary = try cache.temporaryFile()
         defer { try? FileManager.default.removeItem(atPath: temporary) }
-        let outcome = try await downloader.download(from: store, name: object.name, to: temporary, source: location.source,
-                                                    ifNoneMatch: previous?.version, expectedVersion: object.version)
+        let outcome = try await downloader.download(
+            from: store, name: object.name, to: temporary, source: location.source,
+            ifNoneMatch: previous?.version, expectedVersion: object.version)
         switch outcome {
         case .notModified:
             guard let previous else { throw ModelError(.invalid, source: location.source, "304 without a cached copy") }
-            return Result(entry: previous, provenance: ModelProvenance(source: objectID, version: previous.version, sha256: previous.sha256),
-                          transferred: 0, cacheHit: true)
+            return Result(
+                entry: previous, provenance: ModelProvenance(source: objectID, version: previous.version, sha256: previous.sha256),
+                transferred: 0, cacheHit: true)
         case .downloaded(let sha256, let size, let transferred, let version, _):
             let entry = try cache.store(file: temporary, object: objectID, version: version ?? object.version, sha256: sha256, size: size)
-            return Result(entry: entry, provenance: ModelProvenance(source: objectID, version: entry.version, sha256: sha256),
-                          transferred: transferred, cacheHit: false)
+            return Result(
+                entry: entry, provenance: ModelProvenance(source: objectID, version: entry.version, sha256: sha256),
+                transferred: transferred, cacheHit: false)
         }
     }
 
@@ -106,7 +119,9 @@ public struct ModelFetcher: Sendable {
         let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
         let version = "\(size)-\(Int64(modified * 1000))"
         if let cached = cache.entry(object: objectID, version: version) {
-            return Result(entry: cached, provenance: ModelProvenance(source: objectID, version: version, sha256: cached.sha256), transferred: 0, cacheHit: true)
+            return Result(
+                entry: cached, provenance: ModelProvenance(source: objectID, version: version, sha256: cached.sha256), transferred: 0,
+                cacheHit: true)
         }
         let temporary = try cache.temporaryFile()
         defer { try? FileManager.default.removeItem(atPath: temporary) }
@@ -137,7 +152,8 @@ public struct ModelFetcher: Sendable {
         }
         let sha = hasher.finish()
         let entry = try cache.store(file: temporary, object: objectID, version: version, sha256: sha, size: total)
-        return Result(entry: entry, provenance: ModelProvenance(source: objectID, version: version, sha256: sha), transferred: total, cacheHit: false)
+        return Result(
+            entry: entry, provenance: ModelProvenance(source: objectID, version: version, sha256: sha), transferred: total, cacheHit: false)
     }
 
     /// Identifies an object across sources (the store plus the object's name); also the

@@ -1,11 +1,12 @@
 import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import NIOCore
 import NIOHTTP1
 import SlipwayCore
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 /// A blob store a model can come from (S3, Azure Blob, HTTPS). Each knows how to find the
 /// object a source names (or the newest one) and how to ask for its bytes; downloading,
@@ -38,14 +39,18 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         let code = extractCode(body)
         switch status.code {
         case 404: return ModelError(.notFound, source: source, "not found (HTTP 404\(code))")
-        case 401, 403: return ModelError(.denied, source: source, "access denied (HTTP \(status.code)\(code)); check the credentials configured for it")
+        case 401, 403:
+            return ModelError(
+                .denied, source: source, "access denied (HTTP \(status.code)\(code)); check the credentials configured for it")
         default: return ModelError(.unreachable, source: source, "HTTP \(status.code)\(code)")
         }
     }
 
     /// `<Code>SignatureDoesNotMatch</Code>` → ", SignatureDoesNotMatch"; nothing else of the body.
     static func extractCode(_ body: String) -> String {
-        guard let start = body.range(of: "<Code>"), let end = body.range(of: "</Code>", range: start.upperBound..<body.endIndex) else { return "" }
+        guard let start = body.range(of: "<Code>"), let end = body.range(of: "</Code>", range: start.upperBound..<body.endIndex) else {
+            return ""
+        }
         let code = body[start.upperBound..<end.lowerBound]
         return code.count < 64 && code.allSatisfy({ $0.isLetter || $0.isNumber }) ? ", \(code)" : ""
     }
@@ -69,7 +74,9 @@ final class ListingParser: NSObject, XMLParserDelegate {
         return parser.parse() ? delegate : nil
     }
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
         if name == recordElement { current = [:] }
         text = ""
     }

@@ -14,14 +14,19 @@ public struct S3Store: ModelStore {
     let signer: SigV4?
     let source: String
 
-    public init(bucket: String, settings: ModelConfig.S3?, credentials: (accessKeyID: String, secretAccessKey: String, sessionToken: String?)?, source: String) {
+    public init(
+        bucket: String, settings: ModelConfig.S3?, credentials: (accessKeyID: String, secretAccessKey: String, sessionToken: String?)?,
+        source: String
+    ) {
         self.bucket = bucket
         self.region = settings?.region ?? "us-east-1"
         self.endpoint = settings?.endpoint
         self.pathStyle = settings?.pathStyle ?? (settings?.endpoint != nil)
         self.source = source
         signer = credentials.map {
-            SigV4(accessKeyID: $0.accessKeyID, secretAccessKey: $0.secretAccessKey, sessionToken: $0.sessionToken, region: settings?.region ?? "us-east-1")
+            SigV4(
+                accessKeyID: $0.accessKeyID, secretAccessKey: $0.secretAccessKey, sessionToken: $0.sessionToken,
+                region: settings?.region ?? "us-east-1")
         }
     }
 
@@ -38,7 +43,8 @@ public struct S3Store: ModelStore {
         return ("https://\(bucket).s3.\(region).amazonaws.com", "\(bucket).s3.\(region).amazonaws.com", "")
     }
 
-    func request(method: String, key: String?, query: [(name: String, value: String)], headers extra: [String: String]) -> HTTPClientRequest {
+    func request(method: String, key: String?, query: [(name: String, value: String)], headers extra: [String: String]) -> HTTPClientRequest
+    {
         let (origin, host, bucketPath) = base
         let path = bucketPath + "/" + (key.map { SigV4.uriEncode($0, keepSlash: true) } ?? "")
         let queryText = query.map { "\(SigV4.uriEncode($0.name))=\(SigV4.uriEncode($0.value))" }.joined(separator: "&")
@@ -47,7 +53,8 @@ public struct S3Store: ModelStore {
         var headers = extra
         headers["host"] = host
         if let signer {
-            let signed = signer.sign(SigV4.Request(method: method, path: path, query: query, headers: headers, payloadHash: SigV4.emptyPayloadHash), at: Date())
+            let signed = signer.sign(
+                SigV4.Request(method: method, path: path, query: query, headers: headers, payloadHash: SigV4.emptyPayloadHash), at: Date())
             headers.merge(signed) { $1 }
         }
         for (name, value) in headers where name != "host" { request.headers.add(name: name, value: value) }
@@ -66,7 +73,8 @@ public struct S3Store: ModelStore {
             if let token { query.append(("continuation-token", token)) }
             let response: HTTPClientResponse
             do {
-                response = try await ModelHTTP.client.execute(request(method: "GET", key: nil, query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
+                response = try await ModelHTTP.client.execute(
+                    request(method: "GET", key: nil, query: query, headers: [:]), timeout: ModelHTTP.headTimeout)
             } catch {
                 throw ModelError(.unreachable, source: source, "cannot reach the store: \(error)")
             }
@@ -78,8 +86,11 @@ public struct S3Store: ModelStore {
             }
             for record in listing.records {
                 guard let key = record["Key"], key.hasPrefix(prefix) else { continue }
-                objects.append(ModelObject(name: key, version: record["ETag"].map(EntityTag.version(fromHeader:)), lastModified: record["LastModified"].flatMap(Self.parseDate),
-                                           size: record["Size"].flatMap { Int64($0) }))
+                objects.append(
+                    ModelObject(
+                        name: key, version: record["ETag"].map(EntityTag.version(fromHeader:)),
+                        lastModified: record["LastModified"].flatMap(Self.parseDate),
+                        size: record["Size"].flatMap { Int64($0) }))
             }
             token = listing.topLevel["IsTruncated"] == "true" ? listing.topLevel["NextContinuationToken"] : nil
         } while token != nil

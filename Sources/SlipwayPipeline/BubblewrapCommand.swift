@@ -67,9 +67,11 @@ public struct BubblewrapCommand: Sendable, Equatable {
         if user == nil { result += ["--disable-userns", "--cap-drop", "ALL"] }
         // No --new-session: the sandbox already starts a session of its own, without a
         // terminal (ProcessRunner), and staying in it lets a step's SIGTERM reach the code.
-        result += ["--die-with-parent",
-                   "--ro-bind", "/", "/", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
-                   "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", Self.home]
+        result += [
+            "--die-with-parent",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
+            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", Self.home,
+        ]
         for directory in hiddenDirectories { result += ["--tmpfs", directory] }
         for file in hiddenFiles { result += ["--ro-bind-try", "/dev/null", file] }
         for path in writable {
@@ -87,11 +89,15 @@ public struct BubblewrapCommand: Sendable, Equatable {
         if user != nil { result += ["--setenv", "USER", Self.userName, "--setenv", "LOGNAME", Self.userName] }
         result.append("--")
         if let user {
-            result += [Self.userTool, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups",
-                       "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+            result += [
+                Self.userTool, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+            ]
         }
-        result += [Self.limitTool, "--data=\(limits.memoryBytes)", "--nproc=\(limits.pids)", "--nofile=\(limits.openFiles)",
-                   "--core=0", "--"]
+        result += [
+            Self.limitTool, "--data=\(limits.memoryBytes)", "--nproc=\(limits.pids)", "--nofile=\(limits.openFiles)",
+            "--core=0", "--",
+        ]
         return result + argv
     }
 

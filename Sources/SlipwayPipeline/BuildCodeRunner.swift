@@ -23,8 +23,9 @@ struct BuildCodeRunner {
         let sandbox = context.config.config.sandbox(for: context.repository)
         guard sandbox.kind == .bubblewrap else {
             context.log.line("sandbox: none (the repository's code runs unconfined, as the daemon's user: trusted code only)")
-            return .ran(try await context.processes.runLogged(
-                argv, in: directory, environment: context.environment, timeout: context.remaining, log: context.log))
+            return .ran(
+                try await context.processes.runLogged(
+                    argv, in: directory, environment: context.environment, timeout: context.remaining, log: context.log))
         }
         let host = context.sandboxHost
         let workingDirectory = SandboxHost.absolute(directory)
@@ -37,10 +38,12 @@ struct BuildCodeRunner {
         }
         let command = Self.command(for: sandbox, host: host, user: user, workingDirectory: workingDirectory, context: context)
         let limits = command.limits
-        context.log.line("sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), "
-            + "as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(limits.memoryBytes) bytes, "
-            + "\(limits.pids) processes, \(limits.openFiles) open files"
-            + (limits.openFiles < sandbox.limits.openFiles ? " (the daemon's own hard limit; limits.open_files asks \(sandbox.limits.openFiles))" : ""))
+        context.log.line(
+            "sandbox: bubblewrap, \(sandbox.network ? "host network" : "no network"), "
+                + "as \(user.map { "uid \($0.uid)" } ?? "the daemon's uid"); limits: memory \(limits.memoryBytes) bytes, "
+                + "\(limits.pids) processes, \(limits.openFiles) open files"
+                + (limits.openFiles < sandbox.limits.openFiles
+                    ? " (the daemon's own hard limit; limits.open_files asks \(sandbox.limits.openFiles))" : ""))
         let head = OutputHead(forwardingTo: context.log)
         let result: ProcessRunner.Result
         do {
@@ -58,8 +61,10 @@ struct BuildCodeRunner {
         return .ran(result)
     }
 
-    static func command(for sandbox: SandboxConfig, host: SandboxHost, user: BubblewrapCommand.BuildUser?, workingDirectory: String,
-                        context: StepContext) -> BubblewrapCommand {
+    static func command(
+        for sandbox: SandboxConfig, host: SandboxHost, user: BubblewrapCommand.BuildUser?, workingDirectory: String,
+        context: StepContext
+    ) -> BubblewrapCommand {
         let environment = ProcessInfo.processInfo.environment
         let secretFiles = context.config.config.secretReferences().compactMap { $0.reference.filePath(environment: environment) }
         let hidden = host.hiddenPaths(stateDirectory: context.stateDirectory, secretFiles: secretFiles)

@@ -57,8 +57,10 @@ public struct BuildIntake: Sendable {
         guard let head = try await GitRemote.head(url: url, ref: ref, auth: repository.cloneAuth, config: config.snapshot) else {
             throw HeadProblem.refNotFound(ref: ref, repository: repository.name)
         }
-        return try await request(BuildRequest(repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url,
-                                              trigger: trigger, deliveryID: nil))
+        return try await request(
+            BuildRequest(
+                repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url,
+                trigger: trigger, deliveryID: nil))
     }
 
     private var cancelSuperseded: Bool { config.snapshot.config.queue.cancelSuperseded }

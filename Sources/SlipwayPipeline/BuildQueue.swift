@@ -128,10 +128,13 @@ public final class BuildQueue: Service, Sendable {
             return !wasHeld
         }
         if began {
-            logger.notice("pushes arrive faster than builds run: the branch's next build waits for a pause in its pushes", metadata: [
-                "repo": "\(request.repository)", "ref": "\(request.ref)", "stopped": "\(stopped)",
-                "pause": "\(DurationText.format(.seconds(LaneSettling.quiet)))",
-                "at_most": "\(DurationText.format(.seconds(LaneSettling.longest)))"])
+            logger.notice(
+                "pushes arrive faster than builds run: the branch's next build waits for a pause in its pushes",
+                metadata: [
+                    "repo": "\(request.repository)", "ref": "\(request.ref)", "stopped": "\(stopped)",
+                    "pause": "\(DurationText.format(.seconds(LaneSettling.quiet)))",
+                    "at_most": "\(DurationText.format(.seconds(LaneSettling.longest)))",
+                ])
         }
     }
 
@@ -146,8 +149,11 @@ public final class BuildQueue: Service, Sendable {
         let reaped = OrphanReaper.kill(buildIDs: Set(recovered.map(\.id)), instance: instance)
         if reaped > 0 { logger.warning("killed processes left by interrupted builds", metadata: ["processes": "\(reaped)"]) }
         for build in recovered {
-            logger.warning("build was running when the daemon stopped", metadata: [
-                "build": "\(build.id)", "repo": "\(build.repository)", "state": "\(build.state.rawValue)"])
+            logger.warning(
+                "build was running when the daemon stopped",
+                metadata: [
+                    "build": "\(build.id)", "repo": "\(build.repository)", "state": "\(build.state.rawValue)",
+                ])
         }
         state.withLock { $0.accepting = true }
         // Claims are not cancelled half-way: shutdown only ends the loop between them.
@@ -206,8 +212,9 @@ public final class BuildQueue: Service, Sendable {
                 startCleanUp(cleanUp, of: build.id)
                 self.state.withLock { _ = $0.running.removeValue(forKey: build.id) }
                 let settings = config.snapshot.config
-                WorkspacePruner.prune(stateDirectory: settings.stateDirectory, keep: settings.queue.keepWorkspaces,
-                                      running: Set(runningBuildIDs))
+                WorkspacePruner.prune(
+                    stateDirectory: settings.stateDirectory, keep: settings.queue.keepWorkspaces,
+                    running: Set(runningBuildIDs))
                 ended.signal()
                 wake()
             }
@@ -231,8 +238,11 @@ public final class BuildQueue: Service, Sendable {
         let grace = config.snapshot.config.queue.shutdownGrace
         let deadline = ContinuousClock.now + grace
         if !runningBuildIDs.isEmpty {
-            logger.notice("waiting for running builds before exit", metadata: [
-                "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))"])
+            logger.notice(
+                "waiting for running builds before exit",
+                metadata: [
+                    "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))",
+                ])
         }
         // Each build that ends signals `ended`; no polling. (A cancelled task cannot wait:
         // the grace is then over at once.)
@@ -251,8 +261,11 @@ public final class BuildQueue: Service, Sendable {
         }
         let cut = state.withLock { Array($0.cleanUps.keys).sorted() }
         if !cut.isEmpty {
-            logger.warning("clean-up of finished builds cut off by the exit: the shutdown grace is spent", metadata: [
-                "builds": "\(cut)"])
+            logger.warning(
+                "clean-up of finished builds cut off by the exit: the shutdown grace is spent",
+                metadata: [
+                    "builds": "\(cut)"
+                ])
         }
     }
 }

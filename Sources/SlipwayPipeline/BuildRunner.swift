@@ -26,9 +26,11 @@ public struct BuildRunner: Sendable {
     let followers: LogFollowers?
     let sandboxHost: SandboxHost
 
-    public init(store: any BuildLeaseStore & BuildRecordStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
-                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess(),
-                followers: LogFollowers? = nil, logger: Logger, planSteps: @escaping StepPlanner) {
+    public init(
+        store: any BuildLeaseStore & BuildRecordStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+        toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess(),
+        followers: LogFollowers? = nil, logger: Logger, planSteps: @escaping StepPlanner
+    ) {
         self.sandboxHost = sandboxHost
         self.followers = followers
         self.toolEnvironment = toolEnvironment
@@ -65,16 +67,19 @@ public struct BuildRunner: Sendable {
 
         let log: BuildLog
         do {
-            log = try BuildLog(path: Self.logPath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id),
-                               masker: SecretMasker(secrets: snapshot.secretValues),
-                               onChange: { [followers] event in followers?.publish(build.id, event) })
+            log = try BuildLog(
+                path: Self.logPath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id),
+                masker: SecretMasker(secrets: snapshot.secretValues),
+                onChange: { [followers] event in followers?.publish(build.id, event) })
         } catch {
             logger.error("cannot open the build log", metadata: ["error": "\(error)"])
             await finish(build, .error, reason: "cannot open the build log: \(error)", logger: logger)
             return .nothing
         }
         defer { log.close() }
-        log.header("build #\(build.id) of \(build.repository) \(build.ref) at \(build.sha) (attempt \(build.attempts), trigger \(build.trigger.rawValue))")
+        log.header(
+            "build #\(build.id) of \(build.repository) \(build.ref) at \(build.sha) (attempt \(build.attempts), trigger \(build.trigger.rawValue))"
+        )
         guard let repository = snapshot.config.repository(named: build.repository) else {
             log.line("repository \(build.repository) is no longer configured")
             await finish(build, .error, reason: "repository \(build.repository) is no longer configured", logger: logger)
@@ -85,17 +90,19 @@ public struct BuildRunner: Sendable {
         let workspace = Self.workspacePath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id)
         do {
             try? FileManager.default.removeItem(atPath: workspace)
-            try FileManager.default.createDirectory(atPath: workspace + "/tmp", withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: workspace + "/tmp", withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             log.line("cannot create the workspace \(workspace): \(error)")
             await finish(build, .error, reason: "cannot create the workspace: \(error)", logger: logger)
             return .nothing
         }
-        let context = StepContext(build: build, repository: repository, config: snapshot, workspace: workspace, log: log,
-                                  processes: processes, store: store, deadline: started + repository.timeout,
-                                  instance: Self.instance(stateDirectory: snapshot.config.stateDirectory),
-                                  toolEnvironment: toolEnvironment, sandboxHost: sandboxHost)
+        let context = StepContext(
+            build: build, repository: repository, config: snapshot, workspace: workspace, log: log,
+            processes: processes, store: store, deadline: started + repository.timeout,
+            instance: Self.instance(stateDirectory: snapshot.config.stateDirectory),
+            toolEnvironment: toolEnvironment, sandboxHost: sandboxHost)
 
         var finalState = BuildState.success
         var reason: String?

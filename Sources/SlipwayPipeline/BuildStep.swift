@@ -78,9 +78,11 @@ public struct StepContext: Sendable {
     /// What build code is kept from, and as whom it runs (`BuildCodeRunner`).
     public let sandboxHost: SandboxHost
 
-    public init(build: Build, repository: RepositoryConfig, config: ResolvedConfig, workspace: String, log: BuildLog,
-                processes: ProcessRunner, store: any BuildRecordStore, deadline: ContinuousClock.Instant, instance: String,
-                toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess()) {
+    public init(
+        build: Build, repository: RepositoryConfig, config: ResolvedConfig, workspace: String, log: BuildLog,
+        processes: ProcessRunner, store: any BuildRecordStore, deadline: ContinuousClock.Instant, instance: String,
+        toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess()
+    ) {
         self.build = build
         self.repository = repository
         self.config = config
@@ -136,12 +138,15 @@ public struct StepContext: Sendable {
     ) async throws -> ProcessRunner.Result {
         var env = environment.merging(toolEnvironment) { $1 }
         env.merge(extraEnvironment) { $1 }
-        return try await processes.runLogged(argv, in: directory ?? workspace, environment: env, timeout: remaining, log: log,
-                                             output: output, displayed: displayed)
+        return try await processes.runLogged(
+            argv, in: directory ?? workspace, environment: env, timeout: remaining, log: log,
+            output: output, displayed: displayed)
     }
 
     /// A housekeeping call (removing a container or image): not logged, own time limit.
-    public func runToolQuietly(_ argv: [String], timeout: Duration, extraEnvironment: [String: String] = [:]) async throws -> ProcessRunner.Result {
+    public func runToolQuietly(_ argv: [String], timeout: Duration, extraEnvironment: [String: String] = [:]) async throws
+        -> ProcessRunner.Result
+    {
         let env = environment.merging(toolEnvironment) { $1 }.merging(extraEnvironment) { $1 }
         return try await processes.run(argv, workingDirectory: workspace, environment: env, timeout: timeout, log: nil)
     }

@@ -10,7 +10,8 @@ enum CheckoutPaths {
     /// not exist or resolves to a place outside `root`.
     static func existing(_ relative: String, in root: String) -> String? {
         guard ContainedPath.isContained(relative), let realRoot = realPath(root),
-              let resolved = realPath(relative == "." ? root : root + "/" + relative) else { return nil }
+            let resolved = realPath(relative == "." ? root : root + "/" + relative)
+        else { return nil }
         return resolved == realRoot || resolved.hasPrefix(realRoot + "/") ? resolved : nil
     }
 

@@ -51,8 +51,10 @@ public struct CheckoutStep: BuildStep {
                 context.log.line("commit \(sha) is already in the mirror")
                 return .success
             }
-            let byID = try await git.run(["-C", mirror, "fetch", "--quiet", "--no-tags", "--depth=1", "--", url,
-                                          "+\(sha):refs/slipway/commits/\(sha)"])
+            let byID = try await git.run([
+                "-C", mirror, "fetch", "--quiet", "--no-tags", "--depth=1", "--", url,
+                "+\(sha):refs/slipway/commits/\(sha)",
+            ])
             if byID.succeeded { return .success }
             try Task.checkCancellation()
             if byID.timedOut { return .error(detail: "checkout timed out: \(context.timeoutDescription)") }
@@ -60,16 +62,19 @@ public struct CheckoutStep: BuildStep {
                 return .error(detail: "checkout: cannot fetch \(sha) from \(Redact.url(url))")
             }
             context.log.line("fetching \(sha) by id failed; fetching \(context.build.ref) instead")
-            let byRef = try await git.run(["-C", mirror, "fetch", "--quiet", "--no-tags", "--", url,
-                                           "+\(context.build.ref):refs/slipway/fetched"])
+            let byRef = try await git.run([
+                "-C", mirror, "fetch", "--quiet", "--no-tags", "--", url,
+                "+\(context.build.ref):refs/slipway/fetched",
+            ])
             let present = try await git.run(["-C", mirror, "cat-file", "-e", "\(sha)^{commit}"], quiet: true).succeeded
             if byRef.succeeded, present {
                 _ = try await git.run(["-C", mirror, "update-ref", "refs/slipway/commits/\(sha)", sha], quiet: true)
                 return .success
             }
-            return .error(detail: byRef.succeeded
-                ? "checkout: \(context.build.ref) of \(Redact.url(url)) does not contain \(sha)"
-                : "checkout: cannot fetch from \(Redact.url(url)) (exit \(byRef.exitCode ?? -1))")
+            return .error(
+                detail: byRef.succeeded
+                    ? "checkout: \(context.build.ref) of \(Redact.url(url)) does not contain \(sha)"
+                    : "checkout: cannot fetch from \(Redact.url(url)) (exit \(byRef.exitCode ?? -1))")
         }
         guard case .success = fetched else { return fetched }
 
@@ -161,16 +166,21 @@ public struct GitCredentials: Sendable {
             env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic \(basic)"
         case .sshKey(let reference):
             guard let key = config.secret(reference) else { throw SecretLookupError(reference: reference, reason: "not resolved") }
-            try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: scratchDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let path = scratchDirectory + "/deploy-key-\(UUID().uuidString)"
-            guard FileManager.default.createFile(atPath: path, contents: Data((key.hasSuffix("\n") ? key : key + "\n").utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: path, contents: Data((key.hasSuffix("\n") ? key : key + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600])
+            else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }
             keyFile = path
             let knownHosts = config.config.stateDirectory + "/known_hosts"
-            env["GIT_SSH_COMMAND"] = "ssh -i '\(path)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='\(knownHosts)'"
+            env["GIT_SSH_COMMAND"] =
+                "ssh -i '\(path)' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='\(knownHosts)'"
         case nil:
             break
         }

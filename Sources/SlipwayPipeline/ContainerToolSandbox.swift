@@ -42,14 +42,17 @@ public struct ContainerToolSandbox: Sendable {
                     directories.append(name)
                 }
             }
-            return HostLayout(links: links, directories: directories, etc: ContainerToolSandbox.etcEntries.filter { FileManager.default.fileExists(atPath: $0) })
+            return HostLayout(
+                links: links, directories: directories,
+                etc: ContainerToolSandbox.etcEntries.filter { FileManager.default.fileExists(atPath: $0) })
         }
     }
 
     /// What buildah, its libraries and name lookup read from /etc.
     static let etcEntries = [
         "/etc/containers", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache", "/etc/hosts", "/etc/resolv.conf",
-        "/etc/host.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/alternatives", "/etc/localtime", "/etc/subuid", "/etc/subgid",
+        "/etc/host.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/alternatives", "/etc/localtime", "/etc/subuid",
+        "/etc/subgid",
     ]
 
     public init(writable: [String], readOnly: [String], network: Bool, layout: HostLayout) {
@@ -91,7 +94,8 @@ extension StepContext {
         let temporary = workspace + "/buildah-tmp"
         let storage = sandboxHost.containerStorage
         for directory in storage + [temporary] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         let configuration = ["CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_CONF", "SSL_CERT_FILE", "SSL_CERT_DIR"]
             .compactMap { toolEnvironment[$0] }.filter { FileManager.default.fileExists(atPath: $0) }

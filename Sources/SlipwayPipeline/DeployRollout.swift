@@ -39,8 +39,9 @@ extension DeployRunner {
         guard let kubeconfig = snapshot.secret(deploy.kubeconfig) else { return (.error, "the kubeconfig secret is not available") }
         let log: BuildLog
         do {
-            log = try BuildLog(path: Self.logPath(stateDirectory: stateDirectory, deploymentID: deployment.id),
-                               masker: SecretMasker(secrets: snapshot.secretValues + KubeconfigSecrets.values(in: kubeconfig)))
+            log = try BuildLog(
+                path: Self.logPath(stateDirectory: stateDirectory, deploymentID: deployment.id),
+                masker: SecretMasker(secrets: snapshot.secretValues + KubeconfigSecrets.values(in: kubeconfig)))
         } catch {
             return (.error, "cannot open the deployment log: \(error)")
         }
@@ -50,15 +51,21 @@ extension DeployRunner {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let kubeconfigPath = "\(scratch)/kubeconfig"
         do {
-            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard FileManager.default.createFile(atPath: kubeconfigPath, contents: Data(kubeconfig.utf8), attributes: [.posixPermissions: 0o600]) else {
+            try FileManager.default.createDirectory(
+                atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard
+                FileManager.default.createFile(
+                    atPath: kubeconfigPath, contents: Data(kubeconfig.utf8), attributes: [.posixPermissions: 0o600])
+            else {
                 return (.error, "cannot write the kubeconfig to \(scratch)")
             }
             try await deployments.startDeployment(id: deployment.id)
         } catch {
             return (.error, "cannot prepare the deployment: \(error)")
         }
-        log.header("deployment #\(deployment.id) of \(deployment.repository): build #\(deployment.buildID) → \(deploy.namespace)/deployment/\(deploy.deployment) container \(deploy.container)")
+        log.header(
+            "deployment #\(deployment.id) of \(deployment.repository): build #\(deployment.buildID) → \(deploy.namespace)/deployment/\(deploy.deployment) container \(deploy.container)"
+        )
         log.line("image \(deployment.image)\(deployment.modelVersion.map { " (model version \($0))" } ?? "")")
         let plan = KubectlPlan(kubeconfigPath: kubeconfigPath, deploy: deploy)
         let environment = ["PATH": ToolEnvironment.searchPath, "LANG": "C.UTF-8"]
@@ -66,13 +73,16 @@ extension DeployRunner {
         let processes = self.processes
         @Sendable func kubectl(_ argv: [String], timeout: Duration) async throws -> (ProcessRunner.Result, String) {
             let captured = CapturedOutput(forwardingTo: log)
-            let result = try await processes.runLogged(argv, in: scratch, environment: environment, timeout: timeout, log: log, output: captured)
+            let result = try await processes.runLogged(
+                argv, in: scratch, environment: environment, timeout: timeout, log: log, output: captured)
             return (result, captured.text)
         }
 
         do {
             let (read, live) = try await kubectl(plan.liveImage, timeout: .seconds(60))
-            guard read.succeeded else { return (.error, "cannot read deployment/\(deploy.deployment) in \(deploy.namespace): kubectl \(read.summary)") }
+            guard read.succeeded else {
+                return (.error, "cannot read deployment/\(deploy.deployment) in \(deploy.namespace): kubectl \(read.summary)")
+            }
             let liveImage = live.trimmingCharacters(in: .whitespacesAndNewlines)
             log.line(liveImage.isEmpty ? "no container \(deploy.container) in deployment/\(deploy.deployment)" : "live: \(liveImage)")
             guard !liveImage.isEmpty else { return (.error, "deployment/\(deploy.deployment) has no container \(deploy.container)") }

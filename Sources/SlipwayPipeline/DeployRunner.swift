@@ -19,8 +19,10 @@ public final class DeployRunner: Sendable {
     let logger: Logger
     private let running = Mutex<[Int64: Task<Void, Never>]>([:])
 
-    public init(builds: any BuildQueryStore, deployments: any DeploymentStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
-                toolEnvironment: [String: String], logger: Logger) {
+    public init(
+        builds: any BuildQueryStore, deployments: any DeploymentStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
+        toolEnvironment: [String: String], logger: Logger
+    ) {
         self.builds = builds
         self.deployments = deployments
         self.config = config
@@ -51,7 +53,9 @@ public final class DeployRunner: Sendable {
 
     /// Stores a deployment of `buildID` (default: the newest successful build with a
     /// pushed image) and starts it in the background.
-    public func request(repository name: String, buildID: Int64?, trigger: DeploymentTrigger, requestedBy: String) async throws -> Deployment {
+    public func request(repository name: String, buildID: Int64?, trigger: DeploymentTrigger, requestedBy: String) async throws
+        -> Deployment
+    {
         guard let repository = config.snapshot.config.repository(named: name), repository.deploy != nil else {
             throw RequestError.notConfigured(name)
         }
@@ -62,7 +66,9 @@ public final class DeployRunner: Sendable {
                 throw RequestError.notDeployable("build \(buildID) is of \(found.repository), not \(repository.name)")
             }
             guard found.state == .success, found.image?.digest != nil else {
-                throw RequestError.notDeployable("build \(buildID) is \(found.state.rawValue) and has \(found.image?.digest == nil ? "no pushed image" : "an image"); only a successful build with a pushed image can be deployed")
+                throw RequestError.notDeployable(
+                    "build \(buildID) is \(found.state.rawValue) and has \(found.image?.digest == nil ? "no pushed image" : "an image"); only a successful build with a pushed image can be deployed"
+                )
             }
             build = found
         } else {
@@ -71,7 +77,9 @@ public final class DeployRunner: Sendable {
             }
             build = newest
         }
-        guard let image = build.image, let digest = image.digest else { throw RequestError.notDeployable("build \(build.id) has no pushed image") }
+        guard let image = build.image, let digest = image.digest else {
+            throw RequestError.notDeployable("build \(build.id) has no pushed image")
+        }
         let reference = "\(image.name)@\(digest)"
         switch try await deployments.createDeployment(of: build, image: reference, trigger: trigger, requestedBy: requestedBy) {
         case .busy(let active):

@@ -29,7 +29,9 @@ public final class DeployScheduler: Service, Sendable {
     /// Records deployments a stop interrupted as `error`; call before anything can start one.
     public func recoverInterrupted() async throws {
         for interrupted in try await deployments.recoverInterruptedDeployments() {
-            logger.warning("deployment interrupted by the last stop", metadata: ["deployment": "\(interrupted.id)", "repo": "\(interrupted.repository)"])
+            logger.warning(
+                "deployment interrupted by the last stop",
+                metadata: ["deployment": "\(interrupted.id)", "repo": "\(interrupted.repository)"])
         }
     }
 
@@ -59,8 +61,9 @@ public final class DeployScheduler: Service, Sendable {
                 let checked = try await deployments.scheduleCheckedUntil(repository: repository.name)
                 if let checked, let due = schedule.next(after: Date(timeIntervalSince1970: checked), in: timeZone), due <= now {
                     let late = now.timeIntervalSince(due) > 90
-                    logger.notice(late ? "scheduled deployment missed while stopped: running it now" : "scheduled deployment",
-                                  metadata: ["slot": "\(ISO8601DateFormatter().string(from: due))"])
+                    logger.notice(
+                        late ? "scheduled deployment missed while stopped: running it now" : "scheduled deployment",
+                        metadata: ["slot": "\(ISO8601DateFormatter().string(from: due))"])
                     await start(repository.name, logger: logger)
                 }
                 try await deployments.setScheduleCheckedUntil(repository: repository.name, now.timeIntervalSince1970)

@@ -5,7 +5,9 @@ import SlipwayCore
 /// repository's clone credentials.
 public enum GitRemote {
     /// `ref` nil: the default branch (HEAD's symref).
-    public static func head(url: String, ref: String?, auth: CloneAuth?, config: ResolvedConfig) async throws -> (ref: String, sha: CommitID)? {
+    public static func head(url: String, ref: String?, auth: CloneAuth?, config: ResolvedConfig) async throws -> (
+        ref: String, sha: CommitID
+    )? {
         let scratch = config.config.stateDirectory + "/tmp"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let credentials = try GitCredentials(auth: auth, config: config, scratchDirectory: scratch)
@@ -14,8 +16,9 @@ public enum GitRemote {
         environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
         let output = CapturedOutput(forwardingTo: nil)
         let arguments = ref.map { ["git", "ls-remote", "--", url, $0] } ?? ["git", "ls-remote", "--symref", "--", url, "HEAD"]
-        let result = try await ProcessRunner().run(arguments, workingDirectory: scratch, environment: environment,
-                                                   timeout: .seconds(60), log: output)
+        let result = try await ProcessRunner().run(
+            arguments, workingDirectory: scratch, environment: environment,
+            timeout: .seconds(60), log: output)
         guard result.succeeded else { return nil }
         return parse(output.text, ref: ref)
     }

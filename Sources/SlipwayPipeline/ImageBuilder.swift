@@ -56,14 +56,20 @@ public struct BuildahBuilder: ImageBuilder {
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
-        [["buildah", "from", "--pull-never", "--name", container, image],
-         ["buildah", "run", "--isolation", isolation, container, "--"] + argv]
+        [
+            ["buildah", "from", "--pull-never", "--name", container, image],
+            ["buildah", "run", "--isolation", isolation, container, "--"] + argv,
+        ]
     }
 
     public func removeContainerArguments(_ container: String) -> [String]? { ["buildah", "rm", container] }
 
     public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {
-        [["buildah", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + ["--digestfile", digestFile, image, "docker://" + destination]]
+        [
+            ["buildah", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + [
+                "--digestfile", digestFile, image, "docker://" + destination,
+            ]
+        ]
     }
 
     public func removeImageArguments(_ image: String) -> [String] { ["buildah", "rmi", "--force", image] }
@@ -84,7 +90,11 @@ public struct PodmanBuilder: ImageBuilder {
     }
 
     public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {
-        [["podman", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + ["--digestfile", digestFile, image, "docker://" + destination]]
+        [
+            ["podman", "push"] + (authFile.map { ["--authfile", $0] } ?? []) + [
+                "--digestfile", digestFile, image, "docker://" + destination,
+            ]
+        ]
     }
 
     public func removeImageArguments(_ image: String) -> [String] { ["podman", "rmi", "--force", image] }

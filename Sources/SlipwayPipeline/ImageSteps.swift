@@ -19,17 +19,23 @@ public struct ImageStep: BuildStep {
 
     public func run(_ context: StepContext) async throws -> StepOutcome {
         guard let contextDirectory = CheckoutPaths.existing(image.context, in: context.checkoutDirectory) else {
-            return .failure(exitCode: nil, detail: "image: context '\(image.context)' is missing or leaves the repository (through '..' or a symbolic link)")
+            return .failure(
+                exitCode: nil,
+                detail: "image: context '\(image.context)' is missing or leaves the repository (through '..' or a symbolic link)")
         }
         var isDirectory: ObjCBool = false
         guard let dockerfile = CheckoutPaths.existing(image.dockerfile, in: context.checkoutDirectory),
-              FileManager.default.fileExists(atPath: dockerfile, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            return .failure(exitCode: nil, detail: "image: \(image.dockerfile) is missing from the repository or leaves it (through '..' or a symbolic link)")
+            FileManager.default.fileExists(atPath: dockerfile, isDirectory: &isDirectory), !isDirectory.boolValue
+        else {
+            return .failure(
+                exitCode: nil,
+                detail: "image: \(image.dockerfile) is missing from the repository or leaves it (through '..' or a symbolic link)")
         }
         let model = context.artifacts.model
         let labels = ImagePlan.labels(
             build: context.build,
-            repositoryURL: ImagePlan.repositoryURL(cloneURL: context.repository.cloneURL ?? context.build.cloneURL, repository: context.build.repository),
+            repositoryURL: ImagePlan.repositoryURL(
+                cloneURL: context.repository.cloneURL ?? context.build.cloneURL, repository: context.build.repository),
             created: Date(), model: model)
         let tag = Self.localTag(buildID: context.build.id)
         let result: ProcessRunner.Result
@@ -132,10 +138,12 @@ public struct PushStep: BuildStep {
                 try Task.checkCancellation()
                 if result.timedOut { return .error(detail: "push of \(destination) timed out: \(context.timeoutDescription)") }
                 if !result.succeeded {
-                    return .error(detail: "push of \(destination) failed (exit \(result.exitCode ?? -1)): registry unreachable or refused the upload")
+                    return .error(
+                        detail: "push of \(destination) failed (exit \(result.exitCode ?? -1)): registry unreachable or refused the upload")
                 }
             }
-            let pushed = (try? String(contentsOfFile: digestFile, encoding: .utf8)).flatMap(imageDigest(in:)) ?? imageDigest(in: output.text)
+            let pushed =
+                (try? String(contentsOfFile: digestFile, encoding: .utf8)).flatMap(imageDigest(in:)) ?? imageDigest(in: output.text)
             guard let pushed else { return .error(detail: "push of \(destination): the registry reported no digest") }
             if let digest, digest != pushed {
                 return .error(detail: "push: \(destination) got digest \(pushed), other tags got \(digest)")
@@ -155,7 +163,8 @@ public struct PushStep: BuildStep {
             throw SecretLookupError(reference: reference, reason: "not resolved")
         }
         let directory = context.scratchDirectory + "/registry-auth"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = directory + "/config.json"
         guard FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])

@@ -3,6 +3,7 @@ import Metrics
 import SlipwayCore
 import SlipwayModels
 import SlipwayStore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,9 +43,11 @@ public struct ModelStep: BuildStep {
         Self.bytesDownloaded.increment(by: result.transferred)
         try Task.checkCancellation()
         let provenance = result.provenance
-        context.log.line(result.cacheHit
-            ? "\(provenance.source) version \(provenance.version ?? "-") is cached: 0 bytes transferred"
-            : "downloaded \(provenance.source) version \(provenance.version ?? "-"): \(result.entry.size) bytes (\(result.transferred) transferred)")
+        context.log.line(
+            result.cacheHit
+                ? "\(provenance.source) version \(provenance.version ?? "-") is cached: 0 bytes transferred"
+                : "downloaded \(provenance.source) version \(provenance.version ?? "-"): \(result.entry.size) bytes (\(result.transferred) transferred)"
+        )
         context.log.line("sha256 \(provenance.sha256)")
         if let pin = model.sha256, pin != provenance.sha256 {
             context.log.line("sha256 mismatch: the config pins \(pin), the model has \(provenance.sha256)")

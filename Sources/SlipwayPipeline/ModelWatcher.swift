@@ -60,7 +60,8 @@ public final class ModelWatcher: Service, Sendable {
         logger[metadataKey: "repo"] = "\(repository.name)"
         do {
             let build = try await intake.requestHead(of: repository, ref: nil, trigger: .model)
-            logger.notice("build queued for the new model", metadata: ["build": "\(build.id)", "ref": "\(build.ref)", "sha": "\(build.sha)"])
+            logger.notice(
+                "build queued for the new model", metadata: ["build": "\(build.id)", "ref": "\(build.ref)", "sha": "\(build.sha)"])
         } catch let problem as BuildIntake.HeadProblem {
             logger.warning("model changed but no build can be queued", metadata: ["problem": "\(problem)"])
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,8 @@ public enum OrphanReaper {
         var killed = 0
         for pid in ProcFS.pids() where pid != getpid() {
             guard let environment = ProcFS.environment(of: pid), environment.contains("SLIPWAY_INSTANCE=\(instance)"),
-                  !environment.isDisjoint(with: wanted) else { continue }
+                !environment.isDisjoint(with: wanted)
+            else { continue }
             if Glibc.kill(pid, SIGKILL) == 0 { killed += 1 }
         }
         return killed

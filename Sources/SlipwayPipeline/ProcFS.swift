@@ -16,7 +16,8 @@ enum ProcFS {
     /// Fields after "(comm)": state ppid pgrp session ...
     static func stat(_ pid: pid_t) -> Stat? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 3, let state = fields[0].first, let session = pid_t(fields[3]) else { return nil }
         return Stat(state: state, session: session)

@@ -1,7 +1,8 @@
 import Foundation
 import Subprocess
-import SystemPackage
 import Synchronization
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,7 +107,7 @@ public struct ProcessRunner: Sendable {
             let first = try await group.next()!
             group.cancelAll()
             // Wait for the child's teardown to finish, so nothing outlives the step.
-            while let _ = try? await group.next() {}
+            while (try? await group.next()) != nil {}
             return first
         }
         log?.flushPending()
@@ -121,7 +122,9 @@ public struct ProcessRunner: Sendable {
     /// Copies output to the log until the pipe closes. A background process the step
     /// started may hold the pipe open after the step itself has exited: once the direct
     /// child is gone, its group gets a second to finish writing and is then killed.
-    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, token: String, to log: (any OutputSink)?) async throws {
+    private static func streamOutput(_ output: SubprocessOutputSequence, of pid: pid_t, token: String, to log: (any OutputSink)?)
+        async throws
+    {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for try await chunk in output {
@@ -177,8 +180,10 @@ enum ProcessTree {
     static func signal(_ signal: Int32, session: pid_t, token: String) {
         guard session > 1 else { return }
         // The session is checked first: it is cheap, and only our own processes' environments are read.
-        for pid in ProcFS.pids() where ProcFS.stat(pid)?.session == session
-            && ProcFS.environment(of: pid)?.contains("\(variable)=\(token)") == true {
+        for pid in ProcFS.pids()
+        where ProcFS.stat(pid)?.session == session
+            && ProcFS.environment(of: pid)?.contains("\(variable)=\(token)") == true
+        {
             // A sandbox (bwrap) is only killed: its code gets the SIGTERM and the grace,
             // and a bwrap that died of the SIGTERM would take its code down at once.
             if signal != SIGKILL, ProcFS.command(of: pid) == BubblewrapCommand.executable { continue }
@@ -204,8 +209,9 @@ extension ProcessRunner {
         output: (any OutputSink)? = nil, displayed: [String]? = nil
     ) async throws -> Result {
         log.line("$ " + (displayed ?? argv).map(CommandStep.quoteForDisplay).joined(separator: " "))
-        let result = try await run(argv, workingDirectory: directory, environment: environment, timeout: timeout,
-                                   log: output ?? log)
+        let result = try await run(
+            argv, workingDirectory: directory, environment: environment, timeout: timeout,
+            log: output ?? log)
         log.line("  " + result.summary)
         return result
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,7 @@ public struct SandboxHost: Sendable {
     /// machine-wide, so two builds sharing one uid (`nobody`) would share one `pids` limit.
     /// No account has these ids (2^20 of them from 0x50000000: far above any distribution's
     /// ranges and subordinate-id defaults).
-    public static let buildUserIDs: Range<UInt32> = 0x5000_0000 ..< 0x5000_0000 + (1 << 20)
+    public static let buildUserIDs: Range<UInt32> = 0x5000_0000..<0x5000_0000 + (1 << 20)
 
     public var configPath: String?
     /// `$CREDENTIALS_DIRECTORY` (systemd's LoadCredential=), when set.
@@ -32,8 +33,10 @@ public struct SandboxHost: Sendable {
     /// The daemon's effective uid (0: build code runs as one of `buildUserIDs`).
     public var daemonUID: UInt32
 
-    public init(configPath: String?, credentialsDirectory: String?, privatePaths: [String], containerStorage: [String] = [],
-                daemonUID: UInt32) {
+    public init(
+        configPath: String?, credentialsDirectory: String?, privatePaths: [String], containerStorage: [String] = [],
+        daemonUID: UInt32
+    ) {
         self.configPath = configPath
         self.credentialsDirectory = credentialsDirectory
         self.privatePaths = privatePaths
@@ -42,17 +45,24 @@ public struct SandboxHost: Sendable {
     }
 
     /// The facts of this process: its environment decides where container storage lives.
-    public static func fromProcess(configPath: String? = nil,
-                                   environment: [String: String] = ProcessInfo.processInfo.environment) -> SandboxHost {
-        var containers = ["/var/lib/containers", "/run/containers", "/run/docker.sock", "/run/docker", "/run/containerd",
-                          "/run/podman", "/run/buildkit", "/var/lib/docker"]
+    public static func fromProcess(
+        configPath: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> SandboxHost {
+        var containers = [
+            "/var/lib/containers", "/run/containers", "/run/docker.sock", "/run/docker", "/run/containerd",
+            "/run/podman", "/run/buildkit", "/var/lib/docker",
+        ]
         if let home = environment["HOME"], !sharedDirectories.contains(absolute(home)) { containers.append(home) }
-        if let runtime = environment["XDG_RUNTIME_DIR"] { containers += [runtime + "/containers", runtime + "/podman", runtime + "/docker.sock"] }
+        if let runtime = environment["XDG_RUNTIME_DIR"] {
+            containers += [runtime + "/containers", runtime + "/podman", runtime + "/docker.sock"]
+        }
         let storageConf = environment["CONTAINERS_STORAGE_CONF"] ?? "/etc/containers/storage.conf"
         var storage = (try? String(contentsOfFile: storageConf, encoding: .utf8)).map(Self.storageRoots(inStorageConf:)) ?? []
         if storage.isEmpty { storage = Self.defaultStorage }
-        return SandboxHost(configPath: configPath, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
-                           privatePaths: containers + storage, containerStorage: storage, daemonUID: geteuid())
+        return SandboxHost(
+            configPath: configPath, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"],
+            privatePaths: containers + storage, containerStorage: storage, daemonUID: geteuid())
     }
 
     /// Container storage when no storage.conf names it (root's defaults).

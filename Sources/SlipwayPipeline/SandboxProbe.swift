@@ -12,12 +12,14 @@ public enum SandboxProbe {
         let output = CapturedOutput(forwardingTo: nil, limit: 4096)
         let result: ProcessRunner.Result
         do {
-            result = try await processes.run(command.arguments(running: ["true"]), workingDirectory: "/",
-                                             environment: ["PATH": ToolEnvironment.searchPath], timeout: .seconds(20),
-                                             log: output)
+            result = try await processes.run(
+                command.arguments(running: ["true"]), workingDirectory: "/",
+                environment: ["PATH": ToolEnvironment.searchPath], timeout: .seconds(20),
+                log: output)
         } catch {
             let reason = "\(error)".trimmingCharacters(in: CharacterSet(charactersIn: ". "))
-            return "bubblewrap (bwrap) is not installed or cannot be run (\(reason)). Install it (Debian: apt-get install bubblewrap), or set sandbox: none for trusted code only"
+            return
+                "bubblewrap (bwrap) is not installed or cannot be run (\(reason)). Install it (Debian: apt-get install bubblewrap), or set sandbox: none for trusted code only"
         }
         if result.succeeded { return nil }
         let said = output.text.split(separator: "\n").first.map(String.init) ?? result.summary

@@ -22,7 +22,9 @@ enum SandboxStartRetry {
         let captured = CapturedOutput(forwardingTo: sink, limit: 16 * 1024)
         let first = try await attempt(captured)
         guard !first.succeeded, !first.timedOut, let line = failureLine(in: captured.text) else { return first }
-        note("the tool could not start its sandbox (\(line.trimmingPrefix(while: \.isWhitespace))) before running the command: running it once more")
+        note(
+            "the tool could not start its sandbox (\(line.trimmingPrefix(while: \.isWhitespace))) before running the command: running it once more"
+        )
         return try await attempt(sink)
     }
 }

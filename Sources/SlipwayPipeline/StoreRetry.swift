@@ -16,7 +16,9 @@ enum StoreRetry {
         while true {
             do {
                 let result = try await write()
-                if failures > 0 { logger.notice("stored after the store failed", metadata: ["what": "\(what)", "failures": "\(failures)"]) }
+                if failures > 0 {
+                    logger.notice("stored after the store failed", metadata: ["what": "\(what)", "failures": "\(failures)"])
+                }
                 return result
             } catch let error as InvalidTransition {
                 throw error

@@ -36,8 +36,12 @@ struct DeploymentAPI: Sendable {
         let who = logger[metadataKey: "token"].map { "\($0)" } ?? "operator"
         do {
             let deployment = try await runner.request(repository: body.repository, buildID: body.build, trigger: .manual, requestedBy: who)
-            logger.notice("deployment requested", metadata: ["deployment": "\(deployment.id)", "repo": "\(deployment.repository)",
-                                                             "build": "\(deployment.buildID)", "image": "\(deployment.image)"])
+            logger.notice(
+                "deployment requested",
+                metadata: [
+                    "deployment": "\(deployment.id)", "repo": "\(deployment.repository)",
+                    "build": "\(deployment.buildID)", "image": "\(deployment.image)",
+                ])
             return JSONReply.make(.created, DeploymentJSON(deployment))
         } catch let error as DeployRunner.RequestError {
             switch error {

@@ -1,8 +1,8 @@
 import Hummingbird
 import HummingbirdCore
-import ServiceLifecycle
 import Logging
 import Prometheus
+import ServiceLifecycle
 import SlipwayCore
 import SlipwayPipeline
 import SlipwayStore
@@ -27,10 +27,11 @@ public enum HTTPServer {
         }
         PageRoutes(store: store, config: config, followers: followers).register(on: router)
         if let metrics { MetricsRoute(store: store, registry: metrics).register(on: router) }
-        let address: BindAddress = switch listen {
-        case .tcp(let host, let port): .hostname(host, port: port)
-        case .unix(let path): .unixDomainSocket(path: path)
-        }
+        let address: BindAddress =
+            switch listen {
+            case .tcp(let host, let port): .hostname(host, port: port)
+            case .unix(let path): .unixDomainSocket(path: path)
+            }
         let server = config.snapshot.config.server
         let limits = ConnectionLimits(
             maxConnections: maxConnections ?? server.maxConnections, headerTimeout: .init(server.headerTimeout),

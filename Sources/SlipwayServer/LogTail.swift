@@ -54,7 +54,8 @@ enum LogOffset {
     /// The offset in `text`, or nil when it is not a decimal number from 0 to `maximum`.
     static func parse(_ text: some StringProtocol) -> UInt64? {
         guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let value = UInt64(text), value <= maximum else { return nil }
+            let value = UInt64(text), value <= maximum
+        else { return nil }
         return value
     }
 }

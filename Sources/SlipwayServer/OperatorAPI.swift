@@ -27,7 +27,9 @@ struct OperatorAPI: Sendable {
     }
 
     /// Runs `handler` with a logger naming the token, or answers 401.
-    func authorized(_ request: Request, _ context: BasicRequestContext, _ handler: (Logger) async throws -> Response) async throws -> Response {
+    func authorized(_ request: Request, _ context: BasicRequestContext, _ handler: (Logger) async throws -> Response) async throws
+        -> Response
+    {
         guard let name = Self.bearerTokenName(request, config.snapshot) else {
             context.logger.notice("operator API: refused", metadata: ["path": "\(request.uri.path)"])
             return JSONReply.error(.unauthorized, "missing or wrong bearer token", headers: [.wwwAuthenticate: "Bearer"])
@@ -36,7 +38,8 @@ struct OperatorAPI: Sendable {
         logger[metadataKey: "token"] = "\(name)"
         // A change the store cannot keep now is refused, not half made.
         if request.method == .post, let problem = store.writeProblem {
-            logger.error("operator API: refused, the store cannot be written", metadata: ["path": "\(request.uri.path)", "reason": "\(problem)"])
+            logger.error(
+                "operator API: refused, the store cannot be written", metadata: ["path": "\(request.uri.path)", "reason": "\(problem)"])
             return JSONReply.error(.serviceUnavailable, "the daemon cannot store changes now: \(problem)", headers: [.retryAfter: "30"])
         }
         return try await handler(logger)
@@ -70,7 +73,9 @@ struct OperatorAPI: Sendable {
     }
 
     func cancel(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
-        guard let id = buildID(context), let build = try await store.build(id: id) else { return JSONReply.error(.notFound, "no such build") }
+        guard let id = buildID(context), let build = try await store.build(id: id) else {
+            return JSONReply.error(.notFound, "no such build")
+        }
         let who = logger[metadataKey: "token"].map { "\($0)" } ?? "operator"
         switch try await queue.cancel(build, by: who) {
         case .stopping: logger.notice("build cancel requested", metadata: ["build": "\(id)"])
@@ -84,12 +89,16 @@ struct OperatorAPI: Sendable {
     }
 
     func rebuild(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {
-        guard let id = buildID(context), let build = try await store.build(id: id) else { return JSONReply.error(.notFound, "no such build") }
+        guard let id = buildID(context), let build = try await store.build(id: id) else {
+            return JSONReply.error(.notFound, "no such build")
+        }
         guard config.snapshot.config.repository(named: build.repository) != nil else {
             return JSONReply.error(.conflict, "repository \(build.repository) is no longer configured")
         }
-        let new = try await intake.request(BuildRequest(repository: build.repository, ref: build.ref, sha: build.sha, cloneURL: build.cloneURL,
-                                                        trigger: .rebuild, deliveryID: nil))
+        let new = try await intake.request(
+            BuildRequest(
+                repository: build.repository, ref: build.ref, sha: build.sha, cloneURL: build.cloneURL,
+                trigger: .rebuild, deliveryID: nil))
         logger.notice("rebuild queued", metadata: ["build": "\(new.id)", "of": "\(id)"])
         return JSONReply.make(.created, BuildJSON(new, steps: nil))
     }
@@ -105,7 +114,8 @@ struct OperatorAPI: Sendable {
         do {
             body = try JSONDecoder().decode(CreateBody.self, from: Data(buffer: try await request.body.collect(upTo: 64 * 1024)))
         } catch {
-            return JSONReply.error(.badRequest, "body must be JSON {\"repository\": \"owner/name\", \"ref\"?: \"refs/heads/main\", \"sha\"?: \"40 hex\"}")
+            return JSONReply.error(
+                .badRequest, "body must be JSON {\"repository\": \"owner/name\", \"ref\"?: \"refs/heads/main\", \"sha\"?: \"40 hex\"}")
         }
         guard let repository = config.snapshot.config.repository(named: body.repository) else {
             return JSONReply.error(.badRequest, "repository \(body.repository) is not configured")
@@ -117,8 +127,10 @@ struct OperatorAPI: Sendable {
         let new: Build
         if let given = body.sha {
             guard let sha = CommitID(given) else { return JSONReply.error(.badRequest, "sha must be \(CommitID.expected)") }
-            new = try await intake.request(BuildRequest(repository: repository.name, ref: ref ?? "refs/heads/main", sha: sha,
-                                                        cloneURL: repository.cloneURL, trigger: .rebuild, deliveryID: nil))
+            new = try await intake.request(
+                BuildRequest(
+                    repository: repository.name, ref: ref ?? "refs/heads/main", sha: sha,
+                    cloneURL: repository.cloneURL, trigger: .rebuild, deliveryID: nil))
         } else {
             do {
                 new = try await intake.requestHead(of: repository, ref: ref, trigger: .rebuild)
@@ -142,7 +154,8 @@ struct OperatorAPI: Sendable {
             let kept = lines.last == "" ? lines.dropLast() : lines[...]
             text = kept.suffix(count).joined(separator: "\n") + (kept.isEmpty ? "" : "\n")
         }
-        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 
@@ -166,8 +179,9 @@ extension BuildJSON {
             state: build.state.rawValue, reason: build.reason, deliveryID: build.deliveryID, createdAt: build.createdAt,
             startedAt: build.startedAt, finishedAt: build.finishedAt, attempts: build.attempts, image: build.image, model: build.model,
             steps: steps?.map {
-                Step(name: $0.name, attempt: $0.attempt, state: $0.state.rawValue, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
-                     exitCode: $0.exitCode, detail: $0.detail)
+                Step(
+                    name: $0.name, attempt: $0.attempt, state: $0.state.rawValue, startedAt: $0.startedAt, finishedAt: $0.finishedAt,
+                    exitCode: $0.exitCode, detail: $0.detail)
             })
     }
 }

@@ -13,8 +13,11 @@ struct ServerErrorLogging: RouterMiddleware {
         } catch let error as any HTTPResponseError where error.status.code < 500 {
             throw error
         } catch {
-            context.logger.error("request failed", metadata: [
-                "method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
+            context.logger.error(
+                "request failed",
+                metadata: [
+                    "method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)",
+                ])
             return JSONReply.error(.internalServerError, "internal error (logged by the daemon)")
         }
     }

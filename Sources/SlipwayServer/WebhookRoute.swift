@@ -1,9 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOCore
 import Logging
 import Metrics
+import NIOCore
 import SlipwayCore
 import SlipwayPipeline
 import SlipwayStore
@@ -45,7 +45,10 @@ struct WebhookRoute: Sendable {
         let mediaType = headers.contentType.map(Self.mediaType)
         guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
             logger.log(.info, "delivery refused: unsupported content type")
-            return (JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"), .unsupportedMediaType)
+            return (
+                JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"),
+                .unsupportedMediaType
+            )
         }
 
         // 2. Size: refuse on the declared length before reading; otherwise stop reading
@@ -75,8 +78,9 @@ struct WebhookRoute: Sendable {
                 // The usual delivery: small, its length declared; collected in one buffer.
                 received = .whole(Array(buffer: try await request.body.collect(upTo: declared)))
             } else {
-                var reader = WebhookBodyReader(signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
-                                               limit: limit, declaredLength: declared)
+                var reader = WebhookBodyReader(
+                    signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
+                    limit: limit, declaredLength: declared)
                 for try await chunk in request.body {
                     try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
                 }
@@ -184,9 +188,12 @@ struct WebhookRoute: Sendable {
             logger.log(.info, "delivery ignored", ["event": "\(event)", "reason": "\(reason)"])
             return (JSONReply.make(.accepted, ["ignored": reason]), .ignored)
         case (.stored(let build?, let superseded), .build):
-            logger.log(.info, "build queued", [
-                "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
-                "superseded": "\(superseded)"])
+            logger.log(
+                .info, "build queued",
+                [
+                    "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
+                    "superseded": "\(superseded)",
+                ])
             return (JSONReply.json(.accepted, WebhookReply.queued(build: build.id, state: build.state)), .queued)
         case (.stored(nil, _), .build):
             throw HTTPError(.internalServerError, message: "build was not stored")
@@ -194,8 +201,9 @@ struct WebhookRoute: Sendable {
     }
 
     static var unavailable: Response {
-        JSONReply.error(.serviceUnavailable, "the delivery could not be stored; nothing was queued (redeliver it later)",
-                        headers: [.retryAfter: "30"])
+        JSONReply.error(
+            .serviceUnavailable, "the delivery could not be stored; nothing was queued (redeliver it later)",
+            headers: [.retryAfter: "30"])
     }
 
     /// `application/json` of `Application/JSON; charset=utf-8`.
@@ -284,9 +292,10 @@ enum DeliveryResult: String, Sendable, CaseIterable {
     case unavailable
 
     /// Made once (after the metrics system is bootstrapped: on first use), not per request.
-    private static let counters = Dictionary(uniqueKeysWithValues: allCases.map {
-        ($0, Counter(label: "slipway_deliveries_total", dimensions: [("result", $0.rawValue)]))
-    })
+    private static let counters = Dictionary(
+        uniqueKeysWithValues: allCases.map {
+            ($0, Counter(label: "slipway_deliveries_total", dimensions: [("result", $0.rawValue)]))
+        })
 
     var counter: Counter { Self.counters[self]! }
 }

@@ -117,32 +117,36 @@ final class DeliveryGroupCommit: Sendable {
     /// transaction is rolled back and nothing of the group is stored; so it is when the
     /// leader's task is cancelled (GRDB's async write rolls back and throws `CancellationError`).
     private func writeTogether(_ writes: [Write]) async throws -> [Result<DeliveryOutcome, any Error>] {
-        try await storage.watching { try await database.pool.write { db in
-            let transaction = DeliveryTransaction()
-            return try writes.map { write in .success(try write(db, transaction)) }
-        } }
+        try await storage.watching {
+            try await database.pool.write { db in
+                let transaction = DeliveryTransaction()
+                return try writes.map { write in .success(try write(db, transaction)) }
+            }
+        }
     }
 
     /// After a group failed: each delivery again, in its own savepoint, so that only the
     /// one that fails gets an error.
     private func writeEachInSavepoint(_ writes: [Write]) async -> [Result<DeliveryOutcome, any Error>] {
         do {
-            return try await storage.watching { try await database.pool.write { db in
-                writes.map { write in
-                    var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
-                    do {
-                        try db.inSavepoint {
-                            // No DeliveryTransaction: a savepoint rolled back would leave it
-                            // naming rows that no longer exist.
-                            result = .success(try write(db, nil))
-                            return .commit
+            return try await storage.watching {
+                try await database.pool.write { db in
+                    writes.map { write in
+                        var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+                        do {
+                            try db.inSavepoint {
+                                // No DeliveryTransaction: a savepoint rolled back would leave it
+                                // naming rows that no longer exist.
+                                result = .success(try write(db, nil))
+                                return .commit
+                            }
+                        } catch {
+                            result = .failure(error)
                         }
-                    } catch {
-                        result = .failure(error)
+                        return result
                     }
-                    return result
                 }
-            } }
+            }
         } catch {
             return writes.map { _ in .failure(error) }
         }

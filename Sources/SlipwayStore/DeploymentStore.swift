@@ -4,7 +4,8 @@ import SlipwayCore
 public protocol DeploymentStore: Sendable {
     /// Stores a `queued` deployment of `build`, unless one of the repository is already
     /// queued or running (then that one is returned as `.busy`). One transaction.
-    func createDeployment(of build: Build, image: String, trigger: DeploymentTrigger, requestedBy: String) async throws -> DeploymentCreation
+    func createDeployment(of build: Build, image: String, trigger: DeploymentTrigger, requestedBy: String) async throws
+        -> DeploymentCreation
     func deployment(id: Int64) async throws -> Deployment?
     func deployments(repository: String?, limit: Int) async throws -> [Deployment]
     func startDeployment(id: Int64) async throws

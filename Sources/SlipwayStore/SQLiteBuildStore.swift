@@ -22,18 +22,25 @@ public final class SQLiteBuildStore: BuildStore {
         self.init(database: try SQLiteDatabase(path: path))
     }
 
-    public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome {
+    public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws
+        -> DeliveryOutcome
+    {
         let outcome = try await deliveries.submit { db, transaction in
             try DirectStatement.run(
-                db, sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                [.text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt), .text(delivery.result.description)])
+                db,
+                sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                [
+                    .text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt),
+                    .text(delivery.result.description),
+                ])
             guard db.changesCount == 1 else {
                 let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                 return .duplicate(buildID: existing)
             }
             guard let request else { return .stored(build: nil, superseded: []) }
-            let (build, superseded) = try Self.insertBuild(db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder,
-                                                           statuses: transaction)
+            let (build, superseded) = try Self.insertBuild(
+                db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder,
+                statuses: transaction)
             try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
             return .stored(build: build, superseded: superseded)
         }
@@ -51,28 +58,37 @@ public final class SQLiteBuildStore: BuildStore {
 
     /// `statuses`: the status rows the current delivery transaction wrote (see
     /// `DeliveryTransaction`); nil outside a delivery group.
-    private static func insertBuild(_ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool,
-                                    statuses: DeliveryTransaction? = nil) throws -> (Build, [Int64]) {
+    private static func insertBuild(
+        _ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool,
+        statuses: DeliveryTransaction? = nil
+    ) throws -> (Build, [Int64]) {
         try DirectStatement.run(
-            db, sql: """
+            db,
+            sql: """
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
                 """,
-            [.text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha.hex), .text(request.cloneURL),
-             .text(request.trigger.rawValue), .text(request.deliveryID), .real(time)])
+            [
+                .text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha.hex), .text(request.cloneURL),
+                .text(request.trigger.rawValue), .text(request.deliveryID), .real(time),
+            ])
         let id = db.lastInsertedRowID
         // The new build as just written (no read back), and the queued builds of its lane.
-        let build = Build(id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
-                          trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
-                          startedAt: nil, finishedAt: nil, attempts: 0)
+        let build = Build(
+            id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
+            trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
+            startedAt: nil, finishedAt: nil, attempts: 0)
         // With superseding on, each push supersedes the queued builds of its lane, so few
         // are there to read; with it off, a lane may hold thousands, and none is read.
-        let queued = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
-            ? try DirectStatement.rows(db, sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
-                                       [.text(request.lane), .integer(id)], Self.build(from:))
+        let queued =
+            QueuePolicy.maySupersede(request, enabled: supersedeOlder)
+            ? try DirectStatement.rows(
+                db, sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
+                [.text(request.lane), .integer(id)], Self.build(from:))
             : []
-        let superseded = QueuePolicy.superseded(by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
-                                                enabled: supersedeOlder)
+        let superseded = QueuePolicy.superseded(
+            by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
+            enabled: supersedeOlder)
         for old in queued where superseded.contains(old.id) {
             _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time, statuses: statuses)
         }
@@ -123,15 +139,19 @@ public final class SQLiteBuildStore: BuildStore {
         return build
     }
 
-    private static func applyTransition(_ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
-                                        at time: Double) throws -> Build? {
+    private static func applyTransition(
+        _ db: Database, _ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
+        at time: Double
+    ) throws -> Build? {
         guard let build = try fetchBuild(db, id) else { return nil }
         return try applyTransition(db, build, event, reason: reason, statusSummary: statusSummary, at: time)
     }
 
     /// The one place a build's state is written. `current` is the build as stored now.
-    private static func applyTransition(_ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
-                                        at time: Double, statuses: DeliveryTransaction? = nil) throws -> Build {
+    private static func applyTransition(
+        _ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
+        at time: Double, statuses: DeliveryTransaction? = nil
+    ) throws -> Build {
         var build = current
         let id = build.id
         let next = try build.state.applying(event)
@@ -151,8 +171,10 @@ public final class SQLiteBuildStore: BuildStore {
         if let reason { build.reason = reason }
         try DirectStatement.run(
             db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
-            [.text(next.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt), .integer(Int64(build.attempts)),
-             .integer(id)])
+            [
+                .text(next.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt), .integer(Int64(build.attempts)),
+                .integer(id),
+            ])
         try enqueueStatus(db, build, summary: statusSummary, at: time, statuses: statuses)
         return build
     }
@@ -165,11 +187,14 @@ public final class SQLiteBuildStore: BuildStore {
             return try interrupted.compactMap { row in
                 let attempts: Int = row["attempts"]
                 let left = attempts < QueuePolicy.maxAttempts
-                let reason = left ? "re-queued after the daemon stopped during the build"
+                let reason =
+                    left
+                    ? "re-queued after the daemon stopped during the build"
                     : "the daemon stopped during this build \(attempts) times; not retried again"
                 let build = try Self.applyTransition(db, row["id"], .crashRecovered(attemptsLeft: left), reason: reason, at: now)
                 try db.run(
-                    sql: "UPDATE build_step SET state = 'error', finished_at = ?, detail = 'interrupted: the daemon stopped' WHERE build_id = ? AND state = 'running'",
+                    sql:
+                        "UPDATE build_step SET state = 'error', finished_at = ?, detail = 'interrupted: the daemon stopped' WHERE build_id = ? AND state = 'running'",
                     arguments: [now, row["id"] as Int64])
                 return build
             }
@@ -198,8 +223,9 @@ public final class SQLiteBuildStore: BuildStore {
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments.append(.integer(Int64(filter.limit)))
-            return try DirectStatement.rows(db, sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments,
-                                            Self.build(from:))
+            return try DirectStatement.rows(
+                db, sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments,
+                Self.build(from:))
         }
     }
 
@@ -210,8 +236,9 @@ public final class SQLiteBuildStore: BuildStore {
                 guard let result = DeliveryDisposition(stored: stored) else {
                     throw StoredValueError(table: "delivery", row: id, column: "result", value: stored)
                 }
-                return DeliveryRecord(id: row["id"], event: row["event"], repository: row["repository"],
-                                      receivedAt: row["received_at"], result: result, buildID: row["build_id"])
+                return DeliveryRecord(
+                    id: row["id"], event: row["event"], repository: row["repository"],
+                    receivedAt: row["received_at"], result: result, buildID: row["build_id"])
             }
         }
     }
@@ -237,21 +264,24 @@ public final class SQLiteBuildStore: BuildStore {
         }
         try await write { [exitCode, detail] db in
             try db.run(
-                sql: "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
+                sql:
+                    "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
                 arguments: [outcome.state.rawValue, Date().timeIntervalSince1970, exitCode, detail, buildID, attempt, name])
         }
     }
 
     public func steps(buildID: Int64) async throws -> [StepRecord] {
         try await pool.read { db in
-            try db.cachedRows(sql: "SELECT rowid, * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map { row in
+            try db.cachedRows(sql: "SELECT rowid, * FROM build_step WHERE build_id = ? ORDER BY attempt, rowid", arguments: [buildID]).map {
+                row in
                 let stored: String? = row["state"]
                 guard let state = stored.flatMap(StepState.init(rawValue:)) else {
                     throw StoredValueError(table: "build_step", row: "\(row["rowid"] as Int64)", column: "state", value: stored)
                 }
-                return StepRecord(buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: state,
-                                  startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
-                                  detail: row["detail"])
+                return StepRecord(
+                    buildID: row["build_id"], attempt: row["attempt"], name: row["name"], state: state,
+                    startedAt: row["started_at"], finishedAt: row["finished_at"], exitCode: row["exit_code"],
+                    detail: row["detail"])
             }
         }
     }
@@ -261,8 +291,10 @@ public final class SQLiteBuildStore: BuildStore {
     /// instead: the poster has not seen it (it is not committed), and would only have
     /// dropped it as overtaken. A burst of pushes to one branch then leaves one row per
     /// superseded build ("superseded by #N"), not a pending row and that one.
-    private static func enqueueStatus(_ db: Database, _ build: Build, summary: String? = nil, at time: Double,
-                                      statuses: DeliveryTransaction? = nil) throws {
+    private static func enqueueStatus(
+        _ db: Database, _ build: Build, summary: String? = nil, at time: Double,
+        statuses: DeliveryTransaction? = nil
+    ) throws {
         let status = CommitStatus.of(build, failureSummary: summary)
         if let row = statuses?.unsentStatusRows[build.id] {
             try DirectStatement.run(
@@ -271,29 +303,35 @@ public final class SQLiteBuildStore: BuildStore {
             return
         }
         try DirectStatement.run(
-            db, sql: """
+            db,
+            sql: """
                 INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            [.integer(build.id), .text(build.repository), .text(build.sha.hex), .text(status.state.rawValue), .text(status.description),
-             .real(time), .real(time)])
+            [
+                .integer(build.id), .text(build.repository), .text(build.sha.hex), .text(status.state.rawValue), .text(status.description),
+                .real(time), .real(time),
+            ])
         statuses?.unsentStatusRows[build.id] = db.lastInsertedRowID
     }
 
     public func openStatuses(limit: Int) async throws -> [StatusOutboxEntry] {
         try await pool.read { db in
-            try db.cachedRows(sql: """
-                SELECT * FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT ?
-                """, arguments: [limit]).map { row in
+            try db.cachedRows(
+                sql: """
+                    SELECT * FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT ?
+                    """, arguments: [limit]
+            ).map { row in
                 let id: Int64 = row["id"]
                 func bad(_ column: String) -> StoredValueError {
                     StoredValueError(table: "status_outbox", row: "\(id)", column: column, value: row[column] as String?)
                 }
                 guard let sha = (row["sha"] as String?).flatMap(CommitID.init) else { throw bad("sha") }
                 guard let state = (row["state"] as String?).flatMap(StatusState.init(rawValue:)) else { throw bad("state") }
-                return StatusOutboxEntry(id: id, buildID: row["build_id"], repository: row["repository"], sha: sha,
-                                         status: CommitStatus(state: state, description: row["description"]),
-                                         attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
+                return StatusOutboxEntry(
+                    id: id, buildID: row["build_id"], repository: row["repository"], sha: sha,
+                    status: CommitStatus(state: state, description: row["description"]),
+                    attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"])
             }
         }
     }
@@ -321,8 +359,9 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func pruneStatuses(doneBefore time: Double) async throws -> Int {
         try await write { db in
-            try db.run(sql: "DELETE FROM status_outbox WHERE created_at < ? AND (delivered_at IS NOT NULL OR closed_reason IS NOT NULL)",
-                       arguments: [time])
+            try db.run(
+                sql: "DELETE FROM status_outbox WHERE created_at < ? AND (delivered_at IS NOT NULL OR closed_reason IS NOT NULL)",
+                arguments: [time])
             return db.changesCount
         }
     }
@@ -330,15 +369,17 @@ public final class SQLiteBuildStore: BuildStore {
     public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
         try await write { db in
-            try db.run(sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
-                           arguments: [image.name, tags, image.digest, buildID])
+            try db.run(
+                sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
+                arguments: [image.name, tags, image.digest, buildID])
         }
     }
 
     public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
         try await write { db in
-            try db.run(sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
-                           arguments: [model.source, model.version, model.sha256, buildID])
+            try db.run(
+                sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
+                arguments: [model.source, model.version, model.sha256, buildID])
         }
     }
 
@@ -359,7 +400,10 @@ public final class SQLiteBuildStore: BuildStore {
 
     public func ping() async throws {
         if let problem = storage.problem { throw StoreError.notWritable(problem) }
-        try await write { db in try db.execute(sql: "INSERT OR REPLACE INTO readiness (id, checked_at) VALUES (1, ?)", arguments: [Date().timeIntervalSince1970]) }
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO readiness (id, checked_at) VALUES (1, ?)", arguments: [Date().timeIntervalSince1970])
+        }
     }
 
     public var writeProblem: String? { storage.problem }

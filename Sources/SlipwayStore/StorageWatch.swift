@@ -37,7 +37,8 @@ final class StorageWatch: Sendable {
         if due {
             let replaced = FileIdentity(path: path) != opened
             state.withLock { state in
-                state.identityProblem = replaced
+                state.identityProblem =
+                    replaced
                     ? "the database file \(path) was removed or replaced while the daemon runs; restart it (writes since then are lost with the old file)"
                     : nil
             }

@@ -44,7 +44,8 @@ final class WALCheckpointer: TransactionObserver, Sendable {
     /// `pause` after its last pass, whichever is later.
     func committed() {
         guard commitsSincePass.add(1, ordering: .relaxed).newValue >= Self.commitsPerPass,
-              !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            !scheduled.exchange(true, ordering: .acquiringAndReleasing)
+        else { return }
         let earliest = DispatchTime(uptimeNanoseconds: lastPass.load(ordering: .relaxed)) + Self.pause
         queue.asyncAfter(deadline: max(.now(), earliest)) { [weak self] in
             guard let self else { return }
@@ -65,7 +66,8 @@ final class WALCheckpointer: TransactionObserver, Sendable {
                 // A read makes the new connection see the file's WAL mode; a checkpoint before
                 // it does nothing.
                 guard sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
-                      sqlite3_exec(opened, "SELECT count(*) FROM sqlite_schema", nil, nil, nil) == SQLITE_OK else {
+                    sqlite3_exec(opened, "SELECT count(*) FROM sqlite_schema", nil, nil, nil) == SQLITE_OK
+                else {
                     sqlite3_close_v2(opened)
                     return
                 }

@@ -13,16 +13,19 @@ public final class BlobHTTPServer: @unchecked Sendable {
 
     /// `azureAccount`: serve as Azure Blob Storage for that account and key (base64),
     /// checking every request's Shared Key with the Azure SDK.
-    public init(bearerToken: String? = nil, dropFirstDownloadHalfway: Bool = false, azureAccount: (name: String, key: String)? = nil) throws {
+    public init(bearerToken: String? = nil, dropFirstDownloadHalfway: Bool = false, azureAccount: (name: String, key: String)? = nil) throws
+    {
         directory = try TestPaths.temporaryDirectory("blob-http")
         root = directory.appendingPathComponent("files")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         port = freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try PythonTools.python())
-        process.arguments = [TestPaths.fake("blob_http_server.py").path, root.path, String(port), bearerToken ?? "-",
-                             dropFirstDownloadHalfway ? "1" : "0", requestLog.path,
-                             azureAccount.map { "\($0.name):\($0.key)" } ?? "-"]
+        process.arguments = [
+            TestPaths.fake("blob_http_server.py").path, root.path, String(port), bearerToken ?? "-",
+            dropFirstDownloadHalfway ? "1" : "0", requestLog.path,
+            azureAccount.map { "\($0.name):\($0.key)" } ?? "-",
+        ]
         try process.run()
         self.process = process
     }

@@ -22,11 +22,11 @@ public final class BuildahSandbox: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
             try """
-                [storage]
-                driver = "vfs"
-                graphroot = "\(directory.appendingPathComponent("graph").path)"
-                runroot = "\(directory.appendingPathComponent("run").path)"
-                """.write(to: directory.appendingPathComponent("storage.conf"), atomically: true, encoding: .utf8)
+            [storage]
+            driver = "vfs"
+            graphroot = "\(directory.appendingPathComponent("graph").path)"
+            runroot = "\(directory.appendingPathComponent("run").path)"
+            """.write(to: directory.appendingPathComponent("storage.conf"), atomically: true, encoding: .utf8)
             let registries = insecureRegistries.map { "[[registry]]\nlocation = \"\($0)\"\ninsecure = true\n" }.joined(separator: "\n")
             try ("unqualified-search-registries = []\n\n" + registries)
                 .write(to: directory.appendingPathComponent("registries.conf"), atomically: true, encoding: .utf8)

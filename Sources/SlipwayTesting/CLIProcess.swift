@@ -31,8 +31,8 @@ public struct CLIProcess: Sendable {
     public func start(_ arguments: [String]) throws -> Running {
         let id = UUID().uuidString
         let out = directory.appendingPathComponent("\(id).out"), err = directory.appendingPathComponent("\(id).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
         process.executableURL = try TestPaths.executable("slipway")
         process.arguments = arguments
@@ -59,8 +59,9 @@ public struct CLIProcess: Sendable {
         public func wait(timeout: TimeInterval = 120) -> Result {
             waitForExit(process, timeout: timeout)
             if process.isRunning { stopProcess(process) }
-            return Result(status: process.isRunning ? -1 : process.terminationStatus, stdout: stdoutSoFar(),
-                          stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+            return Result(
+                status: process.isRunning ? -1 : process.terminationStatus, stdout: stdoutSoFar(),
+                stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
         }
     }
 

@@ -26,7 +26,9 @@ public final class DaemonHarness: @unchecked Sendable {
     public var databasePath: String { stateDirectory + "/slipway.sqlite" }
 
     /// `config` receives the port and the state directory and returns the YAML.
-    public init(label: String, environment: [String: String] = [:], config: @escaping (_ port: Int, _ stateDirectory: String) -> String) throws {
+    public init(label: String, environment: [String: String] = [:], config: @escaping (_ port: Int, _ stateDirectory: String) -> String)
+        throws
+    {
         directory = try TestPaths.temporaryDirectory(label)
         port = freeLoopbackPort()
         configPath = directory.appendingPathComponent("slipway.yaml").path
@@ -46,11 +48,15 @@ public final class DaemonHarness: @unchecked Sendable {
         if let runAs {
             _ = try runProgram("/bin/chown", ["-R", "\(runAs.uid):\(runAs.gid)", directory.path])
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--",
-                                 try TestPaths.executable("slipwayd").path, "--config", configPath]
+            process.arguments = [
+                "--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--",
+                try TestPaths.executable("slipwayd").path, "--config", configPath,
+            ]
         } else if let openFileLimit {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", try TestPaths.executable("slipwayd").path, "--config", configPath]
+            process.arguments = [
+                "--nofile=\(openFileLimit):\(openFileLimit)", "--", try TestPaths.executable("slipwayd").path, "--config", configPath,
+            ]
         } else {
             process.executableURL = try TestPaths.executable("slipwayd")
             process.arguments = ["--config", configPath]
@@ -59,7 +65,7 @@ public final class DaemonHarness: @unchecked Sendable {
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        if !FileManager.default.fileExists(atPath: stderrPath) { FileManager.default.createFile(atPath: stderrPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: stderrPath) { _ = FileManager.default.createFile(atPath: stderrPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         let logStart = try log.seekToEnd()
         process.standardError = log
@@ -82,7 +88,10 @@ public final class DaemonHarness: @unchecked Sendable {
             // Ready means *this* process bound the port (its own "listening" line) and
             // answers: a daemon of another test that took the same port also answers /readyz.
             if daemonLog(from: logStart).contains("[SlipwayDaemon] listening"),
-               let response = try? await get("/readyz"), response.status == 200 { return }
+                let response = try? await get("/readyz"), response.status == 200
+            {
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("slipwayd was not ready within \(timeout):\n\(daemonLog())")
@@ -154,8 +163,9 @@ public final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Redirects are answers to check, not to follow.
-    static let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                   configuration: .init(redirectConfiguration: .disallow))
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow))
 
     public func request(_ method: String, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
@@ -164,8 +174,9 @@ public final class DaemonHarness: @unchecked Sendable {
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                     body: Array(buffer: collected))
+        return Reply(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: Array(buffer: collected))
     }
 
     /// A delivery as GitHub sends it: JSON body, event and delivery headers, and the

@@ -25,8 +25,10 @@ public final class FakeGitHubAPI: @unchecked Sendable {
 
     /// With `app` (id, installation id, public key PEM path), statuses must carry an
     /// installation token this server issued; otherwise `token`.
-    public init(token: String = "ghp_" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
-                app: (id: Int, installation: Int, publicKeyPath: String)? = nil) throws {
+    public init(
+        token: String = "ghp_" + UUID().uuidString.replacingOccurrences(of: "-", with: ""),
+        app: (id: Int, installation: Int, publicKeyPath: String)? = nil
+    ) throws {
         server = try ServerProcess(label: "fake-github")
         let directory = server.directory
         port = freeLoopbackPort()
@@ -57,9 +59,10 @@ public final class FakeGitHubAPI: @unchecked Sendable {
     public var requests: [Recorded] {
         ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-            return Recorded(method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
-                            status: object["status"] as? Int ?? 0, body: object["body"] as? [String: String] ?? [:],
-                            violations: object["violations"] as? [String] ?? [], time: object["time"] as? Double ?? 0)
+            return Recorded(
+                method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
+                status: object["status"] as? Int ?? 0, body: object["body"] as? [String: String] ?? [:],
+                violations: object["violations"] as? [String] ?? [], time: object["time"] as? Double ?? 0)
         }
     }
 

@@ -22,8 +22,10 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
         public let status: Int
     }
 
-    public init(namespace: String = "models", deployment: String = "model-app", container: String = "model-api",
-                initialImage: String = "registry.local/acme/app:initial") throws {
+    public init(
+        namespace: String = "models", deployment: String = "model-app", container: String = "model-api",
+        initialImage: String = "registry.local/acme/app:initial"
+    ) throws {
         server = try ServerProcess(label: "fake-kubernetes")
         let directory = server.directory
         port = freeLoopbackPort()
@@ -47,9 +49,13 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: certificatePath) {
             let key = directory.appendingPathComponent("tls.key").path
             let made = try await blocking { [certificatePath] in
-                try runProgram("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                                "-keyout", key, "-out", certificatePath, "-days", "2", "-subj", "/CN=fake-kubernetes-api",
-                                                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+                try runProgram(
+                    "/usr/bin/env",
+                    [
+                        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-keyout", key, "-out", certificatePath, "-days", "2", "-subj", "/CN=fake-kubernetes-api",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    ])
             }
             guard made.status == 0 else { throw HarnessError("openssl could not make the fake API's certificate: \(made.output)") }
         }
@@ -93,12 +99,14 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
     }
 
     public var requests: [Recorded] {
-        ((try? String(contentsOf: directory.appendingPathComponent("requests.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-            let body = object["body"].flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: $0) }
-            return Recorded(method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
-                            body: body.map { String(decoding: $0, as: UTF8.self) } ?? "", status: object["status"] as? Int ?? 0)
-        }
+        ((try? String(contentsOf: directory.appendingPathComponent("requests.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                let body = object["body"].flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: $0) }
+                return Recorded(
+                    method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
+                    body: body.map { String(decoding: $0, as: UTF8.self) } ?? "", status: object["status"] as? Int ?? 0)
+            }
     }
 
     public func stop() { server.stop() }

@@ -15,8 +15,9 @@ public final class GitFixture: @unchecked Sendable {
         directory = try TestPaths.temporaryDirectory("git-\(label)")
         do {
             let format = "--object-format=\(objectFormat)"
-            try Self.git(["init", "--quiet", "--bare", format, "--initial-branch=main", directory.appendingPathComponent("origin.git").path],
-                         in: directory)
+            try Self.git(
+                ["init", "--quiet", "--bare", format, "--initial-branch=main", directory.appendingPathComponent("origin.git").path],
+                in: directory)
             try Self.git(["init", "--quiet", format, "--initial-branch=main", workTree.path], in: directory)
             _ = try commit(files: files, message: "Initial commit")
         } catch {
@@ -29,8 +30,10 @@ public final class GitFixture: @unchecked Sendable {
     /// are copied in as they are, with their mode (programs built by the test);
     /// `symlinks` are symbolic links (path in the repository: target), as git stores them.
     @discardableResult
-    public func commit(files: [String: String], executables: [String: URL] = [:], symlinks: [String: String] = [:],
-                       message: String, branch: String = "main") throws -> String {
+    public func commit(
+        files: [String: String], executables: [String: URL] = [:], symlinks: [String: String] = [:],
+        message: String, branch: String = "main"
+    ) throws -> String {
         try Self.git(["checkout", "--quiet", "-B", branch], in: workTree)
         for (path, content) in files {
             let url = workTree.appendingPathComponent(path)
@@ -61,11 +64,13 @@ public final class GitFixture: @unchecked Sendable {
 
     @discardableResult
     static func git(_ arguments: [String], in directory: URL) throws -> String {
-        let result = try runProgram("/usr/bin/git", arguments, environment: [
-            "PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "Slipway Test", "GIT_AUTHOR_EMAIL": "test@slipway.invalid",
-            "GIT_COMMITTER_NAME": "Slipway Test", "GIT_COMMITTER_EMAIL": "test@slipway.invalid",
-        ], in: directory)
+        let result = try runProgram(
+            "/usr/bin/git", arguments,
+            environment: [
+                "PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_AUTHOR_NAME": "Slipway Test", "GIT_AUTHOR_EMAIL": "test@slipway.invalid",
+                "GIT_COMMITTER_NAME": "Slipway Test", "GIT_COMMITTER_EMAIL": "test@slipway.invalid",
+            ], in: directory)
         guard result.status == 0 else { throw HarnessError("git \(arguments.joined(separator: " ")) failed: \(result.output)") }
         return result.output
     }
@@ -73,8 +78,10 @@ public final class GitFixture: @unchecked Sendable {
 
 /// Runs a program to completion and returns its exit status and combined output (only
 /// its standard output with `stdoutOnly`).
-public func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-                       in directory: URL? = nil, stdoutOnly: Bool = false) throws -> (status: Int32, output: String) {
+public func runProgram(
+    _ path: String, _ arguments: [String], environment: [String: String]? = nil,
+    in directory: URL? = nil, stdoutOnly: Bool = false
+) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -108,7 +115,8 @@ func stopProcess(_ process: Process) {
 /// even before Foundation (or init, for an orphan) has reaped it.
 func isAlive(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
+        let close = stat.lastIndex(of: ")")
+    else { return false }
     return stat[stat.index(after: close)...].dropFirst().first != "Z"
 }
 
@@ -118,7 +126,7 @@ func launchServer(_ path: String, _ arguments: [String], environment: [String: S
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     if let environment { process.environment = environment }
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle
     process.standardError = handle

@@ -20,8 +20,10 @@ public final class GitHTTPServer: @unchecked Sendable {
         self.token = token
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestPaths.fake("git_http_server.py").path, root.path, String(port),
-                             Data("\(username):\(token)".utf8).base64EncodedString(), requestLog.path]
+        process.arguments = [
+            "python3", TestPaths.fake("git_http_server.py").path, root.path, String(port),
+            Data("\(username):\(token)".utf8).base64EncodedString(), requestLog.path,
+        ]
         try process.run()
         self.process = process
     }

@@ -7,7 +7,8 @@ public struct HeadlessChromium: Sendable {
     let profile: URL
 
     public init() throws {
-        guard let program = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+        guard let program = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile(atPath:))
+        else {
             throw HarnessError("chromium not found (scripts/test installs Debian's chromium)")
         }
         self.program = program
@@ -15,8 +16,10 @@ public struct HeadlessChromium: Sendable {
     }
 
     var common: [String] {
-        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
-         "--user-data-dir=\(profile.path)", "--window-size=1280,1000"]
+        [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
+            "--user-data-dir=\(profile.path)", "--window-size=1280,1000",
+        ]
     }
 
     /// The DOM once the page has loaded and run `milliseconds` of its timers (Chromium's

@@ -19,9 +19,10 @@ public final class MotoHarness: @unchecked Sendable {
 
     public func start() async throws {
         let log = directory.appendingPathComponent("moto.log")
-        process = try launchServer(try PythonTools.program("moto_server"), ["-H", "127.0.0.1", "-p", String(port)],
-                                   environment: ProcessInfo.processInfo.environment.merging(["INITIAL_NO_AUTH_ACTION_COUNT": "3"]) { $1 },
-                                   log: log)
+        process = try launchServer(
+            try PythonTools.program("moto_server"), ["-H", "127.0.0.1", "-p", String(port)],
+            environment: ProcessInfo.processInfo.environment.merging(["INITIAL_NO_AUTH_ACTION_COUNT": "3"]) { $1 },
+            log: log)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if (try? Data(contentsOf: log)).map({ String(decoding: $0, as: UTF8.self).contains("Running on") }) == true { break }
@@ -34,14 +35,18 @@ public final class MotoHarness: @unchecked Sendable {
         _ = try aws(["iam", "create-user", "--user-name", "slipway"], key: ("setup", "setup"))
         let keyJSON = try aws(["iam", "create-access-key", "--user-name", "slipway"], key: ("setup", "setup"))
         guard let object = try JSONSerialization.jsonObject(with: Data(keyJSON.utf8)) as? [String: Any],
-              let key = object["AccessKey"] as? [String: Any],
-              let id = key["AccessKeyId"] as? String, let secret = key["SecretAccessKey"] as? String else {
+            let key = object["AccessKey"] as? [String: Any],
+            let id = key["AccessKeyId"] as? String, let secret = key["SecretAccessKey"] as? String
+        else {
             throw HarnessError("moto: unexpected create-access-key output: \(keyJSON)")
         }
         accessKeyID = id
         secretAccessKey = secret
-        _ = try aws(["iam", "put-user-policy", "--user-name", "slipway", "--policy-name", "all", "--policy-document",
-                     #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#], key: ("setup", "setup"))
+        _ = try aws(
+            [
+                "iam", "put-user-policy", "--user-name", "slipway", "--policy-name", "all", "--policy-document",
+                #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            ], key: ("setup", "setup"))
     }
 
     /// The aws CLI against this server, signed with `key` (default: the created user's).

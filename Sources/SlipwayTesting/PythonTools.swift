@@ -7,7 +7,8 @@ public enum PythonTools {
 
     /// A program from the test venv, else from PATH.
     public static func program(_ name: String) throws -> String {
-        let candidates = [venvBin.appendingPathComponent(name).path]
+        let candidates =
+            [venvBin.appendingPathComponent(name).path]
             + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(name)" }
         guard let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
             throw HarnessError("\(name) not found in .venv-test/bin or PATH (scripts/test installs it)")

@@ -38,29 +38,33 @@ public final class RegistryHarness: @unchecked Sendable {
 
     private func writeConfig() throws {
         try """
-            version: 0.1
-            log: {level: warn}
-            storage:
-              filesystem: {rootdirectory: \(directory.appendingPathComponent("data").path)}
-            http:
-              addr: \(host)
-            auth:
-              htpasswd: {realm: slipway-test, path: \(directory.appendingPathComponent("htpasswd").path)}
-            """.write(to: directory.appendingPathComponent("config.yml"), atomically: true, encoding: .utf8)
+        version: 0.1
+        log: {level: warn}
+        storage:
+          filesystem: {rootdirectory: \(directory.appendingPathComponent("data").path)}
+        http:
+          addr: \(host)
+        auth:
+          htpasswd: {realm: slipway-test, path: \(directory.appendingPathComponent("htpasswd").path)}
+        """.write(to: directory.appendingPathComponent("config.yml"), atomically: true, encoding: .utf8)
     }
 
     /// Starts the registry and waits until it answers. Another test may take the free
     /// port first: then a new port is taken, once or twice.
     public func start(retriesLeft: Int = 2) async throws {
         let log = directory.appendingPathComponent("registry.log")
-        let process = try launchServer("/usr/bin/docker-registry", ["serve", directory.appendingPathComponent("config.yml").path], log: log)
+        let process = try launchServer(
+            "/usr/bin/docker-registry", ["serve", directory.appendingPathComponent("config.yml").path], log: log)
         self.process = process
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             // An answer counts only while this registry runs: another one may hold the port.
             if process.isRunning, !said.contains("address already in use"),
-               let status = try? await get("/v2/", authenticated: false).status, status == 401, process.isRunning { return }
+                let status = try? await get("/v2/", authenticated: false).status, status == 401, process.isRunning
+            {
+                return
+            }
             if !process.isRunning, said.contains("address already in use"), retriesLeft > 0 {
                 self.process = nil
                 port = freeLoopbackPort()

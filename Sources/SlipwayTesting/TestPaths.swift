@@ -36,7 +36,8 @@ public enum TestPaths {
             let url = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
         }
-        throw HarnessError("cannot find the \(name) executable near \(CommandLine.arguments[0]); run `swift build` first or set SLIPWAY_BIN_DIR")
+        throw HarnessError(
+            "cannot find the \(name) executable near \(CommandLine.arguments[0]); run `swift build` first or set SLIPWAY_BIN_DIR")
     }
 
     /// A fake server's program in Tests/Fakes (`fake_kubernetes_api.py`, ...).

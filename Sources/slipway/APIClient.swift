@@ -7,8 +7,10 @@ import SlipwayCore
 
 /// `--url` and `--token`, shared by every command that talks to the operator API.
 struct ServerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Daemon address: http(s)://HOST:PORT or unix:/path/to.sock (default: $SLIPWAY_URL, else http://127.0.0.1:8080).",
-                               valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Daemon address: http(s)://HOST:PORT or unix:/path/to.sock (default: $SLIPWAY_URL, else http://127.0.0.1:8080).",
+            valueName: "url"))
     var url: String?
 
     @Option(help: ArgumentHelp("Operator API token (default: $SLIPWAY_TOKEN).", valueName: "token"))
@@ -102,7 +104,8 @@ struct APIClient {
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
-            let reason = (try? JSONDecoder().decode(APIErrorBody.self, from: body))?.error
+            let reason =
+                (try? JSONDecoder().decode(APIErrorBody.self, from: body))?.error
                 ?? (body.isEmpty ? response.status.reasonPhrase : String(decoding: body.prefix(200), as: UTF8.self))
             let path = request.url.dropFirst(base.count)
             throw CLIFailure(CLIFailure.kind(forStatus: status), "\(request.method) \(path): \(reason) (HTTP \(status))")
@@ -121,7 +124,7 @@ extension Data {
     /// JSON as the API sent it, pretty-printed, with a final newline.
     var prettyJSON: String {
         guard let object = try? JSONSerialization.jsonObject(with: self),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         else { return String(decoding: self, as: UTF8.self) + "\n" }
         return String(decoding: data, as: UTF8.self) + "\n"
     }

@@ -44,7 +44,8 @@ struct BuildsCommand: AsyncParsableCommand {
 
 /// `slipway show ID`: one build with its steps and provenance.
 struct ShowCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a build: steps, timings, code/model/image provenance.")
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show a build: steps, timings, code/model/image provenance.")
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var output: OutputOptions
@@ -87,8 +88,10 @@ struct ShowCommand: AsyncParsableCommand {
         if let steps = build.steps, !steps.isEmpty {
             var table = TextTable(header: ["STEP", "ATTEMPT", "STATE", "EXIT", "DURATION", "DETAIL"])
             for step in steps {
-                table.rows.append([shown(step.name), String(step.attempt), Style.state(shown(step.state)), step.exitCode.map(String.init) ?? "-",
-                                   BuildText.duration(from: step.startedAt, to: step.finishedAt), shown(step.detail ?? "")])
+                table.rows.append([
+                    shown(step.name), String(step.attempt), Style.state(shown(step.state)), step.exitCode.map(String.init) ?? "-",
+                    BuildText.duration(from: step.startedAt, to: step.finishedAt), shown(step.detail ?? ""),
+                ])
             }
             text += "\n" + table.render()
         }
@@ -131,7 +134,8 @@ struct LogsCommand: AsyncParsableCommand {
         }
         let build = try await client.decode(BuildJSON.self, .GET, "/api/v1/builds/\(id)")
         guard ["queued", "running"].contains(build.state) == false else {
-            throw CLIFailure(.unavailable, "log stream of build \(id) ended while the build is \(build.state) (the daemon stopped?); follow it again")
+            throw CLIFailure(
+                .unavailable, "log stream of build \(id) ended while the build is \(build.state) (the daemon stopped?); follow it again")
         }
         guard build.state == "success" else {
             throw CLIFailure(.buildDidNotSucceed, "build \(id) ended \(build.state)\(build.reason.map { ": \($0)" } ?? "")")
@@ -174,7 +178,9 @@ struct RebuildCommand: AsyncParsableCommand {
                 data = try await client.send(.POST, "/api/v1/builds", json: body)
             }
             let queued = try client.decode(BuildJSON.self, from: data, "rebuild")
-            if output.json { print(data.prettyJSON, terminator: "") } else {
+            if output.json {
+                print(data.prettyJSON, terminator: "")
+            } else {
                 print("build #\(queued.id) \(queued.state): \(queued.repository) \(queued.ref) at \(BuildText.short(queued.sha))")
             }
             if follow { try await LogsCommand.follow(queued.id, client: client) }

@@ -47,7 +47,8 @@ struct DeliverCommand: AsyncParsableCommand {
                 body = SamplePushPayload.make(repository: repository ?? "", ref: ref, sha: sha ?? "", cloneURL: cloneURL)
             }
             let deliveryID = delivery ?? UUID().uuidString.lowercased()
-            let client = try APIClient(base: url ?? ProcessInfo.processInfo.environment["SLIPWAY_URL"] ?? "http://127.0.0.1:8080", token: nil)
+            let client = try APIClient(
+                base: url ?? ProcessInfo.processInfo.environment["SLIPWAY_URL"] ?? "http://127.0.0.1:8080", token: nil)
             var request = client.request(.POST, "/webhooks/github")
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "X-GitHub-Event", value: event)

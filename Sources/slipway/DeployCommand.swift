@@ -7,7 +7,9 @@ import SlipwayCore
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deploy",
-        abstract: "Deploy the newest successful build of a repository (or --build ID) to Kubernetes; --wait prints its log and exits 5 unless it succeeded.")
+        abstract:
+            "Deploy the newest successful build of a repository (or --build ID) to Kubernetes; --wait prints its log and exits 5 unless it succeeded."
+    )
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var output: OutputOptions
@@ -36,7 +38,9 @@ struct DeployCommand: AsyncParsableCommand {
                 print(Self.line(deployment))
             }
             guard deployment.state == "success" || deployment.state == "skipped" else {
-                throw CLIFailure(.buildDidNotSucceed, "deployment #\(deployment.id) ended \(deployment.state)\(deployment.reason.map { ": \($0)" } ?? "")")
+                throw CLIFailure(
+                    .buildDidNotSucceed,
+                    "deployment #\(deployment.id) ended \(deployment.state)\(deployment.reason.map { ": \($0)" } ?? "")")
             }
         }
     }
@@ -65,9 +69,11 @@ struct DeploymentsCommand: AsyncParsableCommand {
             let list = try client.decode(DeploymentList.self, from: data, "GET /api/v1/deployments")
             var table = TextTable(header: ["ID", "REPOSITORY", "BUILD", "STATE", "TRIGGER", "BY", "CREATED", "DURATION", "IMAGE"])
             for deployment in list.deployments {
-                table.rows.append([String(deployment.id), shown(deployment.repository), "#\(deployment.build)", Style.state(shown(deployment.state)),
-                                   shown(deployment.trigger), shown(deployment.requestedBy), BuildText.time(deployment.createdAt),
-                                   BuildText.duration(from: deployment.startedAt, to: deployment.finishedAt), shown(deployment.image)])
+                table.rows.append([
+                    String(deployment.id), shown(deployment.repository), "#\(deployment.build)", Style.state(shown(deployment.state)),
+                    shown(deployment.trigger), shown(deployment.requestedBy), BuildText.time(deployment.createdAt),
+                    BuildText.duration(from: deployment.startedAt, to: deployment.finishedAt), shown(deployment.image),
+                ])
             }
             print(table.render(), terminator: "")
         }

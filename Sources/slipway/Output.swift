@@ -1,5 +1,4 @@
 import Foundation
-
 import SlipwayCore
 
 /// Errors can carry the daemon's words and stored data: shown, never obeyed by the terminal.
@@ -54,13 +53,14 @@ enum Style {
 
     static func state(_ state: String) -> String {
         guard enabled else { return state }
-        let code = switch state {
-        case "success": "32"
-        case "failure", "error": "31"
-        case "running": "33"
-        case "queued": "36"
-        default: "90"
-        }
+        let code =
+            switch state {
+            case "success": "32"
+            case "failure", "error": "31"
+            case "running": "33"
+            case "queued": "36"
+            default: "90"
+            }
         return "\u{1B}[\(code)m\(state)\u{1B}[0m"
     }
 }

@@ -12,9 +12,11 @@ import Testing
     }
 
     @Test func anythingElseIsRefused() {
-        for text in ["", "abc", String(repeating: "a", count: 39), String(repeating: "a", count: 41), String(repeating: "a", count: 63),
-                     String(repeating: "a", count: 65), String(repeating: "g", count: 40), " " + String(repeating: "a", count: 39),
-                     String(repeating: "é", count: 20)] {
+        for text in [
+            "", "abc", String(repeating: "a", count: 39), String(repeating: "a", count: 41), String(repeating: "a", count: 63),
+            String(repeating: "a", count: 65), String(repeating: "g", count: 40), " " + String(repeating: "a", count: 39),
+            String(repeating: "é", count: 20),
+        ] {
             #expect(CommitID(text) == nil, "\(text)")
         }
     }

@@ -55,7 +55,8 @@ import Testing
     }
 
     @Test func wrongTypesNameTheKeyAndTheValue() {
-        let found = problems("""
+        let found = problems(
+            """
             server: {max_body_bytes: lots, public_pages: maybe}
             queue: {workers: 0}
             """ + "\n" + minimalRepository)
@@ -64,20 +65,21 @@ import Testing
         #expect(found[2].message.contains("between 1 and 256"))
     }
 
-
     /// Scalars are read as YAML 1.1 types by the parser itself (Yams' regex resolver is
     /// not used): the boolean words in plain style, numbers with `_` separators, `~` and
     /// `null` as absent; the same words quoted are strings.
     @Test func scalarsAreTypedLikeYAML11() throws {
-        let config = try ConfigParser.parse(yaml: """
-            server: {listen: 127.0.0.1:1, public_pages: Yes, max_body_bytes: 1_048_576}
-            queue: {cancel_superseded: off, workers: 3, keep_workspaces: ~}
-            """ + "\n" + minimalRepository)
+        let config = try ConfigParser.parse(
+            yaml: """
+                server: {listen: 127.0.0.1:1, public_pages: Yes, max_body_bytes: 1_048_576}
+                queue: {cancel_superseded: off, workers: 3, keep_workspaces: ~}
+                """ + "\n" + minimalRepository)
         #expect(config.server.publicPages == true)
         #expect(config.server.maxBodyBytes == 1_048_576)
         #expect(config.queue.cancelSuperseded == false)
         #expect(config.queue.workers == 3)
-        let quoted = problems("""
+        let quoted = problems(
+            """
             server: {public_pages: "true", max_body_bytes: '2048'}
             queue: {cancel_superseded: FALSE}
             """ + "\n" + minimalRepository)
@@ -85,7 +87,8 @@ import Testing
         #expect(quoted[1].message.contains("'true'"))
     }
     @Test func literalSecretsAreRefusedWithoutEchoingThem() {
-        let found = problems("""
+        let found = problems(
+            """
             api:
               tokens: [{name: ops, token: hunter2-literal}]
             """ + "\n" + minimalRepository)
@@ -94,7 +97,8 @@ import Testing
     }
 
     @Test func badValuesAreReportedWithTheirPaths() {
-        let found = paths("""
+        let found = paths(
+            """
             server: {listen: "nope", public_url: "ftp://x"}
             database: mysql://x
             log_level: loud
@@ -108,14 +112,15 @@ import Testing
                 image: {name: r/x, builder: kaniko, tags: ["{sha", "{nope}"]}
                 deploy: {schedule: "daily", kubeconfig: file:/k, deployment: d, container: c}
             """)
-        #expect(found == [
-            "server.listen", "server.public_url", "database", "log_level",
-            "repositories[0].name", "repositories[0].webhook_secrets[1]", "repositories[0].clone_url",
-            "repositories[0].branches[0]", "repositories[0].timeout",
-            "repositories[0].model.source", "repositories[0].model.dest", "repositories[0].model.sha256",
-            "repositories[0].image.builder", "repositories[0].image.tags[0]", "repositories[0].image.tags[1]",
-            "repositories[0].deploy.schedule",
-        ])
+        #expect(
+            found == [
+                "server.listen", "server.public_url", "database", "log_level",
+                "repositories[0].name", "repositories[0].webhook_secrets[1]", "repositories[0].clone_url",
+                "repositories[0].branches[0]", "repositories[0].timeout",
+                "repositories[0].model.source", "repositories[0].model.dest", "repositories[0].model.sha256",
+                "repositories[0].image.builder", "repositories[0].image.tags[0]", "repositories[0].image.tags[1]",
+                "repositories[0].deploy.schedule",
+            ])
     }
 
     @Test func missingRequiredKeysAreNamed() {
@@ -126,12 +131,14 @@ import Testing
     }
 
     @Test func repositoriesAreUnique() {
-        #expect(paths("""
-            webhook_secrets: [env:ORG]
-            repositories:
-              - name: acme/app
-              - name: ACME/app
-            """) == ["repositories[1].name"])
+        #expect(
+            paths(
+                """
+                webhook_secrets: [env:ORG]
+                repositories:
+                  - name: acme/app
+                  - name: ACME/app
+                """) == ["repositories[1].name"])
     }
 
     @Test func invalidYAMLIsOneProblem() {
@@ -151,14 +158,15 @@ import Testing
     }
 
     @Test func secretsResolveOrNameTheKeyThatReferencesThem() throws {
-        let config = try ConfigParser.parse(yaml: """
-            api:
-              tokens: [{name: ops, token: env:OPS}]
-            webhook_secrets: [file:/nonexistent/secret]
-            repositories:
-              - name: acme/app
-                webhook_secrets: [env:HOOK]
-            """)
+        let config = try ConfigParser.parse(
+            yaml: """
+                api:
+                  tokens: [{name: ops, token: env:OPS}]
+                webhook_secrets: [file:/nonexistent/secret]
+                repositories:
+                  - name: acme/app
+                    webhook_secrets: [env:HOOK]
+                """)
         let source = DictionarySecretSource(values: ["env:OPS": "t0ken", "env:HOOK": ""])
         #expect(throws: ConfigError.self) { try ResolvedConfig(config: config, source: source) }
         do {
@@ -175,7 +183,8 @@ import Testing
     func problemPaths(_ yaml: String) -> [String] { ConfigParserTests().paths(yaml) }
 
     @Test func repositoryNamesAndImagePathsMustStayInPlace() {
-        let found = problemPaths("""
+        let found = problemPaths(
+            """
             repositories:
               - name: ../..
                 webhook_secrets: [env:HOOK]
@@ -188,17 +197,23 @@ import Testing
                 webhook_secrets: [env:HOOK]
                 model: {source: "https://models.example/m.onnx", dest: "model/../../../etc/m"}
             """)
-        #expect(found == ["repositories[0].name", "repositories[1].name", "repositories[2].image.dockerfile",
-                          "repositories[2].image.context", "repositories[3].model.dest"])
+        #expect(
+            found == [
+                "repositories[0].name", "repositories[1].name", "repositories[2].image.dockerfile",
+                "repositories[2].image.context", "repositories[3].model.dest",
+            ])
     }
 
     @Test func connectionLimitsAreRead() throws {
-        let config = try ConfigParser.parse(yaml: """
-            server: {listen: "127.0.0.1:9000", max_connections: 64, header_timeout: 5s, body_timeout: 20s, idle_timeout: 30s}
-            repositories: []
-            """)
+        let config = try ConfigParser.parse(
+            yaml: """
+                server: {listen: "127.0.0.1:9000", max_connections: 64, header_timeout: 5s, body_timeout: 20s, idle_timeout: 30s}
+                repositories: []
+                """)
         #expect(config.server.maxConnections == 64)
-        #expect(config.server.headerTimeout == .seconds(5) && config.server.bodyTimeout == .seconds(20) && config.server.idleTimeout == .seconds(30))
+        #expect(
+            config.server.headerTimeout == .seconds(5) && config.server.bodyTimeout == .seconds(20)
+                && config.server.idleTimeout == .seconds(30))
         #expect(problemPaths("server: {max_connections: 2}\nrepositories: []") == ["server.max_connections"])
     }
 }

@@ -41,9 +41,11 @@ import Testing
     }
 
     @Test func badExpressionsNameTheField() {
-        for (expression, words) in [("0 2 * *", "5 fields"), ("60 * * * *", "minute '60'"), ("0 24 * * *", "hour '24'"),
-                                    ("0 0 0 * *", "day-of-month '0'"), ("0 0 * 13 *", "month '13'"), ("0 0 * * 8", "day-of-week '8'"),
-                                    ("*/0 * * * *", "step"), ("5-1 * * * *", "backwards"), ("0 0 * foo *", "month 'foo'"), ("@often", "5 fields")] {
+        for (expression, words) in [
+            ("0 2 * *", "5 fields"), ("60 * * * *", "minute '60'"), ("0 24 * * *", "hour '24'"),
+            ("0 0 0 * *", "day-of-month '0'"), ("0 0 * 13 *", "month '13'"), ("0 0 * * 8", "day-of-week '8'"),
+            ("*/0 * * * *", "step"), ("5-1 * * * *", "backwards"), ("0 0 * foo *", "month 'foo'"), ("@often", "5 fields"),
+        ] {
             #expect(throws: CronSchedule.Problem.self, "\(expression)") { try CronSchedule(expression) }
             do { _ = try CronSchedule(expression) } catch { #expect(error.description.contains(words), "\(expression): \(error)") }
         }

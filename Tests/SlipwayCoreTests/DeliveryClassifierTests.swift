@@ -6,18 +6,20 @@ import Testing
 @Suite struct DeliveryClassifierTests {
     /// A config as a user would write it, through the real parser.
     func config(branches: [String]? = nil, tags: RepositoryConfig.TagPolicy = .none, name: String = "Codertocat/Hello-World") -> Config {
-        let tagsYAML = switch tags {
-        case .none: "false"
-        case .all: "true"
-        case .matching(let patterns): "[" + patterns.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
-        }
+        let tagsYAML =
+            switch tags {
+            case .none: "false"
+            case .all: "true"
+            case .matching(let patterns): "[" + patterns.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+            }
         let branchesYAML = branches.map { "\n    branches: [" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" } ?? ""
-        return try! ConfigParser.parse(yaml: """
-            repositories:
-              - name: \(name)
-                webhook_secrets: [env:HOOK]
-                tags: \(tagsYAML)\(branchesYAML)
-            """)
+        return try! ConfigParser.parse(
+            yaml: """
+                repositories:
+                  - name: \(name)
+                    webhook_secrets: [env:HOOK]
+                    tags: \(tagsYAML)\(branchesYAML)
+                """)
     }
 
     func fixtureFiles() throws -> [(event: String, path: String)] {
@@ -60,8 +62,10 @@ import Testing
         let payload = try TestPaths.fixture("github-webhooks/push/with-new-branch.payload.json")
         let push = try PushEvent.decode(payload)
         let onDefault = try DeliveryClassifier.classify(event: "push", deliveryID: "d", payload: payload, config: config())
-        #expect((push.branch == push.defaultBranch) == (onDefault != .ignore("") && { if case .build = onDefault { true } else { false } }()))
-        let filtered = try DeliveryClassifier.classify(event: "push", deliveryID: "d", payload: payload, config: config(branches: ["release/*"]))
+        #expect(
+            (push.branch == push.defaultBranch) == (onDefault != .ignore("") && { if case .build = onDefault { true } else { false } }()))
+        let filtered = try DeliveryClassifier.classify(
+            event: "push", deliveryID: "d", payload: payload, config: config(branches: ["release/*"]))
         guard case .ignore(let reason) = filtered else { Issue.record("expected ignore"); return }
         #expect(reason.contains("matches none"))
     }

@@ -25,12 +25,16 @@ import Testing
     }
 
     @Test func kubectlCallsDeployByDigestInTheConfiguredNamespace() {
-        let deploy = DeployConfig(schedule: nil, kubeconfig: .file("/k"), namespace: "models", deployment: "model-app",
-                                  container: "api", rolloutTimeout: .seconds(300))
+        let deploy = DeployConfig(
+            schedule: nil, kubeconfig: .file("/k"), namespace: "models", deployment: "model-app",
+            container: "api", rolloutTimeout: .seconds(300))
         let plan = KubectlPlan(kubeconfigPath: "/run/k", deploy: deploy)
         let image = "registry.local/acme/app@sha256:" + String(repeating: "a", count: 64)
-        #expect(plan.setImage(image) == ["kubectl", "--kubeconfig", "/run/k", "--namespace", "models", "--request-timeout=30s",
-                                         "set", "image", "deployment/model-app", "api=\(image)"])
+        #expect(
+            plan.setImage(image) == [
+                "kubectl", "--kubeconfig", "/run/k", "--namespace", "models", "--request-timeout=30s",
+                "set", "image", "deployment/model-app", "api=\(image)",
+            ])
         #expect(plan.rolloutStatus.suffix(4) == ["rollout", "status", "deployment/model-app", "--timeout=300s"])
         #expect(plan.rolloutUndo.suffix(3) == ["rollout", "undo", "deployment/model-app"])
         #expect(plan.liveImage.last == #"jsonpath={.spec.template.spec.containers[?(@.name=="api")].image}"#)

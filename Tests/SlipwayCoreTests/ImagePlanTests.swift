@@ -3,9 +3,10 @@ import SlipwayCore
 import Testing
 
 @Suite struct ImagePlanTests {
-    let build = Build(id: 12, repository: "acme/app", ref: "refs/heads/feature/x", sha: "0123456789abcdef0123456789abcdef01234567",
-                      cloneURL: "git@github.com:acme/app.git", trigger: .push, deliveryID: nil, state: .running, reason: nil,
-                      createdAt: 0, startedAt: nil, finishedAt: nil, attempts: 1)
+    let build = Build(
+        id: 12, repository: "acme/app", ref: "refs/heads/feature/x", sha: "0123456789abcdef0123456789abcdef01234567",
+        cloneURL: "git@github.com:acme/app.git", trigger: .push, deliveryID: nil, state: .running, reason: nil,
+        createdAt: 0, startedAt: nil, finishedAt: nil, attempts: 1)
 
     @Test func tagsAreRenderedDeduplicatedAndModelTagsNeedAModel() {
         let templates = ["{sha}", "{branch}", "{branch}", "{short_sha}-{model_version}"]
@@ -18,7 +19,8 @@ import Testing
 
     @Test func labelsCarryTheSpecKeys() {
         let model = ModelProvenance(source: "s3://m/r.onnx", version: "v12", sha256: String(repeating: "a", count: 64))
-        let labels = ImagePlan.labels(build: build, repositoryURL: "https://github.com/acme/app", created: Date(timeIntervalSince1970: 0), model: model)
+        let labels = ImagePlan.labels(
+            build: build, repositoryURL: "https://github.com/acme/app", created: Date(timeIntervalSince1970: 0), model: model)
         #expect(labels["org.opencontainers.image.source"] == "https://github.com/acme/app")
         #expect(labels["org.opencontainers.image.revision"] == build.sha.hex)
         #expect(labels["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z")
@@ -29,7 +31,9 @@ import Testing
 
     @Test func repositoryURLsDropCredentialsAndTheGitSuffix() {
         #expect(ImagePlan.repositoryURL(cloneURL: "git@github.com:acme/app.git", repository: "acme/app") == "https://github.com/acme/app")
-        #expect(ImagePlan.repositoryURL(cloneURL: "https://user:tok@git.example/acme/app.git", repository: "acme/app") == "https://git.example/acme/app")
+        #expect(
+            ImagePlan.repositoryURL(cloneURL: "https://user:tok@git.example/acme/app.git", repository: "acme/app")
+                == "https://git.example/acme/app")
         #expect(ImagePlan.repositoryURL(cloneURL: nil, repository: "acme/app") == "https://github.com/acme/app")
     }
 

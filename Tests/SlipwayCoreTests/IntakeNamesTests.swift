@@ -36,10 +36,13 @@ import Testing
     }
 
     @Test func aPushWithControlCharactersInItsRefIsRefused() throws {
-        let payload = #"{"ref":"refs/heads/\u001b]0;owned\u0007","after":"\#(String(repeating: "a", count: 40))","repository":{"full_name":"acme/app"}}"#
+        let payload =
+            #"{"ref":"refs/heads/\u001b]0;owned\u0007","after":"\#(String(repeating: "a", count: 40))","repository":{"full_name":"acme/app"}}"#
         #expect(throws: PayloadError("push payload field 'ref' is not a valid git ref name")) { try PushEvent.decode(Array(payload.utf8)) }
         let badName = #"{"ref":"refs/heads/main","after":"\#(String(repeating: "a", count: 40))","repository":{"full_name":"../.."}}"#
-        #expect(throws: PayloadError("push payload field 'repository.full_name' is not an owner/name")) { try PushEvent.decode(Array(badName.utf8)) }
+        #expect(throws: PayloadError("push payload field 'repository.full_name' is not an owner/name")) {
+            try PushEvent.decode(Array(badName.utf8))
+        }
     }
 }
 
@@ -56,7 +59,9 @@ import Testing
         var filter = TerminalLogFilter()
         let text = "\u{1B}[32mok\u{1B}[0m\n\u{1B}]0;pwned\u{07}\u{1B}[2Jx\rfake line\r\nend\u{9B}\n"
         let output = String(decoding: filter.filter(Array(text.utf8)) + filter.finish(), as: UTF8.self)
-        #expect(output == "\u{1B}[32mok\u{1B}[0m\n\\x1B]0;pwned\\x07\\x1B[2Jx\nfake line\nend\\u{9B}\n", "a carriage return cannot overwrite a line; CRLF is a newline")
+        #expect(
+            output == "\u{1B}[32mok\u{1B}[0m\n\\x1B]0;pwned\\x07\\x1B[2Jx\nfake line\nend\\u{9B}\n",
+            "a carriage return cannot overwrite a line; CRLF is a newline")
     }
 
     @Test func aSequenceSplitBetweenChunksIsJudgedWhole() {

@@ -15,12 +15,12 @@ import Testing
         var settling = LaneSettling()
         settling.runningBuildStopped(lane: lane, at: 10)
         #expect(settling.held(at: 10.2) == [lane])
-        settling.pushed(lane: lane, at: 10.3)              // the storm goes on
+        settling.pushed(lane: lane, at: 10.3)   // the storm goes on
         #expect(settling.nextRelease == 10.8)
         #expect(settling.held(at: 10.7) == [lane])
-        #expect(settling.held(at: 10.8).isEmpty)           // paused for `quiet`: let go
+        #expect(settling.held(at: 10.8).isEmpty)   // paused for `quiet`: let go
         #expect(settling.isEmpty)
-        settling.pushed(lane: lane, at: 11)                // a later lone push: not held
+        settling.pushed(lane: lane, at: 11)   // a later lone push: not held
         #expect(settling.held(at: 11).isEmpty)
     }
 

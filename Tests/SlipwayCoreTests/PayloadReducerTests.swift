@@ -1,7 +1,8 @@
-@testable import SlipwayCore
 import Foundation
 import SlipwayTesting
 import Testing
+
+@testable import SlipwayCore
 
 /// `PayloadReducer` keeps of a body only what the push parser reads: reading what it
 /// keeps must give what reading the whole body gives, valid or not, in any chunking.

@@ -1,13 +1,16 @@
 import Foundation
-@testable import SlipwayCore
 import SlipwayTesting
 import Testing
+
+@testable import SlipwayCore
 
 /// PushEvent.decode reads only the fields it needs with JSONFieldReader; Foundation's
 /// JSONDecoder is the reference it is checked against.
 @Suite struct PushEventDecodingTests {
     struct Reference: Decodable {
-        struct Repository: Decodable { let full_name: String; let clone_url: String?; let default_branch: String?; let master_branch: String? }
+        struct Repository: Decodable {
+            let full_name: String; let clone_url: String?; let default_branch: String?; let master_branch: String?
+        }
         struct Commit: Decodable { let message: String? }
         struct Pusher: Decodable { let name: String? }
         let ref: String, before: String?, after: String, deleted: Bool?, repository: Repository, head_commit: Commit?, pusher: Pusher?
@@ -20,8 +23,10 @@ import Testing
         var pushes = 0
         for file in files {
             let bytes = try TestPaths.fixture("github-webhooks/" + file)
-            #expect(PayloadRepository.fullName(in: bytes) == (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
-                .flatMap { ($0["repository"] as? [String: Any])?["full_name"] as? String }, "\(file)")
+            #expect(
+                PayloadRepository.fullName(in: bytes)
+                    == (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+                    .flatMap { ($0["repository"] as? [String: Any])?["full_name"] as? String }, "\(file)")
             guard let reference = try? JSONDecoder().decode(Reference.self, from: Data(bytes)) else { continue }
             pushes += 1
             let push = try PushEvent.decode(bytes)
@@ -36,7 +41,8 @@ import Testing
 
     @Test func escapesAreDecoded() throws {
         let sha = String(repeating: "a", count: 40)
-        let json = #"{"ref":"refs/heads/main","after":"\#(sha)","repository":{"full_name":"a\/b"},"head_commit":{"message":"line\none \"q\" caf\u00e9 \ud83d\ude80 \\ tab\t"}}"#
+        let json =
+            #"{"ref":"refs/heads/main","after":"\#(sha)","repository":{"full_name":"a\/b"},"head_commit":{"message":"line\none \"q\" caf\u00e9 \ud83d\ude80 \\ tab\t"}}"#
         let push = try PushEvent.decode(Array(json.utf8))
         #expect(push.repositoryFullName == "a/b")
         #expect(push.headCommitMessage == "line\none \"q\" café 🚀 \\ tab\t")
@@ -49,7 +55,10 @@ import Testing
         let cases = [
             (#"{"ref":"refs/heads/a","after":"\#(sha)","ref":"refs/heads/b","repository":{"full_name":"a/b"}}"#, "'ref'"),
             (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"x/y","full_name":"a/b"}}"#, "'repository.full_name'"),
-            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"pusher":{"name":"a","name":"b"}}"#, "'pusher.name'"),
+            (
+                #"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"pusher":{"name":"a","name":"b"}}"#,
+                "'pusher.name'"
+            ),
         ]
         for (json, field) in cases {
             #expect(throws: PayloadError("push payload field \(field) is given more than once")) { try PushEvent.decode(Array(json.utf8)) }
@@ -85,7 +94,10 @@ import Testing
             (#"{"ref":1,"after":"\#(sha)","repository":{"full_name":"a/b"}}"#, "push payload field 'ref' has the wrong type"),
             (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{}}"#, "push payload is missing 'repository.full_name'"),
             (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":[]}"#, "push payload field 'repository' has the wrong type"),
-            (#"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"deleted":"yes"}"#, "push payload field 'deleted' has the wrong type"),
+            (
+                #"{"ref":"refs/heads/r","after":"\#(sha)","repository":{"full_name":"a/b"},"deleted":"yes"}"#,
+                "push payload field 'deleted' has the wrong type"
+            ),
             (#"{"ref":"refs/heads/r","after":"nope","repository":{"full_name":"a/b"}}"#, "push payload field 'after' is not a commit sha"),
         ]
         for (json, message) in cases {

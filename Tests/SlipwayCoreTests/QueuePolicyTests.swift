@@ -17,7 +17,9 @@ import Testing
     }
 
     @Test func pushesSupersedeOlderUnfinishedBuildsOfTheirBranchOnly() {
-        let push = BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "a", count: 40))!, cloneURL: nil, trigger: .push, deliveryID: "d")
+        let push = BuildRequest(
+            repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "a", count: 40))!, cloneURL: nil,
+            trigger: .push, deliveryID: "d")
         let lane = push.lane
         let active: [(id: Int64, lane: String, state: BuildState)] = [
             (1, lane, .queued), (2, lane, .running), (3, "other", .queued), (4, lane, .success), (9, lane, .queued),

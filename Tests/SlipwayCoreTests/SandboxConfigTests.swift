@@ -28,15 +28,19 @@ import Testing
 
     @Test func buildCodeIsSandboxedByDefaultWithTheSpecLimits() throws {
         let config = try parse(Self.repositories)
-        #expect(config.sandbox == SandboxConfig(kind: .bubblewrap, network: true,
-                                                limits: StepLimits(memoryBytes: 4 << 30, pids: 512, openFiles: 4096)))
+        #expect(
+            config.sandbox
+                == SandboxConfig(
+                    kind: .bubblewrap, network: true,
+                    limits: StepLimits(memoryBytes: 4 << 30, pids: 512, openFiles: 4096)))
         let plain = try #require(config.repository(named: "acme/plain"))
         #expect(config.sandbox(for: plain) == config.sandbox)
         #expect(config.usesBubblewrap)
     }
 
     @Test func aRepositoryOverridesOnlyWhatItNames() throws {
-        let config = try parse("""
+        let config = try parse(
+            """
             sandbox: bubblewrap
             sandbox_network: true
             limits: {memory: 2GiB, pids: 256, open_files: 1024}
@@ -55,7 +59,8 @@ import Testing
     }
 
     @Test func badSandboxValuesNameTheKeyAndTheValue() {
-        let found = problems("""
+        let found = problems(
+            """
             sandbox: docker
             sandbox_network: sometimes
             limits: {memory: 4 gigs, pids: 0, open_files: 10, cpu: 2}

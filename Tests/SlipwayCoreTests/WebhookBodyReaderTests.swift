@@ -12,15 +12,18 @@ import Testing
     func largePush() throws -> [UInt8] {
         let payload = try TestPaths.fixture("github-webhooks/push/with-new-branch.payload.json")
         var object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
-        let commit: [String: Any] = ["id": String(repeating: "a", count: 40), "message": String(repeating: "a long message line\n", count: 50),
-                                     "added": (0..<40).map { "src/file\($0).py" }, "modified": [], "removed": []]
+        let commit: [String: Any] = [
+            "id": String(repeating: "a", count: 40), "message": String(repeating: "a long message line\n", count: 50),
+            "added": (0..<40).map { "src/file\($0).py" }, "modified": [], "removed": [],
+        ]
         object["commits"] = Array(repeating: commit, count: 400)
         return Array(try JSONSerialization.data(withJSONObject: object))
     }
 
     func read(_ body: [UInt8], signedWith key: [UInt8], form: Bool = false, chunk: Int = 16 * 1024) throws -> WebhookBodyReader.Body {
         let signature = try WebhookSignature.parse(sha256Header: WebhookSignature.sha256Header(body: body, secret: key), sha1Header: nil)
-        var reader = WebhookBodyReader(signature: signature, everySecret: [other, secret, secret], isForm: form, limit: 25 << 20, declaredLength: nil)
+        var reader = WebhookBodyReader(
+            signature: signature, everySecret: [other, secret, secret], isForm: form, limit: 25 << 20, declaredLength: nil)
         var offset = 0
         while offset < body.count {
             let end = min(offset + chunk, body.count)
@@ -47,7 +50,9 @@ import Testing
     @Test func chunkBoundariesDoNotMatter() throws {
         let body = try largePush()
         for chunk in [1 << 20, 65_537, 4093, 100] {
-            guard case .streamed(let check, let reduced?) = try read(body, signedWith: secret, chunk: chunk) else { Issue.record("not streamed"); continue }
+            guard case .streamed(let check, let reduced?) = try read(body, signedWith: secret, chunk: chunk) else {
+                Issue.record("not streamed"); continue
+            }
             #expect(try PushEvent.decode(try reduced.get()) == PushEvent.decode(body), "chunk \(chunk)")
             #expect(check.isValid(secrets: [secret]), "chunk \(chunk)")
         }
@@ -57,7 +62,9 @@ import Testing
         let json = try largePush()
         let encoded = String(decoding: json, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         let body = Array("payload=\(encoded)".utf8)
-        guard case .streamed(let check, let reduced?) = try read(body, signedWith: secret, form: true) else { Issue.record("not streamed"); return }
+        guard case .streamed(let check, let reduced?) = try read(body, signedWith: secret, form: true) else {
+            Issue.record("not streamed"); return
+        }
         #expect(try PushEvent.decode(try reduced.get()) == PushEvent.decode(json))
         #expect(check.isValid(secrets: [secret]))
         guard case .streamed(_, nil) = try read(Array("other=\(encoded)".utf8), signedWith: secret, form: true) else {

@@ -13,7 +13,10 @@ import Testing
         let go = gate.appendingPathComponent("GO").path, fail = gate.appendingPathComponent("FAIL").path
         // Each build prints a line, waits for GO, prints another, and fails while FAIL exists.
         // (printf, so the command line the log shows does not itself contain the lines looked for.)
-        let step = ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line; test ! -f \(fail)"]
+        let step = [
+            "sh", "-c",
+            "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line; test ! -f \(fail)",
+        ]
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = OperatorAPITests.token
         _ = await blocking { TestRepository.shared }
@@ -23,7 +26,8 @@ import Testing
         }
         try await daemon.run { daemon in
             let cli = try CLIProcess(environment: [
-                "SLIPWAY_URL": daemon.baseURL, "SLIPWAY_TOKEN": OperatorAPITests.token, "HOOK_SECRET": TestSecrets.repository, "NO_COLOR": "1",
+                "SLIPWAY_URL": daemon.baseURL, "SLIPWAY_TOKEN": OperatorAPITests.token, "HOOK_SECRET": TestSecrets.repository,
+                "NO_COLOR": "1",
             ])
             defer { cli.removeFiles() }
             let store = try daemon.openStore()
@@ -39,7 +43,7 @@ import Testing
             try await eventually(timeout: .seconds(30)) { follower.stdoutSoFar().contains("first-line") }
             #expect(try await store.build(id: 1)?.state == .running, "the line came before the build ended")
             #expect(!follower.stdoutSoFar().contains("second-line"))
-            FileManager.default.createFile(atPath: go, contents: nil)
+            _ = FileManager.default.createFile(atPath: go, contents: nil)
             let followed = await blocking { follower.wait() }
             #expect(followed.status == 0, "\(followed.stderr)")
             #expect(followed.stdout.contains("second-line") && followed.stdout.contains("build success"), "\(followed.stdout)")
@@ -48,7 +52,8 @@ import Testing
             let table = try await cli.run(["builds"])
             #expect(table.status == 0)
             let lines = table.stdout.split(separator: "\n")
-            #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            #expect(
+                lines.first?.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
                     == ["ID", "REPOSITORY", "BRANCH", "SHA", "STATE", "TRIGGER", "CREATED", "DURATION", "MODEL"], "\(table.stdout)")
             let row = lines.dropFirst().first.map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) } ?? []
             #expect(Array(row.prefix(6)) == ["1", "acme/app", "main", String(head.prefix(7)), "success", "push"], "\(table.stdout)")
@@ -60,8 +65,9 @@ import Testing
             let shown = try await cli.run(["show", "1"])
             #expect(shown.status == 0)
             #expect(shown.stdout.contains("commit      \(head)") && shown.stdout.contains("trigger     push (delivery "), "\(shown.stdout)")
-            #expect(shown.stdout.contains("STEP") && shown.stdout.range(of: #"test\s+1\s+success\s+0"#, options: .regularExpression) != nil,
-                    "\(shown.stdout)")
+            #expect(
+                shown.stdout.contains("STEP") && shown.stdout.range(of: #"test\s+1\s+success\s+0"#, options: .regularExpression) != nil,
+                "\(shown.stdout)")
             let detail = try JSONDecoder().decode(BuildJSON.self, from: Data(try await cli.run(["show", "1", "--json"]).stdout.utf8))
             #expect(detail.steps?.map(\.name) == ["checkout", "test"])
 
@@ -70,9 +76,11 @@ import Testing
             #expect(tail.status == 0 && tail.stdout.split(separator: "\n").count == 2, "\(tail.stdout)")
 
             // rebuild by ref (head from ls-remote) and of a build, failing this time: logs -f exits 5.
-            FileManager.default.createFile(atPath: fail, contents: nil)
+            _ = FileManager.default.createFile(atPath: fail, contents: nil)
             let byRef = try await cli.run(["rebuild", "acme/app", "--ref", "main"])
-            #expect(byRef.status == 0 && byRef.stdout.hasPrefix("build #2 queued: acme/app refs/heads/main at \(head.prefix(7))"), "\(byRef.stdout)\(byRef.stderr)")
+            #expect(
+                byRef.status == 0 && byRef.stdout.hasPrefix("build #2 queued: acme/app refs/heads/main at \(head.prefix(7))"),
+                "\(byRef.stdout)\(byRef.stderr)")
             let failing = try await cli.run(["logs", "2", "-f"])
             #expect(failing.status == 5 && failing.stderr.contains("build 2 ended failure"), "\(failing.stderr)")
             let again = try await cli.run(["rebuild", "--build", "1", "--json"])
@@ -86,7 +94,9 @@ import Testing
             let canceled = try await cli.run(["cancel", "4"])
             #expect(canceled.status == 0 && canceled.stdout == "cancel of build #4 requested\n")
             let followCanceled = try await cli.run(["logs", "4", "-f"])
-            #expect(followCanceled.status == 5 && followCanceled.stderr.contains("ended canceled: canceled by ops-alice"), "\(followCanceled.stderr)")
+            #expect(
+                followCanceled.status == 5 && followCanceled.stderr.contains("ended canceled: canceled by ops-alice"),
+                "\(followCanceled.stderr)")
             let refused = try await cli.run(["cancel", "1"])
             #expect(refused.status == 2 && refused.stderr.contains("only queued or running builds can be canceled"), "\(refused.stderr)")
 

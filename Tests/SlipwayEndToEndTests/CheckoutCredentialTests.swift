@@ -17,10 +17,11 @@ import Testing
         var environment = TestSecrets.environment
         environment["TEST_GIT_TOKEN"] = token ?? server.token
         let daemon = try DaemonHarness(label: "private-repo", environment: environment) { port, state in
-            testConfig(port: port, stateDirectory: state,
-                       test: ["sh", "-c", "test -f README.md && cat .git/config"],
-                       cloneURL: "http://127.0.0.1:\(server.port)/origin.git",
-                       appRepositoryExtra: "    clone_auth: {token: env:TEST_GIT_TOKEN}\n")
+            testConfig(
+                port: port, stateDirectory: state,
+                test: ["sh", "-c", "test -f README.md && cat .git/config"],
+                cloneURL: "http://127.0.0.1:\(server.port)/origin.git",
+                appRepositoryExtra: "    clone_auth: {token: env:TEST_GIT_TOKEN}\n")
         }
         try await daemon.run { try await body($0, repository, server) }
     }

@@ -51,9 +51,13 @@ import Testing
             #expect(states.last == "success" && states.count >= 2 && states.dropLast().allSatisfy { $0 == "pending" }, "\(states)")
             #expect(requests.allSatisfy { $0.method == "POST" && $0.path == "/repos/acme/app/statuses/\(TestRepository.head)" })
             #expect(requests.allSatisfy { $0.body["target_url"] == "\(daemon.baseURL)/builds/\(id)" && $0.body["context"] == "ci/slipway" })
-            #expect(["queued", "running (attempt 1)"].contains(requests.first?.body["description"] ?? ""), "\(requests.first?.body ?? [:])")
+            #expect(
+                ["queued", "running (attempt 1)"].contains(requests.first?.body["description"] ?? ""), "\(requests.first?.body ?? [:])")
             #expect(requests.last?.body["description"]?.hasPrefix("build passed in ") == true, "\(requests.last?.body ?? [:])")
-            print("status requests: " + requests.map { "\($0.method) \($0.path) \($0.body["state"] ?? "") '\($0.body["description"] ?? "")' -> \($0.status)" }.joined(separator: "; "))
+            print(
+                "status requests: "
+                    + requests.map { "\($0.method) \($0.path) \($0.body["state"] ?? "") '\($0.body["description"] ?? "")' -> \($0.status)" }
+                    .joined(separator: "; "))
         }
     }
 
@@ -73,7 +77,9 @@ import Testing
             try github.script(["500", "ratelimit:2"])
             let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret)))
             #expect(try await daemon.waitForEnd(of: id).state == .success)
-            try await eventually(timeout: .seconds(30)) { github.statusRequests.last?.body["state"] == "success" && github.statusRequests.last?.status == 201 }
+            try await eventually(timeout: .seconds(30)) {
+                github.statusRequests.last?.body["state"] == "success" && github.statusRequests.last?.status == 201
+            }
             let all = github.statusRequests
             #expect(all.map(\.status).prefix(3) == [500, 403, 201], "\(all.map(\.status))")
             let limited = try #require(all.first { $0.status == 403 })
@@ -106,10 +112,13 @@ import Testing
             _ = try runProgram("/usr/bin/openssl", ["genrsa", "-traditional", "-out", privateKey, "2048"])
             _ = try runProgram("/usr/bin/openssl", ["rsa", "-in", privateKey, "-pubout", "-out", publicKey])
         }
-        try await withGitHub("status-app", auth: "app: {id: 4242, installation_id: 99, private_key: file:\(privateKey)}",
-                             app: (4242, 99, publicKey)) { daemon, github in
+        try await withGitHub(
+            "status-app", auth: "app: {id: 4242, installation_id: 99, private_key: file:\(privateKey)}",
+            app: (4242, 99, publicKey)
+        ) { daemon, github in
             for branch in ["one", "two"] {
-                let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: branch), secret: secret)))
+                let id = try #require(
+                    daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: branch), secret: secret)))
                 #expect(try await daemon.waitForEnd(of: id).state == .success)
             }
             try await eventually { github.statusRequests.filter { $0.status == 201 && $0.body["state"] == "success" }.count == 2 }
@@ -140,7 +149,11 @@ import Testing
             try await daemon.start()
             try await eventually(timeout: .seconds(30)) { github.statusRequests.last?.body["state"] == "success" }
             #expect(github.statusRequests.filter { $0.status == 201 }.map { $0.body["state"] ?? "" }.last == "success")
-            #expect(!github.statusRequests.contains { $0.status == 201 && $0.body["state"] == "pending" && $0.time > (github.statusRequests.first { $0.body["state"] == "success" }?.time ?? .infinity) })
+            #expect(
+                !github.statusRequests.contains {
+                    $0.status == 201 && $0.body["state"] == "pending"
+                        && $0.time > (github.statusRequests.first { $0.body["state"] == "success" }?.time ?? .infinity)
+                })
         }
     }
 
@@ -148,7 +161,11 @@ import Testing
         try await withGitHub("status-order") { daemon, github in
             var ids: [Int64] = []
             for _ in 0..<5 {
-                ids.append(try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "b\(UUID().uuidString.prefix(6))"), secret: secret))))
+                ids.append(
+                    try #require(
+                        daemon.buildID(
+                            of: try await daemon.deliver(
+                                event: "push", payload: pushPayload(branch: "b\(UUID().uuidString.prefix(6))"), secret: secret))))
             }
             for id in ids { _ = try await daemon.waitForEnd(of: id) }
             try await eventually(timeout: .seconds(30)) {

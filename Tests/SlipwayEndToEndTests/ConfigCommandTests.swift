@@ -15,8 +15,9 @@ import Testing
     }
 
     func run(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> Outcome {
-        let result = try runProgram(try TestPaths.executable("slipwayd").path, arguments,
-                                    environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        let result = try runProgram(
+            try TestPaths.executable("slipwayd").path, arguments,
+            environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
         return Outcome(status: result.status, output: result.output)
     }
 
@@ -35,11 +36,13 @@ import Testing
     }
 
     @Test func featuresOfALaterVersionAreRefusedByName() throws {
-        let config = testConfig(port: 8080, stateDirectory: "/tmp/unused", topLevelExtra: """
-            reconcile: 10m
-            provenance: {signing_key: "file:/etc/slipway/provenance.key", key_id: slipway}
-            database_password: env:PGPASSWORD
-            """)
+        let config = testConfig(
+            port: 8080, stateDirectory: "/tmp/unused",
+            topLevelExtra: """
+                reconcile: 10m
+                provenance: {signing_key: "file:/etc/slipway/provenance.key", key_id: slipway}
+                database_password: env:PGPASSWORD
+                """)
         let outcome = try checkConfig(config)
         #expect(outcome.status == 1)
         #expect(outcome.output.contains("reconcile: is not supported by this version of slipwayd yet"), "\(outcome.output)")
@@ -54,11 +57,16 @@ import Testing
         let directory = try TestPaths.temporaryDirectory("check-config-user")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
-        try testConfig(port: 8080, stateDirectory: directory.appendingPathComponent("state").path).write(toFile: path, atomically: true, encoding: .utf8)
+        try testConfig(port: 8080, stateDirectory: directory.appendingPathComponent("state").path).write(
+            toFile: path, atomically: true, encoding: .utf8)
         _ = try runProgram("/bin/chown", ["-R", "4242:4242", directory.path])
-        let result = try runProgram("/usr/bin/setpriv", ["--reuid=4242", "--regid=4242", "--clear-groups", "--",
-                                                         try TestPaths.executable("slipwayd").path, "--check-config", "--config", path],
-                                    environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        let result = try runProgram(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=4242", "--regid=4242", "--clear-groups", "--",
+                try TestPaths.executable("slipwayd").path, "--check-config", "--config", path,
+            ],
+            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("OK"))
     }
@@ -69,7 +77,8 @@ import Testing
     }
 
     @Test func everyKindOfProblemIsNamedWithItsKeyPath() throws {
-        let outcome = try checkConfig("""
+        let outcome = try checkConfig(
+            """
             server:
               listen: nowhere
               max_body_bytes: lots
@@ -87,9 +96,11 @@ import Testing
                 image: {name: r/app, builder: kaniko}
             """, environment: [:])
         #expect(outcome.status == 1)
-        for path in ["server.listen", "server.max_body_bytes", "server.colour", "queue.workers", "queue.cancel_superseded",
-                     "database", "api.tokens[0].token", "repositories[0].branches", "repositories[0].timeout",
-                     "repositories[0].image.builder"] {
+        for path in [
+            "server.listen", "server.max_body_bytes", "server.colour", "queue.workers", "queue.cancel_superseded",
+            "database", "api.tokens[0].token", "repositories[0].branches", "repositories[0].timeout",
+            "repositories[0].image.builder",
+        ] {
             #expect(outcome.output.contains(path), "\(path) not named in:\n\(outcome.output)")
         }
         #expect(!outcome.output.contains("plain-text-token-value"), "a literal secret was echoed")
@@ -112,7 +123,8 @@ import Testing
     }
 
     @Test func aMissingFileAndInvalidYAMLAreReported() throws {
-        let missing = try run(["--check-config", "--config", "/nonexistent/slipway.yaml"], in: URL(fileURLWithPath: "/tmp"), environment: [:])
+        let missing = try run(
+            ["--check-config", "--config", "/nonexistent/slipway.yaml"], in: URL(fileURLWithPath: "/tmp"), environment: [:])
         #expect(missing.status == 1)
         #expect(missing.output.contains("/nonexistent/slipway.yaml"))
         let invalid = try checkConfig("server: [unclosed\n")
@@ -125,16 +137,18 @@ import Testing
             let secret = TestSecrets.repository
             let original = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
             // acme/other is not configured yet.
-            let before = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/other"), secret: TestSecrets.organization)
+            let before = try await daemon.deliver(
+                event: "push", payload: pushPayload(repository: "acme/other"), secret: TestSecrets.organization)
             #expect(before.json["ignored"] != nil)
 
-            try daemon.writeConfig(original + """
-                  - name: acme/other
-                    webhook_secrets: [env:TEST_WEBHOOK_SECRET]
-                    branches: ["**"]
-                    test: [true]
+            try daemon.writeConfig(
+                original + """
+                      - name: acme/other
+                        webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+                        branches: ["**"]
+                        test: [true]
 
-                """)
+                    """)
             daemon.signal(SIGHUP)
             try await eventually { daemon.daemonLog().contains("config reloaded") }
             let after = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/other"), secret: secret)
@@ -151,4 +165,3 @@ import Testing
         }
     }
 }
-

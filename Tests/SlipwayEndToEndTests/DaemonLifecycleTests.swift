@@ -45,7 +45,7 @@ import Testing
         #expect(try await daemon.stop(signal: SIGKILL) == SIGKILL)
 
         try await daemon.start()
-        FileManager.default.createFile(atPath: go, contents: nil)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
         for id in ids {
             let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
             #expect(build.state == .success, "build \(id): \(build.state) \(build.reason ?? "")")
@@ -74,14 +74,16 @@ import Testing
         }
         defer { Task { await daemon.shutdown() } }
         try await daemon.start()
-        let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: secret)))
-        let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: secret)))
+        let first = try #require(
+            daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: secret)))
+        let second = try #require(
+            daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: secret)))
         let store = try daemon.openStore()
         try await eventually { try await store.build(id: first)?.state == .running }
 
         daemon.signal(SIGTERM)
         try await eventually { daemon.daemonLog().contains("waiting for running builds before exit") }
-        FileManager.default.createFile(atPath: go, contents: nil)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
         #expect(try await daemon.stop(signal: 0) == 0, "exit status once the running build has finished")
         #expect(try await store.build(id: first)?.state == .success, "the running build finished within the grace period")
         #expect(try await store.build(id: second)?.state == .queued, "a queued build stays queued for the next start")
@@ -110,7 +112,8 @@ import Testing
         #expect(build.attempts == 0, "a checkpoint does not use up the build's retry")
         // No `sleep 30` of this build is left behind.
         let leftovers = OrphanScan.processes(withEnvironment: [
-            "SLIPWAY_INSTANCE=\(URL(fileURLWithPath: daemon.stateDirectory).standardizedFileURL.path)", "SLIPWAY_BUILD_ID=\(id)"])
+            "SLIPWAY_INSTANCE=\(URL(fileURLWithPath: daemon.stateDirectory).standardizedFileURL.path)", "SLIPWAY_BUILD_ID=\(id)",
+        ])
         #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")
     }
 
@@ -129,7 +132,7 @@ import Testing
             try await eventually(timeout: .seconds(60)) { try await store.build(id: second)?.state == .superseded }
             #expect(try await store.build(id: second)?.reason == "superseded by build #\(third)")
             try await eventually(timeout: .seconds(60)) { try await store.steps(buildID: third).contains { $0.name == "test" } }
-            FileManager.default.createFile(atPath: "\(daemon.stateDirectory)/workspaces/\(third)/src/GO", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(daemon.stateDirectory)/workspaces/\(third)/src/GO", contents: nil)
             let ended = try await daemon.waitForEnd(of: third, timeout: .seconds(60))
             #expect(ended.state == .success, "\(ended.reason ?? "")\n\(daemon.daemonLog())")
             let firstBuild = try #require(try await store.build(id: first))
@@ -143,11 +146,14 @@ import Testing
         try await withDaemon("in-order", workers: 2, cancelSuperseded: false, test: ["sleep", "0.2"]) { daemon in
             var ids: [Int64] = []
             for _ in 0..<3 {
-                ids.append(try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret))))
+                ids.append(
+                    try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: secret))))
             }
             var builds: [Build] = []
             for id in ids { builds.append(try await daemon.waitForEnd(of: id)) }
-            #expect(builds.allSatisfy { $0.state == .success }, "\(builds.map { "\($0.id) \($0.state) \($0.reason ?? "")" })\n\(daemon.daemonLog())")
+            #expect(
+                builds.allSatisfy { $0.state == .success },
+                "\(builds.map { "\($0.id) \($0.state) \($0.reason ?? "")" })\n\(daemon.daemonLog())")
             for (earlier, later) in zip(builds, builds.dropFirst()) {
                 #expect((earlier.finishedAt ?? .infinity) <= (later.startedAt ?? 0), "build \(later.id) started before \(earlier.id) ended")
             }

@@ -21,8 +21,10 @@ import Testing
 
     /// A daemon whose acme/app deploys to the fake cluster; builds 1…n are seeded as
     /// successful with images `digest("a")`, `digest("b")`, …
-    func withRig(_ label: String, schedule: String = "null", rolloutTimeout: String = "5s", seeded: Int = 2,
-                 beforeStart: (DaemonHarness) async throws -> Void = { _ in }, _ body: (Rig) async throws -> Void) async throws {
+    func withRig(
+        _ label: String, schedule: String = "null", rolloutTimeout: String = "5s", seeded: Int = 2,
+        beforeStart: (DaemonHarness) async throws -> Void = { _ in }, _ body: (Rig) async throws -> Void
+    ) async throws {
         let kubernetes = try FakeKubernetesAPI()
         defer { kubernetes.remove() }
         try await kubernetes.start()
@@ -48,12 +50,18 @@ import Testing
         try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
         let store = try daemon.openStore()
         for index in 0..<seeded {
-            let build = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/main", sha: CommitID(TestRepository.head)!,
-                                                             cloneURL: nil, trigger: .push, deliveryID: nil), supersedeOlder: false)
+            let build = try await store.enqueue(
+                BuildRequest(
+                    repository: "acme/app", ref: "refs/heads/main", sha: CommitID(TestRepository.head)!,
+                    cloneURL: nil, trigger: .push, deliveryID: nil), supersedeOlder: false)
             _ = try await store.claimRunnable(freeWorkers: 1)
-            try await store.recordImage(buildID: build.id, ImageProvenance(name: Self.imageName, tags: ["main"],
-                                                                          digest: Self.digest(Character(UnicodeScalar(97 + index)!))))
-            try await store.recordModel(buildID: build.id, ModelProvenance(source: "s3://models/app.onnx", version: "v\(index + 1)", sha256: "00"))
+            try await store.recordImage(
+                buildID: build.id,
+                ImageProvenance(
+                    name: Self.imageName, tags: ["main"],
+                    digest: Self.digest(Character(UnicodeScalar(97 + index)!))))
+            try await store.recordModel(
+                buildID: build.id, ModelProvenance(source: "s3://models/app.onnx", version: "v\(index + 1)", sha256: "00"))
             try await store.transition(build.id, .finish(.success), reason: nil)
         }
         try await beforeStart(daemon)
@@ -64,8 +72,12 @@ import Testing
 
     func liveImage(_ rig: Rig) async throws -> String {
         let kubectl = try await blocking {
-            try runProgram("/usr/bin/env", ["kubectl", "--kubeconfig", rig.kubeconfig.path, "-n", rig.kubernetes.namespace, "get", "deployment",
-                                            rig.kubernetes.deployment, "-o", "jsonpath={.spec.template.spec.containers[0].image}"], stdoutOnly: true)
+            try runProgram(
+                "/usr/bin/env",
+                [
+                    "kubectl", "--kubeconfig", rig.kubeconfig.path, "-n", rig.kubernetes.namespace, "get", "deployment",
+                    rig.kubernetes.deployment, "-o", "jsonpath={.spec.template.spec.containers[0].image}",
+                ], stdoutOnly: true)
         }
         return kubectl.output
     }
@@ -76,7 +88,9 @@ import Testing
             let first = try await rig.cli.run(["deploy", "acme/app", "--wait"])
             #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
             let wanted = "\(Self.imageName)@\(Self.digest("b"))"
-            #expect(first.stdout.contains("deployed \(wanted)") && first.stdout.contains("deployment #1 success: acme/app build #2"), "\(first.stdout)")
+            #expect(
+                first.stdout.contains("deployed \(wanted)") && first.stdout.contains("deployment #1 success: acme/app build #2"),
+                "\(first.stdout)")
             #expect(try await liveImage(rig) == wanted)
             let patches = rig.kubernetes.requests.filter { $0.method == "PATCH" }
             #expect(patches.count == 1 && patches[0].body.contains(Self.digest("b")), "\(patches.map(\.body))")
@@ -100,7 +114,9 @@ import Testing
             #expect(try await rig.cli.run(["deploy", "acme/app", "--build", "999"]).status == 3, "no such build: 404")
             let log = try String(contentsOfFile: rig.daemon.stateDirectory + "/deploy-logs/1.log", encoding: .utf8)
             #expect(log.contains("$ kubectl --kubeconfig") && log.contains("set image deployment/\(rig.kubernetes.deployment)"))
-            #expect(!log.contains(rig.kubernetes.token) && !rig.daemon.daemonLog().contains(rig.kubernetes.token), "the cluster token is never logged")
+            #expect(
+                !log.contains(rig.kubernetes.token) && !rig.daemon.daemonLog().contains(rig.kubernetes.token),
+                "the cluster token is never logged")
             #expect(!FileManager.default.fileExists(atPath: rig.daemon.stateDirectory + "/tmp/deploy-1"), "the kubeconfig copy is removed")
         }
     }
@@ -123,12 +139,17 @@ import Testing
     }
 
     @Test func aScheduledRunMissedWhileStoppedRunsOnceAtStart() async throws {
-        try await withRig("catch-up", schedule: "'0 * * * *'", beforeStart: { daemon in
-            // The daemon last looked at the schedule three hours ago: three hourly slots were missed.
-            try await daemon.openStore().setScheduleCheckedUntil(repository: "acme/app", Date().timeIntervalSince1970 - 3 * 3600)
-        }) { rig in
+        try await withRig(
+            "catch-up", schedule: "'0 * * * *'",
+            beforeStart: { daemon in
+                // The daemon last looked at the schedule three hours ago: three hourly slots were missed.
+                try await daemon.openStore().setScheduleCheckedUntil(repository: "acme/app", Date().timeIntervalSince1970 - 3 * 3600)
+            }
+        ) { rig in
             let store = try rig.daemon.openStore()
-            try await eventually(timeout: .seconds(30)) { try await store.deployments(repository: "acme/app", limit: 10).first?.state.isTerminal == true }
+            try await eventually(timeout: .seconds(30)) {
+                try await store.deployments(repository: "acme/app", limit: 10).first?.state.isTerminal == true
+            }
             try await Task.sleep(for: .seconds(1))
             let deployments = try await store.deployments(repository: "acme/app", limit: 10)
             #expect(deployments.count == 1, "one catch-up run, not one per missed slot")
@@ -138,14 +159,20 @@ import Testing
     }
 
     @Test func aDeploymentInterruptedByAStopEndsAsErrorAndDoesNotBlockTheNext() async throws {
-        try await withRig("deploy-interrupted", beforeStart: { daemon in
-            let store = try daemon.openStore()
-            let build = try #require(try await store.build(id: 1))
-            guard case .created(let deployment) = try await store.createDeployment(of: build, image: "x@sha256:1", trigger: .manual, requestedBy: "ops") else {
-                throw HarnessError("not created")
+        try await withRig(
+            "deploy-interrupted",
+            beforeStart: { daemon in
+                let store = try daemon.openStore()
+                let build = try #require(try await store.build(id: 1))
+                guard
+                    case .created(let deployment) = try await store.createDeployment(
+                        of: build, image: "x@sha256:1", trigger: .manual, requestedBy: "ops")
+                else {
+                    throw HarnessError("not created")
+                }
+                try await store.startDeployment(id: deployment.id)
             }
-            try await store.startDeployment(id: deployment.id)
-        }) { rig in
+        ) { rig in
             let store = try rig.daemon.openStore()
             let interrupted = try #require(try await store.deployment(id: 1))
             #expect(interrupted.state == .error && (interrupted.reason ?? "").contains("interrupted"), "\(interrupted)")

@@ -22,8 +22,9 @@ import Testing
         let payload = pushPayload()
         let signature = WebhookSignature.sha256Header(body: payload, secret: Array(TestSecrets.repository.utf8))
         let burst = Burst()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: .init(timeout: .init(connect: .seconds(2))))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(timeout: .init(connect: .seconds(2))))
         defer { _ = Task { try? await client.shutdown() } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 {
@@ -32,13 +33,17 @@ import Testing
                         let id = UUID().uuidString
                         var request = HTTPClientRequest(url: daemon.baseURL + "/webhooks/github")
                         request.method = .POST
-                        request.headers.add(contentsOf: [("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
-                                                         ("X-GitHub-Delivery", id), ("X-Hub-Signature-256", signature)])
+                        request.headers.add(contentsOf: [
+                            ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
+                            ("X-GitHub-Delivery", id), ("X-Hub-Signature-256", signature),
+                        ])
                         request.body = .bytes(ByteBuffer(bytes: payload))
                         guard let response = try? await client.execute(request, timeout: .seconds(10)) else { continue }
                         _ = try? await response.body.collect(upTo: 1 << 16)
                         if (200..<300).contains(response.status.code) {
-                            let count = burst.acknowledged.withLock { $0.append(id); return $0.count }
+                            let count = burst.acknowledged.withLock {
+                                $0.append(id); return $0.count
+                            }
                             if count == 500, !burst.killed.exchange(true, ordering: .relaxed) {
                                 _ = try? await daemon.stop(signal: SIGKILL)
                                 try await daemon.start()
@@ -59,9 +64,13 @@ import Testing
         #expect(try await daemon.request("GET", "/readyz", headers: [], body: nil).status == 200)
         let database = daemon.databasePath
         let (status, rows) = try await blocking {
-            try runProgram("/usr/bin/env", ["sqlite3", database,
-                                            "SELECT d.id, COUNT(b.id) FROM delivery d LEFT JOIN build b ON b.delivery_id = d.id GROUP BY d.id"],
-                           stdoutOnly: true)
+            try runProgram(
+                "/usr/bin/env",
+                [
+                    "sqlite3", database,
+                    "SELECT d.id, COUNT(b.id) FROM delivery d LEFT JOIN build b ON b.delivery_id = d.id GROUP BY d.id",
+                ],
+                stdoutOnly: true)
         }
         #expect(status == 0)
         var buildsPerDelivery: [String: Int] = [:]
@@ -101,15 +110,20 @@ import Testing
             testConfig(port: port, stateDirectory: state, appRepositoryExtra: extra)
         }
         try await daemon.run { daemon in
-            let s3Build = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
-            let gitBuild = try #require(daemon.buildID(of: try await daemon.deliver(
-                event: "push", payload: pushPayload(repository: "acme/githost"), secret: TestSecrets.repository)))
+            let s3Build = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let gitBuild = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(
+                        event: "push", payload: pushPayload(repository: "acme/githost"), secret: TestSecrets.repository)))
             let s3 = try await daemon.waitForEnd(of: s3Build, timeout: .seconds(120))
             #expect(s3.state == .error && (s3.reason ?? "").contains("s3://models/app/model.onnx"), "\(s3.reason ?? "")")
             let git = try await daemon.waitForEnd(of: gitBuild, timeout: .seconds(120))
             #expect(git.state == .error && (git.reason ?? "").contains("127.0.0.1:\(gitPort)"), "\(git.reason ?? "")")
             #expect(try await daemon.request("GET", "/readyz", headers: [], body: nil).status == 200)
-            #expect(try await daemon.deliver(event: "push", payload: pushPayload(branch: "after"), secret: TestSecrets.repository).status == 202)
+            #expect(
+                try await daemon.deliver(event: "push", payload: pushPayload(branch: "after"), secret: TestSecrets.repository).status == 202
+            )
             #expect(!daemon.daemonLog().contains(env["TEST_AWS_SECRET"]!))
         }
     }

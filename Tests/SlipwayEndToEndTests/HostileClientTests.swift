@@ -4,6 +4,7 @@ import NIOCore
 import SlipwayCore
 import SlipwayTesting
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +30,8 @@ import Glibc
     @Test func numbersFromClientsAreRangeCheckedNotTrappedOn() async throws {
         _ = await blocking { TestRepository.shared }
         try await Self.daemon("numbers", limits: Self.plain).run { daemon in
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             _ = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
             let huge = "9223372036854775808"
             // public_pages: no token needed, as for any visitor.
@@ -60,9 +62,12 @@ import Glibc
             // (With a signature header: without one, the body is refused unread, 401.)
             let signed = "X-Hub-Signature-256: sha256=\(String(repeating: "0", count: 64))\r\n"
             let partialBody = try RawConnection(port: daemon.port)
-            try partialBody.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n{\"ref\":")
+            try partialBody.send(
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n{\"ref\":"
+            )
             let trickle = try RawConnection(port: daemon.port)
-            try trickle.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n")
+            try trickle.send(
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\(signed)Content-Length: 1000\r\n\r\n")
             let trickling = Task {
                 for _ in 0..<40 {
                     guard (try? trickle.send("x")) != nil else { return }
@@ -70,10 +75,13 @@ import Glibc
                 }
             }
             defer { trickling.cancel() }
-            for (name, connection) in [("silent", silent), ("partial head", partialHead), ("partial body", partialBody), ("trickled body", trickle)] {
+            for (name, connection) in [
+                ("silent", silent), ("partial head", partialHead), ("partial body", partialBody), ("trickled body", trickle),
+            ] {
                 let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(30))
                 #expect(closed, "\(name): closed by the server")
-                #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(name): \(String(decoding: bytes, as: UTF8.self))")
+                #expect(
+                    String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(name): \(String(decoding: bytes, as: UTF8.self))")
             }
             // A kept-alive connection is closed once idle.
             let keptAlive = try RawConnection(port: daemon.port)
@@ -119,8 +127,12 @@ import Glibc
         let daemon = try gatedDaemon("nofile", gate: gate, serverExtra: ["header_timeout: 120s", "idle_timeout: 120s"])
         daemon.openFileLimit = 1024
         try await daemon.run { daemon in
-            let first = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
-            let second = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
+            let first = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
+            let second = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
             // The flood comes from another process: a test process with more than 1,024
             // descriptors breaks Foundation's Process for every other test running.
             let flood = try ConnectionFlood(port: daemon.port, count: 1100)
@@ -133,7 +145,7 @@ import Glibc
             let answer = String(decoding: await probe.readUntilClosed(timeout: .seconds(30)).bytes, as: UTF8.self)
             #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer.prefix(80))")
             // Both builds run to the end during the flood: the second starts in it.
-            FileManager.default.createFile(atPath: go, contents: nil)
+            _ = FileManager.default.createFile(atPath: go, contents: nil)
             for id in [first, second] {
                 let build = try await daemon.waitForEnd(of: id, timeout: .seconds(90))
                 #expect(build.state == .success, "build \(id): \(build.reason ?? "")")
@@ -157,7 +169,8 @@ import Glibc
             let pid = try #require(daemon.processID)
             let before = residentKilobytes(pid)
             let length = 24 << 20
-            let head = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n"
+            let head =
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n"
                 + "X-GitHub-Delivery: forged\r\nX-Hub-Signature-256: sha256=\(String(repeating: "0", count: 64))\r\nContent-Length: \(length)\r\n\r\n"
             // Not JSON from its first byte, so only the MACs are computed (a debug build reads
             // JSON slowly; bench/slow-clients sends JSON to a release build).
@@ -181,9 +194,11 @@ import Glibc
             // Without a signature header the body is refused unread, and the connection
             // closed at once (not held while the client trickles the body).
             let unsigned = try RawConnection(port: daemon.port)
-            try unsigned.send("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n{")
+            try unsigned.send(
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n{")
             let (answer, closed) = await unsigned.readUntilClosed(timeout: .seconds(30))
-            #expect(closed && String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 401"), "\(String(decoding: answer, as: UTF8.self))")
+            #expect(
+                closed && String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 401"), "\(String(decoding: answer, as: UTF8.self))")
 
             let large = largeSignedPush()
             #expect(large.count > WebhookBodyReader.wholeLimit)
@@ -206,10 +221,14 @@ import Glibc
             #expect(try await first("GET /healthz HTTP/1.0\r\n\r\n").contains(" 200 OK"), "HTTP/1.0 needs no Host")
             #expect(try await first("GET /healthz HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n").hasPrefix("HTTP/1.1 417"))
             // The 100 comes before any byte of the body is sent.
-            let continued = try await first("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n")
+            let continued = try await first(
+                "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n"
+            )
             #expect(continued.hasPrefix("HTTP/1.1 100 Continue"), "\(continued)")
             // Not for a body the route refuses unread (over max_body_bytes): its 413 comes instead.
-            let tooLarge = try await first("POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
+            let tooLarge = try await first(
+                "POST /webhooks/github HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n"
+            )
             #expect(tooLarge.hasPrefix("HTTP/1.1 413"), "\(tooLarge)")
         }
     }
@@ -217,9 +236,12 @@ import Glibc
     @Test func signInReturnsOnlyToLocalPaths() async throws {
         try await Self.daemon("redirect", limits: Self.plain).run { daemon in
             let form = [("Content-Type", "application/x-www-form-urlencoded")]
-            for (next, expected) in [("%2F%09%2Fevil.com", "/"), ("%2F%5Cevil.com", "/"), ("%2F%2Fevil.com", "/"), ("%2F%0A%2Fevil.com", "/"),
-                                     ("https%3A%2F%2Fevil.com", "/"), ("%2F%E2%80%A8%2Fevil.com", "/"), ("%2Fbuilds%2F3%3Fx%3D1", "/builds/3?x=1")] {
-                let reply = try await daemon.request("POST", "/login", headers: form, body: Array("token=\(OperatorAPITests.token)&next=\(next)".utf8))
+            for (next, expected) in [
+                ("%2F%09%2Fevil.com", "/"), ("%2F%5Cevil.com", "/"), ("%2F%2Fevil.com", "/"), ("%2F%0A%2Fevil.com", "/"),
+                ("https%3A%2F%2Fevil.com", "/"), ("%2F%E2%80%A8%2Fevil.com", "/"), ("%2Fbuilds%2F3%3Fx%3D1", "/builds/3?x=1"),
+            ] {
+                let reply = try await daemon.request(
+                    "POST", "/login", headers: form, body: Array("token=\(OperatorAPITests.token)&next=\(next)".utf8))
                 #expect(reply.status == 303 && reply.headers.first { $0.0.lowercased() == "location" }?.1 == expected, "next=\(next)")
             }
         }
@@ -232,11 +254,15 @@ import Glibc
         let go = gate.appendingPathComponent("GO").path
         let daemon = try gatedDaemon("follow-unran", gate: gate, shutdownGrace: "1s")
         try await daemon.start()
-        defer { FileManager.default.createFile(atPath: go, contents: nil) }
+        defer { _ = FileManager.default.createFile(atPath: go, contents: nil) }
         do {
-            let running = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
+            let running = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "one"), secret: TestSecrets.repository)))
             try await eventually { try await daemon.openStore().build(id: running)?.state == .running }
-            let queued = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
+            let queued = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "two"), secret: TestSecrets.repository)))
             let auth = ("Authorization", "Bearer \(OperatorAPITests.token)")
             // Follow the queued build (API and page), then cancel it: both streams end.
             let apiFollow = Task { try await daemon.get("/api/v1/builds/\(queued)/log?follow=true", headers: [auth]) }
@@ -313,7 +339,8 @@ func residentKilobytes(_ pid: Int32) -> Int {
 /// A push of acme/app of about 1 MiB: the usual fields, then many commits.
 func largeSignedPush() -> [UInt8] {
     let small = pushPayload()
-    let commit = #"{"id":"\#(String(repeating: "a", count: 40))","message":"\#(String(repeating: "a line of a long message ", count: 40))","added":["a.py","b.py"]}"#
+    let commit =
+        #"{"id":"\#(String(repeating: "a", count: 40))","message":"\#(String(repeating: "a line of a long message ", count: 40))","added":["a.py","b.py"]}"#
     let commits = ",\"commits\":[" + Array(repeating: commit, count: 1000).joined(separator: ",") + "]}"
     return Array(small.dropLast()) + Array(commits.utf8)
 }

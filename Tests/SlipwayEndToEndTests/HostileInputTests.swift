@@ -18,20 +18,26 @@ import Testing
         try await daemon.run { daemon in
             let auth = [("Authorization", "Bearer \(OperatorAPITests.token)"), ("Content-Type", "application/json")]
             let head = TestRepository.head
-            let viaAPI = try await daemon.request("POST", "/api/v1/builds", headers: auth,
-                                                  body: Array(#"{"repository":"acme/app","ref":"main\u001b]0;x\u0007","sha":"\#(head)"}"#.utf8))
+            let viaAPI = try await daemon.request(
+                "POST", "/api/v1/builds", headers: auth,
+                body: Array(#"{"repository":"acme/app","ref":"main\u001b]0;x\u0007","sha":"\#(head)"}"#.utf8))
             #expect(viaAPI.status == 400 && viaAPI.text.contains("not a valid git ref name"), "\(viaAPI.text)")
-            let viaPush = try await daemon.deliver(event: "push", payload: pushPayload(branch: "main\u{1B}[2J\nfake"), secret: TestSecrets.repository)
+            let viaPush = try await daemon.deliver(
+                event: "push", payload: pushPayload(branch: "main\u{1B}[2J\nfake"), secret: TestSecrets.repository)
             #expect(viaPush.status == 400 && viaPush.text.contains("'ref' is not a valid git ref name"), "\(viaPush.text)")
             #expect(try await daemon.openStore().builds(.init()).isEmpty)
 
             // A build stored before refs were checked, with an escape in its ref; its test
             // step prints a title-setting sequence, a screen clear and a carriage return.
             let store = try daemon.openStore()
-            let stored = try await store.enqueue(BuildRequest(repository: "acme/app", ref: "refs/heads/\u{1B}]0;pwned\u{07}\u{1B}[2J", sha: CommitID(head)!,
-                                                              cloneURL: TestRepository.shared.bareURL, trigger: .rebuild, deliveryID: nil),
-                                                 supersedeOlder: false)
-            let wake = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "wake"), secret: TestSecrets.repository)))
+            let stored = try await store.enqueue(
+                BuildRequest(
+                    repository: "acme/app", ref: "refs/heads/\u{1B}]0;pwned\u{07}\u{1B}[2J", sha: CommitID(head)!,
+                    cloneURL: TestRepository.shared.bareURL, trigger: .rebuild, deliveryID: nil),
+                supersedeOlder: false)
+            let wake = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "wake"), secret: TestSecrets.repository)))
             _ = try await daemon.waitForEnd(of: wake, timeout: .seconds(60))
             _ = try await daemon.waitForEnd(of: stored.id, timeout: .seconds(60))
 
@@ -40,11 +46,15 @@ import Testing
             for arguments in [["builds"], ["show", "\(stored.id)"]] {
                 let result = try await cli.run(arguments)
                 #expect(result.status == 0 && !result.stdout.contains("\u{1B}"), "\(arguments): \(result.stdout.debugDescription)")
-                #expect(result.stdout.contains(#"\x1B]0;pwned\x07"#) || result.stdout.contains(#"\x1B]0;pwned"#), "\(arguments): \(result.stdout)")
+                #expect(
+                    result.stdout.contains(#"\x1B]0;pwned\x07"#) || result.stdout.contains(#"\x1B]0;pwned"#),
+                    "\(arguments): \(result.stdout)")
             }
             for arguments in [["logs", "\(stored.id)"], ["logs", "\(stored.id)", "-f"]] {
                 let logs = try await cli.run(arguments)
-                #expect(!logs.stdout.contains("\u{1B}]") && !logs.stdout.contains("\u{1B}[2J") && !logs.stdout.contains("\r"), "\(logs.stdout.debugDescription)")
+                #expect(
+                    !logs.stdout.contains("\u{1B}]") && !logs.stdout.contains("\u{1B}[2J") && !logs.stdout.contains("\r"),
+                    "\(logs.stdout.debugDescription)")
                 #expect(logs.stdout.contains("\u{1B}[32mgreen\u{1B}[0m"), "colour is kept")
                 #expect(logs.stdout.contains(#"\x1B]0;pwned\x07\x1B[2J"#) && logs.stdout.contains("fake\nline"))
             }
@@ -60,17 +70,18 @@ import Testing
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try """
-            repositories:
-              - name: ../..
-                webhook_secrets: [env:TEST_WEBHOOK_SECRET]
-              - name: ./.
-                webhook_secrets: [env:TEST_WEBHOOK_SECRET]
-              - name: acme/app
-                webhook_secrets: [env:TEST_WEBHOOK_SECRET]
-                image: {name: localhost/acme/app, context: ../../.., dockerfile: /etc/passwd}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try runProgram(try TestPaths.executable("slipwayd").path, ["--check-config", "--config", path],
-                                    environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        repositories:
+          - name: ../..
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+          - name: ./.
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+          - name: acme/app
+            webhook_secrets: [env:TEST_WEBHOOK_SECRET]
+            image: {name: localhost/acme/app, context: ../../.., dockerfile: /etc/passwd}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try runProgram(
+            try TestPaths.executable("slipwayd").path, ["--check-config", "--config", path],
+            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
         #expect(result.status == 1)
         for key in ["repositories[0].name", "repositories[1].name", "repositories[2].image.context", "repositories[2].image.dockerfile"] {
             #expect(result.output.contains(key), "\(key) named: \(result.output)")
@@ -85,9 +96,10 @@ import Testing
         defer { TestPaths.removeTemporaryDirectory(outside) }
         let repository = try await blocking { try GitFixture(label: "symlinks", files: ["README.md": "links\n"]) }
         defer { repository.remove() }
-        try await blocking {
-            try repository.commit(files: ["Dockerfile": "FROM scratch\n"],
-                                  symlinks: ["app": "/", "Dockerfile.evil": "/etc/passwd", "model": outside.path], message: "links")
+        _ = try await blocking {
+            try repository.commit(
+                files: ["Dockerfile": "FROM scratch\n"],
+                symlinks: ["app": "/", "Dockerfile.evil": "/etc/passwd", "model": outside.path], message: "links")
         }
         let models = try TestPaths.temporaryDirectory("symlink-model")
         defer { TestPaths.removeTemporaryDirectory(models) }
@@ -122,7 +134,8 @@ import Testing
                 "acme/model": "model: dest 'model' in 'model/m.onnx' is a symbolic link in the repository",
             ]
             for (name, reason) in expected {
-                let reply = try await daemon.deliver(event: "push", payload: pushPayload(repository: name, sha: repository.head), secret: TestSecrets.repository)
+                let reply = try await daemon.deliver(
+                    event: "push", payload: pushPayload(repository: name, sha: repository.head), secret: TestSecrets.repository)
                 let id = try #require(daemon.buildID(of: reply), "\(name): \(reply.status) \(reply.text)")
                 let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
                 #expect(build.state == .failure && build.reason?.contains(reason) == true, "\(name): \(build.state) \(build.reason ?? "")")

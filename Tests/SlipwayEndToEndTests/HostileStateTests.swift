@@ -4,6 +4,7 @@ import SlipwayCore
 import SlipwayStore
 import SlipwayTesting
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,15 +17,19 @@ import Glibc
         let gate = try TestPaths.temporaryDirectory("second-daemon-gate")
         defer { TestPaths.removeTemporaryDirectory(gate) }
         try await gatedDaemon("first", gate: gate).run { daemon in
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             try await eventually { try await daemon.openStore().build(id: id)?.state == .running }
             // The same config, the same state_dir: refused, naming both; nothing of the first's touched.
-            let second = try runProgram(try TestPaths.executable("slipwayd").path, ["--config", daemon.configPath],
-                                        environment: daemon.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            let second = try runProgram(
+                try TestPaths.executable("slipwayd").path, ["--config", daemon.configPath],
+                environment: daemon.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
             #expect(second.status == 1)
-            #expect(second.output.contains("state_dir \(daemon.stateDirectory) is in use by another slipwayd (pid \(daemon.processID ?? -1))"), "\(second.output)")
+            #expect(
+                second.output.contains("state_dir \(daemon.stateDirectory) is in use by another slipwayd (pid \(daemon.processID ?? -1))"),
+                "\(second.output)")
             #expect(!second.output.contains("killed processes"))
-            FileManager.default.createFile(atPath: gate.appendingPathComponent("GO").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: gate.appendingPathComponent("GO").path, contents: nil)
             let build = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
             #expect(build.state == .success && build.attempts == 1, "\(build.state) \(build.reason ?? "") attempts \(build.attempts)")
             #expect(!daemon.daemonLog().contains("killed processes left by interrupted builds"))
@@ -40,9 +45,11 @@ import Glibc
             let other = try TestPaths.temporaryDirectory("port-second")
             defer { TestPaths.removeTemporaryDirectory(other) }
             let config = other.appendingPathComponent("slipway.yaml").path
-            try testConfig(port: first.port, stateDirectory: other.appendingPathComponent("state").path).write(toFile: config, atomically: true, encoding: .utf8)
-            let second = try runProgram(try TestPaths.executable("slipwayd").path, ["--config", config],
-                                        environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            try testConfig(port: first.port, stateDirectory: other.appendingPathComponent("state").path).write(
+                toFile: config, atomically: true, encoding: .utf8)
+            let second = try runProgram(
+                try TestPaths.executable("slipwayd").path, ["--config", config],
+                environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
             #expect(second.status == 1)
             #expect(second.output.contains("cannot listen on 127.0.0.1:\(first.port)"), "\(second.output)")
             #expect(!second.output.contains("starting"), "it stopped before starting its services")
@@ -53,7 +60,9 @@ import Glibc
         let socket = socketDirectory.appendingPathComponent("s.sock").path
         func unixConfig(_ state: String) -> String {
             testConfig(port: 1, stateDirectory: state)
-                .replacingOccurrences(of: "listen: 127.0.0.1:1\n  public_url: http://127.0.0.1:1", with: "listen: unix:\(socket)\n  public_url: http://slipway.invalid")
+                .replacingOccurrences(
+                    of: "listen: 127.0.0.1:1\n  public_url: http://127.0.0.1:1",
+                    with: "listen: unix:\(socket)\n  public_url: http://slipway.invalid")
         }
         let owner = try TestPaths.temporaryDirectory("socket-owner")
         defer { TestPaths.removeTemporaryDirectory(owner) }
@@ -69,11 +78,15 @@ import Glibc
         try await Task.sleep(for: .milliseconds(300))
         let intruder = try TestPaths.temporaryDirectory("socket-intruder")
         defer { TestPaths.removeTemporaryDirectory(intruder) }
-        try unixConfig(intruder.appendingPathComponent("state").path).write(toFile: intruder.path + "/c.yaml", atomically: true, encoding: .utf8)
+        try unixConfig(intruder.appendingPathComponent("state").path).write(
+            toFile: intruder.path + "/c.yaml", atomically: true, encoding: .utf8)
         // (timeout: a daemon that takes the socket over keeps running; the test must still end.)
-        let refused = try runProgram("/usr/bin/timeout", ["60", try TestPaths.executable("slipwayd").path, "--config", intruder.path + "/c.yaml"],
-                                     environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
-        #expect(refused.status == 1 && refused.output.contains("cannot listen on unix:\(socket): another process accepts connections on it"), "\(refused.output)")
+        let refused = try runProgram(
+            "/usr/bin/timeout", ["60", try TestPaths.executable("slipwayd").path, "--config", intruder.path + "/c.yaml"],
+            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        #expect(
+            refused.status == 1 && refused.output.contains("cannot listen on unix:\(socket): another process accepts connections on it"),
+            "\(refused.output)")
         #expect(process.isRunning)
     }
 
@@ -98,7 +111,8 @@ import Glibc
         let filler = daemon.stateDirectory + "/filler"
         try await daemon.run { daemon in
             let store = try daemon.openStore()   // now: opening it (a migration check) writes
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             // The test step runs (the checkout, which needs space, is done).
             try await eventually { try await store.steps(buildID: id).contains { $0.name == "test" && $0.state == .running } }
             // Empty the WAL, so the next commit needs new blocks, then take every block left.
@@ -107,7 +121,7 @@ import Glibc
                 try DatabaseQueue(path: database).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             }
             fillDisk(at: filler)
-            FileManager.default.createFile(atPath: gate.appendingPathComponent("GO").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: gate.appendingPathComponent("GO").path, contents: nil)
             // The step ends; recording that fails, and is retried.
             try await eventually { daemon.daemonLog().contains("cannot store; retrying") }
             try await eventually { try await daemon.get("/readyz").status == 503 }
@@ -119,7 +133,9 @@ import Glibc
             let ended = try await daemon.waitForEnd(of: id, timeout: .seconds(60))
             #expect(ended.state == .success, "\(ended.reason ?? "")")
             try await eventually { try await daemon.get("/readyz").status == 200 }
-            let next = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "other"), secret: TestSecrets.repository)))
+            let next = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: pushPayload(branch: "other"), secret: TestSecrets.repository)))
             #expect(try await daemon.waitForEnd(of: next, timeout: .seconds(60)).state == .success)
             let log = daemon.daemonLog()
             #expect(log.contains("delivery refused: cannot store it"), "every 5xx is logged with its cause")
@@ -141,7 +157,7 @@ import Glibc
 
 /// Writes zeros at `path` until the file system is full.
 func fillDisk(at path: String) {
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     guard let handle = FileHandle(forWritingAtPath: path) else { return }
     defer { try? handle.close() }
     let block = Data(count: 64 * 1024)

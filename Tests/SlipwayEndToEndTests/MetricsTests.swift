@@ -19,17 +19,23 @@ import Testing
         env["TEST_GITHUB_TOKEN"] = github.token
         _ = await blocking { TestRepository.shared }
         let daemon = try DaemonHarness(label: "metrics", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, appRepositoryExtra: """
-                    model:
-                      source: file://\(model.path)
-                      dest: model/model.onnx
-                """, topLevelExtra: CommitStatusTests.githubYAML(github))
+            testConfig(
+                port: port, stateDirectory: state,
+                appRepositoryExtra: """
+                        model:
+                          source: file://\(model.path)
+                          dest: model/model.onnx
+                    """, topLevelExtra: CommitStatusTests.githubYAML(github))
         }
         try await daemon.run { daemon in
             let payload = pushPayload()
             let delivery = UUID().uuidString
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: delivery)))
-            #expect(try await daemon.deliver(event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: delivery).status == 200)
+            let id = try #require(
+                daemon.buildID(
+                    of: try await daemon.deliver(event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: delivery)))
+            #expect(
+                try await daemon.deliver(event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: delivery).status
+                    == 200)
             #expect(try await daemon.deliver(event: "push", payload: payload, secret: "wrong").status == 401)
             #expect(try await daemon.waitForEnd(of: id).state == .success)
             try await eventually(timeout: .seconds(30)) { github.requests.contains { $0.status == 500 } }
@@ -40,7 +46,8 @@ import Testing
             let parsed = try await Self.parseWithPrometheusClient(reply.text, in: scratch)
             let samples = parsed.samples, types = parsed.types
 
-            #expect(types["slipway_deliveries"] == "counter" && types["slipway_builds"] == "gauge" && types["slipway_queue_depth"] == "gauge")
+            #expect(
+                types["slipway_deliveries"] == "counter" && types["slipway_builds"] == "gauge" && types["slipway_queue_depth"] == "gauge")
             #expect(types["slipway_build_duration_seconds"] == "histogram" && types["slipway_step_duration_seconds"] == "histogram")
             #expect(types["slipway_model_bytes_downloaded"] == "counter" && types["slipway_status_post_failures"] == "counter")
             #expect(samples[#"slipway_deliveries_total{result="queued"}"#] == 1)
@@ -61,7 +68,9 @@ import Testing
     }
 
     /// `{"types": {family: type}, "samples": {"name{k="v",...}": value}}` from prometheus_client.
-    static func parseWithPrometheusClient(_ text: String, in directory: URL) async throws -> (types: [String: String], samples: [String: Double]) {
+    static func parseWithPrometheusClient(_ text: String, in directory: URL) async throws -> (
+        types: [String: String], samples: [String: Double]
+    ) {
         let input = directory.appendingPathComponent("metrics.txt")
         try text.write(to: input, atomically: true, encoding: .utf8)
         let script = """

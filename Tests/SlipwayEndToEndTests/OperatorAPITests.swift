@@ -13,7 +13,9 @@ import Testing
             - {name: ops-alice, token: env:TEST_OPS_TOKEN}
         """
 
-    func withAPI(test: [String] = ["sh", "-c", "echo line one; echo line two; echo line three"], _ body: (DaemonHarness) async throws -> Void) async throws {
+    func withAPI(
+        test: [String] = ["sh", "-c", "echo line one; echo line two; echo line three"], _ body: (DaemonHarness) async throws -> Void
+    ) async throws {
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = Self.token
         _ = await blocking { TestRepository.shared }
@@ -23,7 +25,9 @@ import Testing
         try await daemon.run(body)
     }
 
-    func call(_ daemon: DaemonHarness, _ method: String, _ path: String, body: String? = nil, token: String? = OperatorAPITests.token) async throws -> DaemonHarness.Reply {
+    func call(_ daemon: DaemonHarness, _ method: String, _ path: String, body: String? = nil, token: String? = OperatorAPITests.token)
+        async throws -> DaemonHarness.Reply
+    {
         var headers = [("Content-Type", "application/json")]
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         return try await daemon.request(method, path, headers: headers, body: body.map { Array($0.utf8) })
@@ -33,14 +37,17 @@ import Testing
     /// by every layer alike (a push, the API, the checkout), not accepted by one and
     /// refused by the next.
     @Test func aSHA256RepositoryIsBuiltFromAPushAndFromTheAPI() async throws {
-        let repository = try await blocking { try GitFixture(label: "sha256", files: ["README.md": "sha-256 objects\n"], objectFormat: "sha256") }
+        let repository = try await blocking {
+            try GitFixture(label: "sha256", files: ["README.md": "sha-256 objects\n"], objectFormat: "sha256")
+        }
         defer { repository.remove() }
         #expect(repository.head.count == 64)
         var env = TestSecrets.environment
         env["TEST_OPS_TOKEN"] = Self.token
         let daemon = try DaemonHarness(label: "api-sha256", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state, test: ["sh", "-c", "test -f README.md && echo checked out"],
-                       cloneURL: repository.bareURL, topLevelExtra: Self.apiYAML)
+            testConfig(
+                port: port, stateDirectory: state, test: ["sh", "-c", "test -f README.md && echo checked out"],
+                cloneURL: repository.bareURL, topLevelExtra: Self.apiYAML)
         }
         try await daemon.run { daemon in
             let pushed = try await daemon.deliver(event: "push", payload: pushPayload(sha: repository.head), secret: TestSecrets.repository)
@@ -59,8 +66,10 @@ import Testing
 
     @Test func everyEndpointWantsTheBearerToken() async throws {
         try await withAPI { daemon in
-            for (method, path) in [("GET", "/api/v1/builds"), ("GET", "/api/v1/builds/1"), ("POST", "/api/v1/builds/1/cancel"),
-                                   ("POST", "/api/v1/builds/1/rebuild"), ("GET", "/api/v1/builds/1/log"), ("POST", "/api/v1/builds")] {
+            for (method, path) in [
+                ("GET", "/api/v1/builds"), ("GET", "/api/v1/builds/1"), ("POST", "/api/v1/builds/1/cancel"),
+                ("POST", "/api/v1/builds/1/rebuild"), ("GET", "/api/v1/builds/1/log"), ("POST", "/api/v1/builds"),
+            ] {
                 let missing = try await call(daemon, method, path, token: nil)
                 let wrong = try await call(daemon, method, path, token: "wrong")
                 #expect(missing.status == 401 && wrong.status == 401, "\(method) \(path)")
@@ -71,7 +80,8 @@ import Testing
 
     @Test func listShowLogRebuildAndCreate() async throws {
         try await withAPI { daemon in
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             #expect(try await daemon.waitForEnd(of: id).state == .success)
 
             let list = try await call(daemon, "GET", "/api/v1/builds?repository=acme/app&limit=10")
@@ -99,7 +109,9 @@ import Testing
             let byRef = try await call(daemon, "POST", "/api/v1/builds", body: #"{"repository": "acme/app", "ref": "main"}"#)
             #expect(byRef.status == 201, "\(byRef.text)")
             #expect(byRef.json["sha"] as? String == TestRepository.head, "the ref's head, from git ls-remote")
-            let bySHA = try await call(daemon, "POST", "/api/v1/builds", body: #"{"repository": "acme/app", "sha": "\#(TestRepository.head)", "ref": "refs/heads/main"}"#)
+            let bySHA = try await call(
+                daemon, "POST", "/api/v1/builds",
+                body: #"{"repository": "acme/app", "sha": "\#(TestRepository.head)", "ref": "refs/heads/main"}"#)
             #expect(bySHA.status == 201)
             #expect(try await call(daemon, "POST", "/api/v1/builds", body: #"{"repository": "acme/nope"}"#).status == 400)
             #expect(try await call(daemon, "POST", "/api/v1/builds", body: #"{"repository": "acme/app", "sha": "xyz"}"#).status == 400)
@@ -110,7 +122,8 @@ import Testing
 
     @Test func cancelStopsARunningBuildAndRefusesAFinishedOne() async throws {
         try await withAPI(test: ["sleep", "60"]) { daemon in
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             let store = try daemon.openStore()
             try await eventually { try await store.steps(buildID: id).contains { $0.name == "test" } }
             let reply = try await call(daemon, "POST", "/api/v1/builds/\(id)/cancel")
@@ -137,13 +150,15 @@ import Testing
         let go = gate.appendingPathComponent("GO").path
         let seen = SharedCount()
         let daemon = try DaemonHarness(label: "follow", environment: env) { port, state in
-            testConfig(port: port, stateDirectory: state,
-                       test: ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line"],
-                       // The gate file is outside the workspace, where sandboxed code cannot look.
-                       topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none")
+            testConfig(
+                port: port, stateDirectory: state,
+                test: ["sh", "-c", "printf 'first-%s\\n' line; while [ ! -f \(go) ]; do sleep 0.05; done; printf 'second-%s\\n' line"],
+                // The gate file is outside the workspace, where sandboxed code cannot look.
+                topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none")
         }
         try await daemon.run { daemon in
-            let id = try #require(daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
+            let id = try #require(
+                daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             let store = try daemon.openStore()
             // Two followers at once.
             try await withThrowingTaskGroup(of: (sawFirstWhileRunning: Bool, text: String).self) { group in
@@ -159,7 +174,7 @@ import Testing
                             text += String(buffer: chunk)
                             if !before, text.contains("first-line") {
                                 sawFirstWhileRunning = try await store.build(id: id)?.state == .running
-                                if seen.increment() == 2 { FileManager.default.createFile(atPath: go, contents: nil) }
+                                if seen.increment() == 2 { _ = FileManager.default.createFile(atPath: go, contents: nil) }
                             }
                         }
                         return (sawFirstWhileRunning, text)

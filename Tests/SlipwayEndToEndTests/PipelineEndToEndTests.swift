@@ -11,11 +11,11 @@ import Testing
 
     static let appFiles = [
         "Dockerfile": """
-            FROM \(BuildahSandbox.baseImage)
-            COPY app.sh /app/app.sh
-            RUN /app/app.sh --self-check
-            CMD ["/app/app.sh"]
-            """,
+        FROM \(BuildahSandbox.baseImage)
+        COPY app.sh /app/app.sh
+        RUN /app/app.sh --self-check
+        CMD ["/app/app.sh"]
+        """,
         "app.sh": "#!/bin/sh\necho \"model app serving ($1)\"\n",
         "test.sh": "#!/bin/sh\necho 'running the unit tests'\ntest -x app.sh\n",
     ]
@@ -29,9 +29,12 @@ import Testing
         var imageName: String { "\(registry.host)/acme/app" }
 
         func deliver(branch: String = "main", sha: String? = nil) async throws -> Int64 {
-            let reply = try await daemon.deliver(event: "push", payload: pushPayload(branch: branch, sha: sha ?? repository.head),
-                                                 secret: TestSecrets.repository)
-            guard reply.status == 202, let id = daemon.buildID(of: reply) else { throw HarnessError("delivery refused: \(reply.status) \(reply.text)") }
+            let reply = try await daemon.deliver(
+                event: "push", payload: pushPayload(branch: branch, sha: sha ?? repository.head),
+                secret: TestSecrets.repository)
+            guard reply.status == 202, let id = daemon.buildID(of: reply) else {
+                throw HarnessError("delivery refused: \(reply.status) \(reply.text)")
+            }
             return id
         }
 
@@ -63,7 +66,8 @@ import Testing
             \(extra)
             """
         let daemon = try DaemonHarness(label: label, environment: environment) { port, state in
-            testConfig(port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image)
+            testConfig(
+                port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image)
         }
         let rig = Rig(registry: registry, buildah: buildah, repository: repository, daemon: daemon)
         return try await daemon.run { _ in try await body(rig) }
@@ -104,15 +108,20 @@ import Testing
                 guard line.hasPrefix("  "), let range = line.range(of: #"after [0-9.]+s$"#, options: .regularExpression) else { return nil }
                 return Double(line[range].dropFirst(6).dropLast())
             }.reduce(0, +)
-            print("build wall \(String(format: "%.3f", wall)) s, in steps \(String(format: "%.3f", inSteps)) s, child processes \(String(format: "%.3f", children)) s, daemon overhead \(String(format: "%.3f", wall - children)) s")
+            print(
+                "build wall \(String(format: "%.3f", wall)) s, in steps \(String(format: "%.3f", inSteps)) s, child processes \(String(format: "%.3f", children)) s, daemon overhead \(String(format: "%.3f", wall - children)) s"
+            )
 
             let log = rig.log(id)
-            for fragment in ["==> ", "step checkout", "running the unit tests", "model app serving (smoke)", "pushed \(rig.imageName):main"] {
+            for fragment in [
+                "==> ", "step checkout", "running the unit tests", "model app serving (smoke)", "pushed \(rig.imageName):main",
+            ] {
                 #expect(log.contains(fragment), "log lacks '\(fragment)'")
             }
             #expect(!log.contains(rig.registry.password), "registry password in the build log")
             #expect(!rig.daemon.daemonLog().contains(rig.registry.password), "registry password in the daemon log")
-            #expect(try await blocking { try rig.buildah.images() }.allSatisfy { !$0.contains("slipway/build-") }, "local build image removed")
+            #expect(
+                try await blocking { try rig.buildah.images() }.allSatisfy { !$0.contains("slipway/build-") }, "local build image removed")
         }
     }
 
@@ -269,7 +278,9 @@ import Testing
 
     // Git forbids spaces in ref names (and Slipway refuses such refs): ${IFS} is the
     // shell's own space, so each would still run touch if a shell ever saw the name.
-    @Test(arguments: ["$(touch${IFS}/tmp/slipway-pwned-MARK)", "a;touch${IFS}/tmp/slipway-pwned-MARK", "`touch${IFS}/tmp/slipway-pwned-MARK`"])
+    @Test(arguments: [
+        "$(touch${IFS}/tmp/slipway-pwned-MARK)", "a;touch${IFS}/tmp/slipway-pwned-MARK", "`touch${IFS}/tmp/slipway-pwned-MARK`",
+    ])
     func branchNamesNeverReachAShell(_ template: String) async throws {
         let mark = UUID().uuidString
         let branch = template.replacingOccurrences(of: "MARK", with: mark)

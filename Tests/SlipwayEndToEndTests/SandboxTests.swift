@@ -43,7 +43,9 @@ import Testing
     /// each in a directory of its own, as an operator would lay them out.
     /// `asUser`: the daemon runs as that uid (as under the systemd unit), with no image
     /// step (rootless buildah needs subordinate ids this test does not set up).
-    static func withHostileRig<T>(_ label: String, sandbox: String, asUser: UInt32? = nil, _ body: (Rig) async throws -> T) async throws -> T {
+    static func withHostileRig<T>(_ label: String, sandbox: String, asUser: UInt32? = nil, _ body: (Rig) async throws -> T) async throws
+        -> T
+    {
         let registry = try await blocking { try RegistryHarness(label: label) }
         defer { registry.shutdown() }
         try await registry.start()
@@ -79,17 +81,19 @@ import Testing
         let base = daemon.directory.path
         let secrets = [
             "\(base)/secrets/webhook-secret": webhookSecret, "\(base)/secrets/ops-token": opsToken,
-            "\(base)/registry/auth.json": registry.authFile, "\(base)/kube/config": "apiVersion: v1\nkind: Config # kube-\(UUID().uuidString)\n",
+            "\(base)/registry/auth.json": registry.authFile,
+            "\(base)/kube/config": "apiVersion: v1\nkind: Config # kube-\(UUID().uuidString)\n",
         ]
         for (path, content) in secrets {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
         }
         // Another build's workspace, with something of its own.
         let other = "\(daemon.stateDirectory)/workspaces/999/src"
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: other + "/other.txt", contents: Data("another build's file".utf8))
-        let rig = Rig(daemon: daemon, registry: registry, repository: repository, secrets: secrets, webhookSecret: webhookSecret, envToken: envToken)
+        _ = FileManager.default.createFile(atPath: other + "/other.txt", contents: Data("another build's file".utf8))
+        let rig = Rig(
+            daemon: daemon, registry: registry, repository: repository, secrets: secrets, webhookSecret: webhookSecret, envToken: envToken)
         return try await daemon.run { _ in try await body(rig) }
     }
 
@@ -130,22 +134,27 @@ import Testing
             MARK=\(rig.mark)
 
             """
-        let script = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/sandbox/hostile.sh"), encoding: .utf8)
+        let script = try String(
+            contentsOf: TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/sandbox/hostile.sh"), encoding: .utf8)
         let dockerfile = """
             FROM \(BuildahSandbox.baseImage)
             COPY hostile.sh targets.env chroot-escape /
             RUN sh /hostile.sh run-line
             """
         let sha = try await blocking {
-            try rig.repository.commit(files: ["hostile.sh": script, "targets.env": targets, "Dockerfile": dockerfile],
-                                      executables: ["chroot-escape": escape], message: "Tests")
+            try rig.repository.commit(
+                files: ["hostile.sh": script, "targets.env": targets, "Dockerfile": dockerfile],
+                executables: ["chroot-escape": escape], message: "Tests")
         }
         if let user = rig.daemon.runAs {
             // git fetches from a repository only as its owner ("dubious ownership").
-            _ = try runProgram("/bin/chown", ["-R", "\(user.uid):\(user.gid)", rig.repository.directory.appendingPathComponent("origin.git").path])
+            _ = try runProgram(
+                "/bin/chown", ["-R", "\(user.uid):\(user.gid)", rig.repository.directory.appendingPathComponent("origin.git").path])
         }
         let reply = try await rig.daemon.deliver(event: "push", payload: pushPayload(sha: sha), secret: rig.webhookSecret)
-        guard reply.status == 202, let id = rig.daemon.buildID(of: reply) else { throw HarnessError("delivery refused: \(reply.status) \(reply.text)") }
+        guard reply.status == 202, let id = rig.daemon.buildID(of: reply) else {
+            throw HarnessError("delivery refused: \(reply.status) \(reply.text)")
+        }
         return id
     }
 
@@ -213,8 +222,10 @@ import Testing
     static func writtenOutside(_ rig: Rig) throws -> [String] {
         let binary = try TestPaths.executable("slipwayd").path
         let paths = ["test", "run-line", "smoke"].flatMap { stage in
-            ["\(rig.daemon.stateDirectory)/pwned-\(stage)-\(rig.mark)", "/etc/slipway-pwned-\(stage)-\(rig.mark)",
-             "\(binary).pwned-\(stage)-\(rig.mark)"]
+            [
+                "\(rig.daemon.stateDirectory)/pwned-\(stage)-\(rig.mark)", "/etc/slipway-pwned-\(stage)-\(rig.mark)",
+                "\(binary).pwned-\(stage)-\(rig.mark)",
+            ]
         }
         let found = paths.filter { FileManager.default.fileExists(atPath: $0) }
         for path in found { try? FileManager.default.removeItem(atPath: path) }
@@ -228,8 +239,10 @@ import Testing
             #expect(run.readiness.allSatisfy { $0 == 200 } && run.readiness.count >= 2, "/readyz during and after: \(run.readiness)")
             #expect(rig.daemon.isRunning)
 
-            let expected = ["webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
-                            "find-daemon", "daemon-environ", "daemon-mem", "signal-daemon", "write-daemon-binary"]
+            let expected = [
+                "webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
+                "find-daemon", "daemon-environ", "daemon-mem", "signal-daemon", "write-daemon-binary",
+            ]
             let written = try Self.writtenOutside(rig)
             #expect(written.isEmpty, "writes outside the build reached the host: \(written)")
             for attack in ["write-state", "write-etc", "write-beside-daemon"] {
@@ -237,7 +250,8 @@ import Testing
             }
             for stage in ["test", "run-line", "smoke"] {
                 for attack in expected {
-                    #expect(attacks["\(stage):\(attack)"] == "BLOCKED", "\(stage):\(attack) \(attacks["\(stage):\(attack)"] ?? "did not run")")
+                    #expect(
+                        attacks["\(stage):\(attack)"] == "BLOCKED", "\(stage):\(attack) \(attacks["\(stage):\(attack)"] ?? "did not run")")
                 }
                 #expect(attacks["\(stage):leftover"] == "STARTED")
             }
@@ -267,9 +281,11 @@ import Testing
             let attacks = run.attacks
             #expect(run.readiness.allSatisfy { $0 == 200 }, "/readyz during and after: \(run.readiness)")
             #expect(run.log.contains("sandbox: bubblewrap, host network, as the daemon's uid"), "\(run.log)")
-            for attack in ["webhook-secret", "ops-token", "other-workspace", "shadow", "database", "mirrors", "find-daemon",
-                           "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc", "write-beside-daemon",
-                           "write-daemon-binary"] {
+            for attack in [
+                "webhook-secret", "ops-token", "other-workspace", "shadow", "database", "mirrors", "find-daemon",
+                "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc", "write-beside-daemon",
+                "write-daemon-binary",
+            ] {
                 #expect(attacks["test:\(attack)"] == "BLOCKED", "test:\(attack) \(attacks["test:\(attack)"] ?? "did not run")")
             }
             let forks = try #require(attacks["test:forks"].flatMap { Int($0) })
@@ -280,8 +296,12 @@ import Testing
             #expect(rig.daemon.isRunning)
             // Its own user cannot read the daemon's environment either: it is not dumpable.
             let pid = try #require(rig.daemon.processID)
-            let sameUser = try runProgram("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--",
-                                                               "/bin/cat", "/proc/\(pid)/environ"])
+            let sameUser = try runProgram(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--",
+                    "/bin/cat", "/proc/\(pid)/environ",
+                ])
             #expect(sameUser.status != 0 && !sameUser.output.contains(rig.envToken), "\(sameUser.output)")
         }
     }
@@ -291,17 +311,23 @@ import Testing
             let run = try await Self.runHostileBuild(rig, killForReal: false, setting: "with sandbox: none")
             let (log, attacks) = (run.log, run.attacks)
             let written = try Self.writtenOutside(rig)
-            #expect(written.count == 7, "the test step's three writes and the container steps' escapes into the state directory and /etc: \(written)")
-            for attack in ["webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
-                           "find-daemon", "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc",
-                           "write-beside-daemon", "write-daemon-binary"] {
+            #expect(
+                written.count == 7,
+                "the test step's three writes and the container steps' escapes into the state directory and /etc: \(written)")
+            for attack in [
+                "webhook-secret", "ops-token", "registry-auth", "kubeconfig", "other-workspace", "shadow", "database", "mirrors",
+                "find-daemon", "daemon-environ", "daemon-mem", "signal-daemon", "write-state", "write-etc",
+                "write-beside-daemon", "write-daemon-binary",
+            ] {
                 #expect(attacks["test:\(attack)"]?.hasPrefix("OK") == true, "test:\(attack) \(attacks["test:\(attack)"] ?? "did not run")")
             }
             // Inside buildah's chroot isolation: the host's processes are visible and can be
             // signalled, and the escape reaches the host's files.
             for stage in ["run-line", "smoke"] {
                 for attack in ["webhook-secret", "ops-token", "registry-auth", "find-daemon", "signal-daemon", "write-state"] {
-                    #expect(attacks["\(stage):\(attack)"]?.hasPrefix("OK") == true, "\(stage):\(attack) \(attacks["\(stage):\(attack)"] ?? "did not run")")
+                    #expect(
+                        attacks["\(stage):\(attack)"]?.hasPrefix("OK") == true,
+                        "\(stage):\(attack) \(attacks["\(stage):\(attack)"] ?? "did not run")")
                 }
             }
             #expect(attacks["test:forks"] == String(Self.forks), "no pids limit outside the sandbox")
@@ -316,8 +342,10 @@ import Testing
 
     @Test func anOrdinaryRepositoryStillPassesInTheSandbox() async throws {
         let repository = try await blocking {
-            try GitFixture(label: "sandbox-plain", files: [
-                "test_model.py": """
+            try GitFixture(
+                label: "sandbox-plain",
+                files: [
+                    "test_model.py": """
                     import getpass, os, subprocess, tempfile, unittest
 
                     class ModelTest(unittest.TestCase):
@@ -334,13 +362,14 @@ import Testing
 
                     if __name__ == "__main__":
                         unittest.main()
-                    """,
-            ])
+                    """
+                ])
         }
         defer { repository.remove() }
         let daemon = try DaemonHarness(label: "sandbox-plain", environment: TestSecrets.environment) { port, state in
-            testConfig(port: port, stateDirectory: state, test: ["python3", "-m", "unittest", "-v"], cloneURL: repository.bareURL,
-                       topLevelExtra: "sandbox_network: false")
+            testConfig(
+                port: port, stateDirectory: state, test: ["python3", "-m", "unittest", "-v"], cloneURL: repository.bareURL,
+                topLevelExtra: "sandbox_network: false")
         }
         try await daemon.run { daemon in
             let reply = try await daemon.deliver(event: "push", payload: pushPayload(sha: repository.head), secret: TestSecrets.repository)

@@ -40,7 +40,8 @@ enum TestRepository {
 func testConfig(
     port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
     test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
-    cloneURL: String = TestRepository.shared.bareURL, serverExtra: [String] = [], appRepositoryExtra: String = "", topLevelExtra: String = ""
+    cloneURL: String = TestRepository.shared.bareURL, serverExtra: [String] = [], appRepositoryExtra: String = "",
+    topLevelExtra: String = ""
 ) -> String {
     let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
     return """
@@ -83,15 +84,18 @@ func testConfig(
 
 /// A daemon of one worker whose builds' test step waits until the file `GO` exists in
 /// `gate` (unsandboxed: the gate is outside the workspace); the operator token configured.
-func gatedDaemon(_ label: String, gate: URL, shutdownGrace: String = "10s", serverExtra: [String] = [],
-                 topLevelExtra: String = "") throws -> DaemonHarness {
+func gatedDaemon(
+    _ label: String, gate: URL, shutdownGrace: String = "10s", serverExtra: [String] = [],
+    topLevelExtra: String = ""
+) throws -> DaemonHarness {
     let go = gate.appendingPathComponent("GO").path
     var env = TestSecrets.environment
     env["TEST_OPS_TOKEN"] = OperatorAPITests.token
     return try DaemonHarness(label: label, environment: env) { port, state in
-        testConfig(port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; echo done"],
-                   shutdownGrace: shutdownGrace, serverExtra: serverExtra,
-                   topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n" + topLevelExtra)
+        testConfig(
+            port: port, stateDirectory: state, workers: 1, test: ["sh", "-c", "while [ ! -f \(go) ]; do sleep 0.05; done; echo done"],
+            shutdownGrace: shutdownGrace, serverExtra: serverExtra,
+            topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n" + topLevelExtra)
     }
 }
 
@@ -102,8 +106,9 @@ func withDaemon<T>(
     _ body: (DaemonHarness) async throws -> T
 ) async throws -> T {
     let daemon = try DaemonHarness(label: label, environment: TestSecrets.environment) { port, state in
-        testConfig(port: port, stateDirectory: state, workers: workers, cancelSuperseded: cancelSuperseded,
-                   test: test, maxBodyBytes: maxBodyBytes, shutdownGrace: shutdownGrace)
+        testConfig(
+            port: port, stateDirectory: state, workers: workers, cancelSuperseded: cancelSuperseded,
+            test: test, maxBodyBytes: maxBodyBytes, shutdownGrace: shutdownGrace)
     }
     _ = await blocking { TestRepository.shared }
     return try await daemon.run(body)

@@ -41,14 +41,20 @@ import Testing
         try await withDaemon("vector") { daemon in
             // The vector's body is not a payload: a correct signature gets 400 (unparseable),
             // a wrong one 401, which shows the daemon accepted GitHub's own signature.
-            let good = try await post(daemon, body: body, headers: [
-                ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", header)])
+            let good = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", header),
+                ])
             #expect(good.status == 400, "\(good.text)")
             let flipped = header.dropLast() + "6"
-            let bad = try await post(daemon, body: body, headers: [
-                ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", String(flipped))])
+            let bad = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", String(flipped)),
+                ])
             #expect(bad.status == 401)
         }
     }
@@ -66,16 +72,22 @@ import Testing
                 ("empty header", [("X-Hub-Signature-256", "")]),
                 ("missing header", []),
                 ("no algorithm", [("X-Hub-Signature-256", String(good.dropFirst(7)))]),
-                ("sha1 beside a wrong sha256", [
-                    ("X-Hub-Signature-256", flipped),
-                    ("X-Hub-Signature", "sha1=" + Crypto.hmacSHA1(key: Array(secret.utf8), message: body).hexString)]),
+                (
+                    "sha1 beside a wrong sha256",
+                    [
+                        ("X-Hub-Signature-256", flipped),
+                        ("X-Hub-Signature", "sha1=" + Crypto.hmacSHA1(key: Array(secret.utf8), message: body).hexString),
+                    ]
+                ),
                 ("wrong legacy sha1", [("X-Hub-Signature", "sha1=" + Crypto.hmacSHA1(key: Array("nope".utf8), message: body).hexString)]),
             ]
             for (name, signatureHeaders) in cases {
                 let deliveryID = UUID().uuidString
-                let reply = try await post(daemon, body: body, headers: [
-                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", deliveryID),
-                ] + signatureHeaders)
+                let reply = try await post(
+                    daemon, body: body,
+                    headers: [
+                        ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", deliveryID),
+                    ] + signatureHeaders)
                 #expect(reply.status == 401, "\(name): \(reply.status) \(reply.text)")
                 #expect(!reply.text.contains("secret-marker-in-body"), "\(name): body echoed")
                 #expect(try await daemon.openStore().delivery(id: deliveryID) == nil, "\(name): delivery stored")
@@ -92,9 +104,11 @@ import Testing
             let sha1 = "sha1=" + Crypto.hmacSHA1(key: Array(secret.utf8), message: body).hexString
             let wrongSHA1 = "sha1=" + Crypto.hmacSHA1(key: Array("not-the-secret".utf8), message: body).hexString
             func deliver(_ signatureHeaders: [(String, String)]) async throws -> DaemonHarness.Reply {
-                try await post(daemon, body: body, headers: [
-                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", UUID().uuidString),
-                ] + signatureHeaders)
+                try await post(
+                    daemon, body: body,
+                    headers: [
+                        ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), ("X-GitHub-Delivery", UUID().uuidString),
+                    ] + signatureHeaders)
             }
             let alone = try await deliver([("X-Hub-Signature", sha1)])
             #expect(alone.status == 202, "sha1 alone: \(alone.text)")
@@ -122,7 +136,8 @@ import Testing
 
     @Test func anUnknownRepositoryWithAValidOrgSecretIsIgnored() async throws {
         try await withDaemon("unknown-repo") { daemon in
-            let reply = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/unknown"), secret: TestSecrets.organization)
+            let reply = try await daemon.deliver(
+                event: "push", payload: pushPayload(repository: "acme/unknown"), secret: TestSecrets.organization)
             #expect(reply.status == 202)
             #expect(reply.json["ignored"] as? String == "repository 'acme/unknown' is not configured")
             let unsigned = try await daemon.deliver(event: "push", payload: pushPayload(repository: "acme/unknown"), secret: secret)
@@ -192,27 +207,39 @@ import Testing
         try await withDaemon("bad-request") { daemon in
             let body = pushPayload()
             let signature = ("X-Hub-Signature-256", signed(body, secret))
-            let noDelivery = try await post(daemon, body: body, headers: [
-                ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), signature])
+            let noDelivery = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"), signature,
+                ])
             #expect(noDelivery.status == 400)
             #expect((noDelivery.json["error"] as? String ?? "").contains("X-GitHub-Delivery"), "\(noDelivery.text)")
-            let noEvent = try await post(daemon, body: body, headers: [
-                ("Content-Type", "application/json"), ("X-GitHub-Delivery", UUID().uuidString), signature])
+            let noEvent = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", "application/json"), ("X-GitHub-Delivery", UUID().uuidString), signature,
+                ])
             #expect(noEvent.status == 400)
             #expect((noEvent.json["error"] as? String ?? "").contains("X-GitHub-Event"), "\(noEvent.text)")
 
             for garbage in ["{not json", "[]", "{\"ref\": 42}"] {
                 let bytes = Array(garbage.utf8)
-                let reply = try await post(daemon, body: bytes, headers: [
-                    ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
-                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(bytes, secret))])
+                let reply = try await post(
+                    daemon, body: bytes,
+                    headers: [
+                        ("Content-Type", "application/json"), ("X-GitHub-Event", "push"),
+                        ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(bytes, secret)),
+                    ])
                 #expect(reply.status == 400, "\(garbage): \(reply.text)")
                 #expect(reply.json["error"] is String, "\(garbage): \(reply.text)")
             }
             let form = Array("other=1".utf8)
-            let noPayload = try await post(daemon, body: form, headers: [
-                ("Content-Type", "application/x-www-form-urlencoded"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(form, secret))])
+            let noPayload = try await post(
+                daemon, body: form,
+                headers: [
+                    ("Content-Type", "application/x-www-form-urlencoded"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(form, secret)),
+                ])
             #expect(noPayload.status == 400, "\(noPayload.text)")
             #expect(try await buildCount(daemon) == 0)
         }
@@ -221,14 +248,20 @@ import Testing
     @Test func otherContentTypesGet415AndOtherMethods405() async throws {
         try await withDaemon("media-method") { daemon in
             let body = pushPayload()
-            let reply = try await post(daemon, body: body, headers: [
-                ("Content-Type", "text/plain"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret))])
+            let reply = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", "text/plain"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret)),
+                ])
             #expect(reply.status == 415)
             // Media types are case-insensitive and may carry parameters.
-            let spelled = try await post(daemon, body: body, headers: [
-                ("Content-Type", " Application/JSON ; charset=utf-8"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret))])
+            let spelled = try await post(
+                daemon, body: body,
+                headers: [
+                    ("Content-Type", " Application/JSON ; charset=utf-8"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString), ("X-Hub-Signature-256", signed(body, secret)),
+                ])
             #expect(spelled.status == 202, "\(spelled.text)")
             for method in ["GET", "PUT", "DELETE", "PATCH"] {
                 let other = try await daemon.request(method, "/webhooks/github", headers: [], body: nil)
@@ -249,9 +282,14 @@ import Testing
             let file = directory.appendingPathComponent("body.json")
             try Data(big).write(to: file)
             for chunked in [false, true] {
-                let code = try await blocking { try curlPost(daemon, file: file.path, headers: [
-                    "Content-Type: application/json", "X-GitHub-Event: push", "X-GitHub-Delivery: \(UUID().uuidString)",
-                    "X-Hub-Signature-256: \(signed(big, secret))"] + (chunked ? ["Transfer-Encoding: chunked"] : [])) }
+                let code = try await blocking {
+                    try curlPost(
+                        daemon, file: file.path,
+                        headers: [
+                            "Content-Type: application/json", "X-GitHub-Event: push", "X-GitHub-Delivery: \(UUID().uuidString)",
+                            "X-Hub-Signature-256: \(signed(big, secret))",
+                        ] + (chunked ? ["Transfer-Encoding: chunked"] : []))
+                }
                 #expect(code == "413", "chunked: \(chunked)")
             }
             #expect(try await buildCount(daemon) == 0)
@@ -261,15 +299,17 @@ import Testing
 
     /// POSTs a file with curl and returns the status code curl printed.
     func curlPost(_ daemon: DaemonHarness, file: String, headers: [String]) throws -> String {
-        let arguments = ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@\(file)"]
+        let arguments =
+            ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@\(file)"]
             + headers.flatMap { ["-H", $0] } + [daemon.baseURL + "/webhooks/github"]
         return try runProgram("/usr/bin/curl", arguments).output
     }
 
     @Test func aPingIsAnswered() async throws {
         try await withDaemon("ping") { daemon in
-            let reply = try await daemon.deliver(event: "ping", payload: try TestPaths.fixture("github-webhooks/ping/with-organization.payload.json"),
-                                                 secret: TestSecrets.organization)
+            let reply = try await daemon.deliver(
+                event: "ping", payload: try TestPaths.fixture("github-webhooks/ping/with-organization.payload.json"),
+                secret: TestSecrets.organization)
             #expect(reply.status == 200)
             #expect(reply.json["pong"] as? Bool == true)
         }

@@ -27,7 +27,8 @@ import Testing
                 let object = try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] ?? [:]
                 let deliveryID = UUID().uuidString
                 let reply = try await daemon.deliver(event: event, payload: payload, secret: TestSecrets.repository, deliveryID: deliveryID)
-                let isBranchPush = event == "push" && (object["deleted"] as? Bool) == false
+                let isBranchPush =
+                    event == "push" && (object["deleted"] as? Bool) == false
                     && (object["ref"] as? String)?.hasPrefix("refs/heads/") == true
                 switch event {
                 case "ping":
@@ -71,12 +72,15 @@ import Testing
             let payload = try TestPaths.fixture("github-webhooks/push/with-new-branch.payload.json")
             var allowed = CharacterSet.alphanumerics
             allowed.insert(charactersIn: "-._~")
-            let body = Array(("payload=" + String(decoding: payload, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: allowed)!).utf8)
-            let reply = try await daemon.request("POST", "/webhooks/github", headers: [
-                ("Content-Type", "application/x-www-form-urlencoded"), ("X-GitHub-Event", "push"),
-                ("X-GitHub-Delivery", UUID().uuidString),
-                ("X-Hub-Signature-256", WebhookSignature.sha256Header(body: body, secret: Array(TestSecrets.repository.utf8))),
-            ], body: body)
+            let body = Array(
+                ("payload=" + String(decoding: payload, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: allowed)!).utf8)
+            let reply = try await daemon.request(
+                "POST", "/webhooks/github",
+                headers: [
+                    ("Content-Type", "application/x-www-form-urlencoded"), ("X-GitHub-Event", "push"),
+                    ("X-GitHub-Delivery", UUID().uuidString),
+                    ("X-Hub-Signature-256", WebhookSignature.sha256Header(body: body, secret: Array(TestSecrets.repository.utf8))),
+                ], body: body)
             #expect(reply.status == 202, "\(reply.text)")
             #expect(reply.json["state"] as? String == "queued")
         }

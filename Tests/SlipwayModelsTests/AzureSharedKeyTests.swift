@@ -8,27 +8,27 @@ import Testing
 /// produces for the same requests: string-to-sign and Authorization header.
 @Suite struct AzureSharedKeyTests {
     static let script = #"""
-import json, sys
-from urllib.parse import urlparse, parse_qsl
-from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
-from azure.core.pipeline import PipelineRequest, PipelineContext
-from azure.core.pipeline.transport import HttpRequest
+        import json, sys
+        from urllib.parse import urlparse, parse_qsl
+        from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
+        from azure.core.pipeline import PipelineRequest, PipelineContext
+        from azure.core.pipeline.transport import HttpRequest
 
-out = []
-for case in json.load(sys.stdin):
-    request = HttpRequest(case["method"], case["url"], headers=case["headers"])
-    policy = SharedKeyCredentialPolicy(case["account"], case["key"])
-    pipeline_request = PipelineRequest(request, PipelineContext(None))
-    string_to_sign = (policy._get_verb(pipeline_request)
-        + policy._get_headers(pipeline_request, ["content-encoding", "content-language", "content-length", "content-md5",
-                              "content-type", "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "byte_range"])
-        + policy._get_canonicalized_headers(pipeline_request)
-        + policy._get_canonicalized_resource(pipeline_request)
-        + policy._get_canonicalized_resource_query(pipeline_request))
-    policy.on_request(pipeline_request)
-    out.append({"stringToSign": string_to_sign, "authorization": request.headers["Authorization"]})
-print(json.dumps(out))
-"""#
+        out = []
+        for case in json.load(sys.stdin):
+            request = HttpRequest(case["method"], case["url"], headers=case["headers"])
+            policy = SharedKeyCredentialPolicy(case["account"], case["key"])
+            pipeline_request = PipelineRequest(request, PipelineContext(None))
+            string_to_sign = (policy._get_verb(pipeline_request)
+                + policy._get_headers(pipeline_request, ["content-encoding", "content-language", "content-length", "content-md5",
+                                      "content-type", "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "byte_range"])
+                + policy._get_canonicalized_headers(pipeline_request)
+                + policy._get_canonicalized_resource(pipeline_request)
+                + policy._get_canonicalized_resource_query(pipeline_request))
+            policy.on_request(pipeline_request)
+            out.append({"stringToSign": string_to_sign, "authorization": request.headers["Authorization"]})
+        print(json.dumps(out))
+        """#
 
     struct Case {
         let method: String
@@ -41,17 +41,22 @@ print(json.dumps(out))
         let key = Data((0..<64).map { UInt8($0) }).base64EncodedString()
         let date = "Wed, 25 Nov 2026 10:00:00 GMT"
         let cases = [
-            Case(method: "GET", path: "/models/resnet/v1.onnx", query: [],
-                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "x-ms-range": "bytes=1048576-"]),
-            Case(method: "GET", path: "/models", query: [("restype", "container"), ("comp", "list"), ("prefix", "resnet/")],
-                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06"]),
-            Case(method: "GET", path: "/models/team%20a/model.onnx", query: [],
-                 headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "If-None-Match": "\"0x8DC\""]),
+            Case(
+                method: "GET", path: "/models/resnet/v1.onnx", query: [],
+                headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "x-ms-range": "bytes=1048576-"]),
+            Case(
+                method: "GET", path: "/models", query: [("restype", "container"), ("comp", "list"), ("prefix", "resnet/")],
+                headers: ["x-ms-date": date, "x-ms-version": "2021-08-06"]),
+            Case(
+                method: "GET", path: "/models/team%20a/model.onnx", query: [],
+                headers: ["x-ms-date": date, "x-ms-version": "2021-08-06", "If-None-Match": "\"0x8DC\""]),
         ]
         let input = cases.map { item -> [String: Any] in
             let query = item.query.map { "\($0.name)=\(SigV4.uriEncode($0.value))" }.joined(separator: "&")
-            return ["method": item.method, "account": "slipwaytest", "key": key, "headers": item.headers,
-                    "url": "https://slipwaytest.blob.core.windows.net\(item.path)" + (query.isEmpty ? "" : "?" + query)]
+            return [
+                "method": item.method, "account": "slipwaytest", "key": key, "headers": item.headers,
+                "url": "https://slipwaytest.blob.core.windows.net\(item.path)" + (query.isEmpty ? "" : "?" + query),
+            ]
         }
         let directory = try TestPaths.temporaryDirectory("azure-sdk")
         defer { TestPaths.removeTemporaryDirectory(directory) }
@@ -66,8 +71,9 @@ print(json.dumps(out))
             let decodedPath = item.path
             let ours = signer.stringToSign(method: item.method, path: decodedPath, query: item.query, headers: item.headers)
             #expect(ours == expected[index]["stringToSign"], "case \(index)")
-            #expect(signer.authorization(method: item.method, path: decodedPath, query: item.query, headers: item.headers)
-                == expected[index]["authorization"], "case \(index)")
+            #expect(
+                signer.authorization(method: item.method, path: decodedPath, query: item.query, headers: item.headers)
+                    == expected[index]["authorization"], "case \(index)")
         }
     }
 }
@@ -83,7 +89,8 @@ print(json.dumps(out))
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
         let bytes = (0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 >> 2) }
         try Data("old".utf8).write(to: blobs.appendingPathComponent("v1.onnx"))
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: blobs.appendingPathComponent("v1.onnx").path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: blobs.appendingPathComponent("v1.onnx").path)
         try Data(bytes).write(to: blobs.appendingPathComponent("v2.onnx"))
         try await server.waitUntilListening()
         let state = try TestPaths.temporaryDirectory("azure-state")
@@ -102,7 +109,9 @@ print(json.dumps(out))
         #expect(result.provenance.source == "azblob://slipwaytest/models/resnet/v2.onnx")
         #expect(result.provenance.sha256 == Crypto.sha256(bytes).hexString)
         let storeRequests = server.requests.filter { $0.contains("/slipwaytest/models") }
-        #expect(storeRequests.count == 2 && storeRequests.allSatisfy { $0.contains("status=200") }, "list and get, both signed right: \(server.requests)")
+        #expect(
+            storeRequests.count == 2 && storeRequests.allSatisfy { $0.contains("status=200") },
+            "list and get, both signed right: \(server.requests)")
         let wrong = Data((0..<64).map { UInt8($0) }).base64EncodedString()
         await #expect { _ = try await fetch(wrong) } throws: { error in
             (error as? ModelError)?.kind == .denied && "\(error)".contains("AuthenticationFailed") && !"\(error)".contains(wrong)
@@ -116,8 +125,9 @@ print(json.dumps(out))
         settings.sasToken = .environment("SAS")
         settings.endpoint = "http://127.0.0.1:10000/devstoreaccount1"
         let sas = "?sv=2021-08-06&ss=b&srt=co&sp=rl&se=2030-01-01T00:00:00Z&sig=abc%2Fdef%3D"
-        let store = try AzureBlobStore(account: "devstoreaccount1", container: "models", settings: settings, secret: { _ in sas },
-                                       source: "azblob://devstoreaccount1/models/resnet.onnx")
+        let store = try AzureBlobStore(
+            account: "devstoreaccount1", container: "models", settings: settings, secret: { _ in sas },
+            source: "azblob://devstoreaccount1/models/resnet.onnx")
         let request = try store.getRequest(name: "team a/resnet.onnx", range: 1024, ifNoneMatch: nil, ifMatch: "\"0x1\"")
         #expect(request.url == "http://127.0.0.1:10000/devstoreaccount1/models/team%20a/resnet.onnx?" + sas.dropFirst())
         #expect(request.headers["Authorization"].isEmpty)

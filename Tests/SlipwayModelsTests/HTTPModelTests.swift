@@ -11,7 +11,11 @@ import Testing
         model.bearerToken = token.map { _ in .environment("TOKEN") }
         let location = try #require(ModelLocation(source))
         let store = try ModelFetcher.store(for: model, location: location) { $0 == .environment("TOKEN") ? token : nil }
-        let fetcher = ModelFetcher(cache: cache, downloader: { var d = ModelDownloader(); d.firstBackoff = .milliseconds(50); return d }())
+        let fetcher = ModelFetcher(
+            cache: cache,
+            downloader: {
+                var d = ModelDownloader(); d.firstBackoff = .milliseconds(50); return d
+            }())
         return try await fetcher.fetch(location, object: try await fetcher.resolve(location, store: store), store: store)
     }
 
@@ -55,7 +59,9 @@ import Testing
         #expect(result.transferred == Int64(bytes.count), "only the missing half was fetched again")
         // The first response stopped half-way (2,500,000 bytes sent at most); the second
         // asked for the rest only.
-        #expect(server.requests.contains { $0.contains("range=bytes=") && !$0.contains("range=bytes=0-") && $0.contains("status=206") }, "\(server.requests)")
+        #expect(
+            server.requests.contains { $0.contains("range=bytes=") && !$0.contains("range=bytes=0-") && $0.contains("status=206") },
+            "\(server.requests)")
     }
 
     @Test func fileSourcesAreHashedAndCached() async throws {
@@ -64,7 +70,8 @@ import Testing
         let models = directory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         try Data("old".utf8).write(to: models.appendingPathComponent("a.onnx"))
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: models.appendingPathComponent("a.onnx").path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: models.appendingPathComponent("a.onnx").path)
         try Data("new".utf8).write(to: models.appendingPathComponent("b.onnx"))
         let cache = ModelCache(stateDirectory: directory.appendingPathComponent("state").path)
         let latest = try await fetch("file://\(models.path)/*.onnx", token: nil, cache: cache)

@@ -12,20 +12,21 @@ import Testing
         try await moto.start()
         let files = try TestPaths.temporaryDirectory("s3-files")
         defer { TestPaths.removeTemporaryDirectory(files) }
-        try await blocking { try moto.aws(["s3api", "create-bucket", "--bucket", "models"]) }
+        _ = try await blocking { try moto.aws(["s3api", "create-bucket", "--bucket", "models"]) }
         try await body(moto, files)
     }
 
     static func upload(_ moto: MotoHarness, _ files: URL, key: String, bytes: [UInt8]) async throws {
         let file = files.appendingPathComponent(UUID().uuidString)
         try Data(bytes).write(to: file)
-        try await blocking { try moto.aws(["s3api", "put-object", "--bucket", "models", "--key", key, "--body", file.path]) }
+        _ = try await blocking { try moto.aws(["s3api", "put-object", "--bucket", "models", "--key", key, "--body", file.path]) }
     }
 
     func model(_ source: String, _ moto: MotoHarness, secret: String? = nil) -> (ModelConfig, [SecretReference: String]) {
         var model = ModelConfig(source: source, dest: "model/model.onnx")
-        model.s3 = ModelConfig.S3(region: "us-east-1", endpoint: moto.endpoint, accessKeyID: .environment("ID"),
-                                  secretAccessKey: .environment("KEY"), sessionToken: nil, pathStyle: true)
+        model.s3 = ModelConfig.S3(
+            region: "us-east-1", endpoint: moto.endpoint, accessKeyID: .environment("ID"),
+            secretAccessKey: .environment("KEY"), sessionToken: nil, pathStyle: true)
         return (model, [.environment("ID"): moto.accessKeyID, .environment("KEY"): secret ?? moto.secretAccessKey])
     }
 

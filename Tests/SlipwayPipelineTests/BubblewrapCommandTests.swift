@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayCore
 import Testing
+
 @testable import SlipwayPipeline
 
 @Suite struct BubblewrapCommandTests {
@@ -39,8 +40,11 @@ import Testing
         #expect(argv[try position("--dir", "/srv/slipway/workspaces") - 1] == "0755")
 
         let separator = try #require(argv.firstIndex(of: "--"))
-        #expect(Array(argv[(separator + 1)...]) == ["/usr/bin/prlimit", "--data=1073741824", "--nproc=64", "--nofile=256", "--core=0",
-                                                     "--", "python3", "-m", "pytest"])
+        #expect(
+            Array(argv[(separator + 1)...]) == [
+                "/usr/bin/prlimit", "--data=1073741824", "--nproc=64", "--nofile=256", "--core=0",
+                "--", "python3", "-m", "pytest",
+            ])
         #expect(try position("--chdir", "/srv/slipway/workspaces/7/src") < separator)
     }
 
@@ -49,10 +53,13 @@ import Testing
             .arguments(running: ["make", "test"])
         #expect(!argv.contains("--unshare-user"), "bwrap as root needs no user namespace")
         let separator = try #require(argv.firstIndex(of: "--"))
-        #expect(Array(argv[(separator + 1)...]) == ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
-                                                     "/usr/bin/prlimit", "--data=4294967296", "--nproc=512", "--nofile=4096", "--core=0",
-                                                     "--", "make", "test"])
+        #expect(
+            Array(argv[(separator + 1)...]) == [
+                "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+                "/usr/bin/prlimit", "--data=4294967296", "--nproc=512", "--nofile=4096", "--core=0",
+                "--", "make", "test",
+            ])
     }
 
     @Test func noNetworkIsAPrivateNetworkNamespace() {
@@ -67,12 +74,14 @@ import Testing
         for directory in ["state/models", "secrets", "storage/graph", "credentials", "etc-slipway"] {
             try FileManager.default.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true)
         }
-        FileManager.default.createFile(atPath: "\(root)/secrets/hook", contents: Data("x".utf8))
-        FileManager.default.createFile(atPath: "\(root)/etc-slipway/slipway.yaml", contents: Data())
-        let host = SandboxHost(configPath: "\(root)/etc-slipway/slipway.yaml", credentialsDirectory: "\(root)/credentials",
-                               privatePaths: ["\(root)/storage/graph", "\(root)/storage/run-missing", "/nonexistent/docker.sock"],
-                               daemonUID: 1000)
-        let hidden = host.hiddenPaths(stateDirectory: "\(root)/state/", secretFiles: ["\(root)/secrets/hook", "/etc/passwd", "\(root)/state/models/key"])
+        _ = FileManager.default.createFile(atPath: "\(root)/secrets/hook", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: "\(root)/etc-slipway/slipway.yaml", contents: Data())
+        let host = SandboxHost(
+            configPath: "\(root)/etc-slipway/slipway.yaml", credentialsDirectory: "\(root)/credentials",
+            privatePaths: ["\(root)/storage/graph", "\(root)/storage/run-missing", "/nonexistent/docker.sock"],
+            daemonUID: 1000)
+        let hidden = host.hiddenPaths(
+            stateDirectory: "\(root)/state/", secretFiles: ["\(root)/secrets/hook", "/etc/passwd", "\(root)/state/models/key"])
         let resolved = SandboxHost.absolute(root)
         #expect(hidden.directories == ["credentials", "etc-slipway", "secrets", "state", "storage/graph"].map { "\(resolved)/\($0)" })
         // A secret file directly in /etc is covered alone; the config's directory is covered whole.

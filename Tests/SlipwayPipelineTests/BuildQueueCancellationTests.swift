@@ -42,15 +42,19 @@ import Testing
         let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
         let running = Task { try await queue.run() }
         defer { running.cancel() }
-        try await body(Rig(directory: directory, store: store, queue: queue, intake: BuildIntake(store: store, config: live, queue: queue),
-                           instance: BuildRunner.instance(stateDirectory: state)))
+        try await body(
+            Rig(
+                directory: directory, store: store, queue: queue, intake: BuildIntake(store: store, config: live, queue: queue),
+                instance: BuildRunner.instance(stateDirectory: state)))
     }
 
     /// A push, through the intake: it stores the build, supersedes the older ones of its
     /// branch (queued and running) and wakes the queue.
     func enqueue(_ rig: Rig, ref: String = "refs/heads/main") async throws -> Build {
-        try await rig.intake.request(BuildRequest(repository: "acme/app", ref: ref, sha: CommitID(String(repeating: "a", count: 40))!,
-                                                  cloneURL: nil, trigger: .push, deliveryID: nil))
+        try await rig.intake.request(
+            BuildRequest(
+                repository: "acme/app", ref: ref, sha: CommitID(String(repeating: "a", count: 40))!,
+                cloneURL: nil, trigger: .push, deliveryID: nil))
     }
 
     func waitFor(_ rig: Rig, _ id: Int64, _ state: BuildState, timeout: Duration = .seconds(90)) async throws -> Build {
@@ -68,8 +72,9 @@ import Testing
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return pids.compactMap(Int32.init).filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  stat.contains("(sh)") || stat.contains("(sleep)"),
-                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+                stat.contains("(sh)") || stat.contains("(sleep)"),
+                let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { return false }
             let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
             return variables.isSuperset(of: ["SLIPWAY_INSTANCE=\(rig.instance)", "SLIPWAY_BUILD_ID=\(id)"])
         }.count
@@ -152,7 +157,8 @@ import Testing
         let directory = try TestPaths.temporaryDirectory("prune")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         for id in 1...6 {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("workspaces/\(id)"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: directory.appendingPathComponent("workspaces/\(id)"), withIntermediateDirectories: true)
         }
         let removed = WorkspacePruner.prune(stateDirectory: directory.path, keep: 2, running: [1])
         #expect(removed.sorted() == [2, 3, 4])

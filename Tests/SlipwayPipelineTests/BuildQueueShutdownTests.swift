@@ -20,7 +20,7 @@ import Testing
 
         func cleanUp(_ context: StepContext) async {
             try? await Task.sleep(for: cleanUpTime)
-            FileManager.default.createFile(atPath: mark, contents: Data("cleaned".utf8))
+            _ = FileManager.default.createFile(atPath: mark, contents: Data("cleaned".utf8))
         }
     }
 
@@ -51,9 +51,11 @@ import Testing
         let intake = BuildIntake(store: store, config: live, queue: queue)
         let group = ServiceGroup(configuration: .init(services: [.init(service: queue)], logger: logger))
         let running = Task { try await group.run() }
-        let build = try await intake.request(BuildRequest(repository: "acme/app", ref: "refs/heads/main",
-                                                          sha: CommitID(String(repeating: "c", count: 40))!, cloneURL: nil,
-                                                          trigger: .rebuild, deliveryID: nil))
+        let build = try await intake.request(
+            BuildRequest(
+                repository: "acme/app", ref: "refs/heads/main",
+                sha: CommitID(String(repeating: "c", count: 40))!, cloneURL: nil,
+                trigger: .rebuild, deliveryID: nil))
         let deadline = ContinuousClock.now + .seconds(60)
         while try await store.build(id: build.id)?.state != .success, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))

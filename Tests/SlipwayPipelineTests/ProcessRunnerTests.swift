@@ -8,8 +8,9 @@ import Testing
         // Its output ends 0.3 s before it exits (as coreutils close theirs in their exit
         // handlers, only much longer): it must exit with its own code, not be killed as
         // a leftover the moment its output ends.
-        let result = try await ProcessRunner().run(["sh", "-c", "exec >&- 2>&-; sleep 0.3; exit 3"], workingDirectory: "/",
-                                                   environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(30), log: nil)
+        let result = try await ProcessRunner().run(
+            ["sh", "-c", "exec >&- 2>&-; sleep 0.3; exit 3"], workingDirectory: "/",
+            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(30), log: nil)
         #expect(result.exitCode == 3 && result.signal == nil, "\(result.summary)")
     }
 
@@ -17,8 +18,9 @@ import Testing
         // The child exits at once; the `sleep 30` it started in the background, with its
         // output closed, is killed rather than left running.
         let seconds = "31.\(UInt32.random(in: 100_000...999_999))"   // names this test's sleep for pgrep
-        let result = try await ProcessRunner().run(["sh", "-c", "(exec >&- 2>&-; sleep \(seconds)) & exit 0"], workingDirectory: "/",
-                                                   environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(30), log: nil)
+        let result = try await ProcessRunner().run(
+            ["sh", "-c", "(exec >&- 2>&-; sleep \(seconds)) & exit 0"], workingDirectory: "/",
+            environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(30), log: nil)
         #expect(result.exitCode == 0)
         try await Task.sleep(for: .milliseconds(300))
         #expect(try runProgram("/usr/bin/pgrep", ["-f", "sleep \(seconds)"]).status == 1, "the background sleep was left running")

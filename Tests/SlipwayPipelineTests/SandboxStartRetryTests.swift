@@ -1,9 +1,11 @@
-@testable import SlipwayPipeline
 import Testing
+
+@testable import SlipwayPipeline
 
 /// A container tool that could not start its sandbox is run once more; nothing else is.
 @Suite struct SandboxStartRetryTests {
-    static let sealingFailure = "STEP 2/3: RUN sh test.sh\nClose_Fd sealing memfd copy: Device or resource busy\nerror building at STEP \"RUN sh test.sh\": exit status 1\n"
+    static let sealingFailure =
+        "STEP 2/3: RUN sh test.sh\nClose_Fd sealing memfd copy: Device or resource busy\nerror building at STEP \"RUN sh test.sh\": exit status 1\n"
 
     func run(_ outputs: [(String, Int32)]) async throws -> (result: ProcessRunner.Result, attempts: Int, notes: [String], log: String) {
         let log = CapturedOutput(forwardingTo: nil)
@@ -21,7 +23,10 @@ import Testing
     @Test func aSealingFailureIsRunOnceMoreAndSaidInTheLog() async throws {
         let run = try await run([(Self.sealingFailure, 1), ("COMMIT localhost/slipway/build-1:latest\n", 0)])
         #expect(run.result.succeeded && run.attempts == 2)
-        #expect(run.notes == ["the tool could not start its sandbox (Close_Fd sealing memfd copy: Device or resource busy) before running the command: running it once more"])
+        #expect(
+            run.notes == [
+                "the tool could not start its sandbox (Close_Fd sealing memfd copy: Device or resource busy) before running the command: running it once more"
+            ])
         #expect(run.log.contains("Close_Fd sealing memfd copy") && run.log.hasSuffix("COMMIT localhost/slipway/build-1:latest\n"))
     }
 

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import SlipwayCore
-@testable import SlipwayStore
 import SlipwayTesting
 import Testing
+
+@testable import SlipwayStore
 
 /// The SQLite store on a real database file in its own temporary directory, removed
 /// when the test is done (each test has its own instance of the suite).
@@ -18,7 +19,9 @@ import Testing
     }
 
     /// `sha`: a label ("a1"); the commit id is made from it, one id per label.
-    func request(_ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app") -> BuildRequest {
+    func request(_ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app")
+        -> BuildRequest
+    {
         BuildRequest(repository: repository, ref: ref, sha: Self.commit(sha), cloneURL: nil, trigger: .push, deliveryID: delivery)
     }
 
@@ -52,10 +55,11 @@ import Testing
         // delivery row): a trigger refuses that delivery's build.
         let other = try DatabaseQueue(path: store.path)
         try await other.write { db in
-            try db.execute(sql: """
-                CREATE TRIGGER refuse_poison BEFORE INSERT ON build WHEN NEW.sha = '\(Self.commit("poison").hex)'
-                BEGIN SELECT RAISE(ABORT, 'poisoned build'); END
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER refuse_poison BEFORE INSERT ON build WHEN NEW.sha = '\(Self.commit("poison").hex)'
+                    BEGIN SELECT RAISE(ABORT, 'poisoned build'); END
+                    """)
         }
         try other.close()
         let outcomes = await withTaskGroup(of: (String, Result<DeliveryOutcome, any Error>).self) { group in
@@ -92,8 +96,9 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             for n in 0..<10 {
                 group.addTask {
-                    _ = try await store.recordDelivery(delivery("burst-\(n)"), build: request(sha: "s\(n)", delivery: "burst-\(n)"),
-                                                       supersedeOlder: true)
+                    _ = try await store.recordDelivery(
+                        delivery("burst-\(n)"), build: request(sha: "s\(n)", delivery: "burst-\(n)"),
+                        supersedeOlder: true)
                 }
             }
             try await group.waitForAll()
@@ -121,8 +126,9 @@ import Testing
         func size(_ path: String) throws -> Int { try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0 }
         func deliver(_ range: Range<Int>) async throws {
             for index in range {
-                _ = try await store.recordDelivery(delivery("d-\(index)"), build: request("refs/heads/b\(index)", delivery: "d-\(index)"),
-                                                   supersedeOlder: true)
+                _ = try await store.recordDelivery(
+                    delivery("d-\(index)"), build: request("refs/heads/b\(index)", delivery: "d-\(index)"),
+                    supersedeOlder: true)
             }
         }
         let before = try size(file)
@@ -217,7 +223,8 @@ import Testing
         let stored = try await file.read { db in try String.fetchOne(db, sql: "SELECT hex(repository) FROM delivery WHERE id = 'd-odd'") }
         try file.close()
         #expect(stored == Array(name.utf8).map { String(format: "%02X", $0) }.joined())
-        let build = try await store.recordDelivery(delivery("d-built"), build: request("refs/heads/ünï-🚀", delivery: "d-built"), supersedeOlder: true)
+        let build = try await store.recordDelivery(
+            delivery("d-built"), build: request("refs/heads/ünï-🚀", delivery: "d-built"), supersedeOlder: true)
         guard case .stored(let queued?, _) = build else { Issue.record("\(build)"); return }
         #expect(try await store.build(id: queued.id)?.ref == "refs/heads/ünï-🚀")
     }

@@ -86,7 +86,8 @@ final class RawBytesHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func respondAndClose(status: String, message: String, retryAfter: Bool) {
         guard let context else { return }
-        var response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(message.utf8.count)\r\nConnection: close\r\n"
+        var response =
+            "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(message.utf8.count)\r\nConnection: close\r\n"
         if retryAfter { response += "Retry-After: 1\r\n" }
         response += "\r\n" + message
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response))).whenComplete { _ in

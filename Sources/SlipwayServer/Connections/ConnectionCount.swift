@@ -1,5 +1,5 @@
-import Foundation
 import CSystemCalls
+import Foundation
 import Metrics
 import Synchronization
 
@@ -40,9 +40,10 @@ final class ConnectionCount: Sendable {
 enum ConnectionMetrics {
     static let open = Gauge(label: "slipway_http_connections_open")
     static let refused = Counter(label: "slipway_http_connections_refused_total")
-    private static let timeouts = Dictionary(uniqueKeysWithValues: [ConnectionClock.Phase.head, .body, .idle, .responding].map {
-        ($0, Counter(label: "slipway_http_connections_timed_out_total", dimensions: [("phase", $0.rawValue)]))
-    })
+    private static let timeouts = Dictionary(
+        uniqueKeysWithValues: [ConnectionClock.Phase.head, .body, .idle, .responding].map {
+            ($0, Counter(label: "slipway_http_connections_timed_out_total", dimensions: [("phase", $0.rawValue)]))
+        })
 
     /// A connection that sent nothing counts as one whose head did not come in time.
     static func timedOut(_ phase: ConnectionClock.Phase) -> Counter { timeouts[phase == .fresh ? .head : phase]! }

@@ -19,7 +19,8 @@ struct BuildPage {
 
     func render(viewer: PageViewer) -> String {
         let live = !build.state.isTerminal
-        let omitted = log.omittedBytes > 0
+        let omitted =
+            log.omittedBytes > 0
             ? "<p class=\"note\">The first \(log.omittedBytes) bytes are not shown: <a href=\"/builds/\(build.id)/log.txt\">whole log</a>.</p>"
             : ""
         let body = """
@@ -39,7 +40,11 @@ struct BuildPage {
         var fields: [(String, String)] = [
             ("Repository", HTML.escape(build.repository)),
             ("Branch", HTML.escape(BuildText.branch(build.ref))),
-            ("Trigger", HTML.escape(build.trigger.rawValue) + (build.deliveryID.map { " · delivery <span class=\"mono\">\(HTML.escape($0))</span>" } ?? "")),
+            (
+                "Trigger",
+                HTML.escape(build.trigger.rawValue)
+                    + (build.deliveryID.map { " · delivery <span class=\"mono\">\(HTML.escape($0))</span>" } ?? "")
+            ),
             ("Created", HTML.escape(BuildText.time(build.createdAt))),
             ("Duration", HTML.escape(BuildText.duration(from: build.startedAt, to: build.finishedAt))),
             ("Attempts", String(build.attempts)),
@@ -70,9 +75,12 @@ struct BuildPage {
     }
 
     private var provenance: String {
-        var fields: [(String, String)] = [("Code", "\(HTML.escape(build.repository)) \(HTML.escape(build.ref)) at <span class=\"mono\">\(build.sha.hex)</span>")]
+        var fields: [(String, String)] = [
+            ("Code", "\(HTML.escape(build.repository)) \(HTML.escape(build.ref)) at <span class=\"mono\">\(build.sha.hex)</span>")
+        ]
         if let model = build.model {
-            fields.append(("Model", "\(HTML.escape(model.source)) version <span class=\"mono\">\(HTML.escape(model.version ?? "-"))</span>"))
+            fields.append(
+                ("Model", "\(HTML.escape(model.source)) version <span class=\"mono\">\(HTML.escape(model.version ?? "-"))</span>"))
             fields.append(("Model sha256", "<span class=\"mono\">\(HTML.escape(model.sha256))</span>"))
         } else {
             fields.append(("Model", "<span class=\"note\">none pulled</span>"))

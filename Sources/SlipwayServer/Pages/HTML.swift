@@ -26,13 +26,14 @@ enum HTML {
     }
 
     static func page(title: String, viewer: PageViewer, body: String) -> String {
-        let account = switch viewer {
-        case .publicAccess: ""
-        case .operator(let name):
-            """
-            <form class="account" method="post" action="/logout">signed in as \(escape(name)) <button type="submit">Sign out</button></form>
-            """
-        }
+        let account =
+            switch viewer {
+            case .publicAccess: ""
+            case .operator(let name):
+                """
+                <form class="account" method="post" action="/logout">signed in as \(escape(name)) <button type="submit">Sign out</button></form>
+                """
+            }
         return """
             <!doctype html>
             <html lang="en">

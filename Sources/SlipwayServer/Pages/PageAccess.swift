@@ -13,7 +13,8 @@ struct PageAccess: Sendable {
         let snapshot = config.snapshot
         if let name = OperatorAPI.bearerTokenName(request, snapshot) { return .operator(name) }
         if let cookie = request.cookies[PageSession.cookieName]?.value,
-           let name = PageSession.verify(cookie, now: Int64(Date().timeIntervalSince1970), tokenValue: snapshot.apiTokenValue(named:)) {
+            let name = PageSession.verify(cookie, now: Int64(Date().timeIntervalSince1970), tokenValue: snapshot.apiTokenValue(named:))
+        {
             return .operator(name)
         }
         return snapshot.config.server.publicPages ? .publicAccess : nil
@@ -22,8 +23,9 @@ struct PageAccess: Sendable {
     /// The cookie that signs in the token called `name` (its value is never in it).
     func sessionCookie(tokenName name: String, tokenValue: String) -> Cookie {
         let expires = Int64(Date().timeIntervalSince1970) + Self.sessionSeconds
-        return Cookie(name: PageSession.cookieName, value: PageSession.make(tokenName: name, tokenValue: tokenValue, expires: expires),
-                      maxAge: Int(Self.sessionSeconds), path: "/", secure: isHTTPS, httpOnly: true, sameSite: .strict)
+        return Cookie(
+            name: PageSession.cookieName, value: PageSession.make(tokenName: name, tokenValue: tokenValue, expires: expires),
+            maxAge: Int(Self.sessionSeconds), path: "/", secure: isHTTPS, httpOnly: true, sameSite: .strict)
     }
 
     var signedOutCookie: Cookie {
@@ -38,7 +40,8 @@ struct PageAccess: Sendable {
     /// as `/`, so `/<TAB>/evil.com` or `/\evil.com` would leave the site.
     static func localPath(_ next: String?) -> String {
         guard let next, next.hasPrefix("/"),
-              !next.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control || $0.properties.isWhitespace }) else { return "/" }
+            !next.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control || $0.properties.isWhitespace })
+        else { return "/" }
         let second = next.unicodeScalars.dropFirst().first
         return second == "/" ? "/" : next
     }

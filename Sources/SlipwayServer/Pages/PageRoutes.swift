@@ -24,8 +24,10 @@ struct PageRoutes: Sendable {
         router.get("/builds/:id/log.txt") { request, context in try await rawLog(request, context) }
         router.get("/builds/:id/events") { request, context in try await events(request, context) }
         router.get("/login") { request, _ in
-            html(LoginPage.render(next: PageAccess.localPath(request.uri.queryParameters["next"].map(String.init)), error: nil,
-                                  tokensConfigured: !config.snapshot.config.api.tokens.isEmpty))
+            html(
+                LoginPage.render(
+                    next: PageAccess.localPath(request.uri.queryParameters["next"].map(String.init)), error: nil,
+                    tokensConfigured: !config.snapshot.config.api.tokens.isEmpty))
         }
         router.post("/login") { request, context in try await login(request, context) }
         router.post("/logout") { _, _ in
@@ -51,18 +53,23 @@ struct PageRoutes: Sendable {
         let filter: BuildFilter
         switch BuildListQuery.parse({ query[Substring($0)].map(String.init) }) {
         case .success(let parsed): filter = parsed
-        case .failure(let problem): return html(HTML.page(title: "Builds", viewer: viewer, body: "<p class=\"error\">\(HTML.escape(problem.message))</p>"), status: .badRequest)
+        case .failure(let problem):
+            return html(
+                HTML.page(title: "Builds", viewer: viewer, body: "<p class=\"error\">\(HTML.escape(problem.message))</p>"),
+                status: .badRequest)
         }
         let builds = try await store.builds(filter)
-        let page = BuildListPage(builds: builds, repositories: config.snapshot.config.repositories.map(\.name), filter: filter,
-                                 nextBefore: builds.count == filter.limit ? builds.last?.id : nil)
+        let page = BuildListPage(
+            builds: builds, repositories: config.snapshot.config.repositories.map(\.name), filter: filter,
+            nextBefore: builds.count == filter.limit ? builds.last?.id : nil)
         return html(page.render(viewer: viewer))
     }
 
     func show(_ context: BasicRequestContext, _ viewer: PageViewer) async throws -> Response {
         guard let id = context.parameters.get("id").flatMap(Int64.init), let build = try await store.build(id: id) else {
-            return html(HTML.page(title: "Not found", viewer: viewer, body: "<h1>No such build</h1><p><a href=\"/\">All builds</a></p>"),
-                        status: .notFound)
+            return html(
+                HTML.page(title: "Not found", viewer: viewer, body: "<h1>No such build</h1><p><a href=\"/\">All builds</a></p>"),
+                status: .notFound)
         }
         let excerpt = Self.logExcerpt(path: logPath(id), limit: Self.pageLogBytes)
         return html(BuildPage(build: build, steps: try await store.steps(buildID: id), log: excerpt).render(viewer: viewer))
@@ -85,12 +92,13 @@ struct PageRoutes: Sendable {
         guard let id = context.parameters.get("id").flatMap(Int64.init), try await store.build(id: id) != nil else {
             return plain(.notFound, "no such build\n")
         }
-        let given = request.headers[.lastEventID].map { ("Last-Event-ID", $0) }
+        let given =
+            request.headers[.lastEventID].map { ("Last-Event-ID", $0) }
             ?? request.uri.queryParameters["offset"].map { ("offset", String($0)) }
         let start: UInt64
         switch given {
         case nil: start = 0
-        case let (name, text)?:
+        case (let name, let text)?:
             guard let offset = LogOffset.parse(text) else {
                 return plain(.badRequest, "\(name) must be a byte offset from 0 to \(LogOffset.maximum)\n")
             }
@@ -112,15 +120,21 @@ struct PageRoutes: Sendable {
                 consumed = end - UInt64(pending.count)
                 try await writer.write(ByteBuffer(string: ServerSentEvent.log(lines, id: consumed)))
             }
-            if !pending.isEmpty { try await writer.write(ByteBuffer(string: ServerSentEvent.log(pending, id: consumed + UInt64(pending.count)))) }
+            if !pending.isEmpty {
+                try await writer.write(ByteBuffer(string: ServerSentEvent.log(pending, id: consumed + UInt64(pending.count))))
+            }
             // Not final: the daemon is shutting down; the browser reconnects (retry) and resumes.
             if let state = try await store.build(id: id)?.state, state.isTerminal {
                 try await writer.write(ByteBuffer(string: "event: end\ndata: {\"state\":\"\(state.rawValue)\"}\n\n"))
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",
-                                               HTTPField.Name("X-Accel-Buffering")!: "no"], body: body)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store",
+                HTTPField.Name("X-Accel-Buffering")!: "no",
+            ], body: body)
     }
 
     func login(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -129,10 +143,13 @@ struct PageRoutes: Sendable {
         let form = (try? URLEncodedFormDecoder().decode(Form.self, from: text)) ?? Form()
         let next = PageAccess.localPath(form.next)
         let snapshot = config.snapshot
-        guard let token = form.token, let name = snapshot.apiTokenName(matching: token), let value = snapshot.apiTokenValue(named: name) else {
+        guard let token = form.token, let name = snapshot.apiTokenName(matching: token), let value = snapshot.apiTokenValue(named: name)
+        else {
             context.logger.notice("pages: sign-in refused")
-            return html(LoginPage.render(next: next, error: "That is not an operator token.", tokensConfigured: !snapshot.config.api.tokens.isEmpty),
-                        status: .unauthorized)
+            return html(
+                LoginPage.render(
+                    next: next, error: "That is not an operator token.", tokensConfigured: !snapshot.config.api.tokens.isEmpty),
+                status: .unauthorized)
         }
         context.logger.notice("pages: signed in", metadata: ["token": "\(name)"])
         var response = Response(status: .seeOther, headers: [.location: next])
@@ -168,20 +185,23 @@ func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
 }
 
 func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
-    Response(status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-             body: .init(byteBuffer: ByteBuffer(string: text)))
+    Response(
+        status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+        body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
 func asset(_ text: String, type: String) -> Response {
-    Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache", .xContentTypeOptions: "nosniff"],
-             body: .init(byteBuffer: ByteBuffer(string: text)))
+    Response(
+        status: .ok, headers: [.contentType: type, .cacheControl: "no-cache", .xContentTypeOptions: "nosniff"],
+        body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
 enum PageHeaders {
     static let html: HTTPFields = [
         .contentType: "text/html; charset=utf-8",
         .cacheControl: "no-store",
-        .contentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        .contentSecurityPolicy:
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         .xContentTypeOptions: "nosniff",
         HTTPField.Name("Referrer-Policy")!: "same-origin",
     ]

@@ -1,3 +1,4 @@
+import Foundation
 import SlipwayCore
 
 /// One input, one parser, chosen by the first byte: the signature headers (parsed, then
@@ -44,13 +45,13 @@ enum FuzzInputs {
     static let utc = TimeZone(identifier: "UTC")!
 }
 
-import Foundation
-
 /// SwiftPM links an executable target's entry point as `<Target>_main`; hand it to
 /// libFuzzer's driver, which then calls `LLVMFuzzerTestOneInput` for each input.
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
 
 @_cdecl("SlipwayFuzz_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
