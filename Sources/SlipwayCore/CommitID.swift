@@ -6,11 +6,23 @@ public struct CommitID: Sendable, Hashable, Codable, CustomStringConvertible, Ex
     /// The id in lower-case hexadecimal.
     public let hex: String
 
-    public init?(_ text: some StringProtocol) {
+    public init?(_ text: String) {
+        // One pass over the bytes; a copy in lower case only when there is upper case
+        // (every delivery makes one of these).
         let bytes = text.utf8
-        guard bytes.count == 40 || bytes.count == 64, bytes.allSatisfy({ hexDigitValue($0) != nil }) else { return nil }
-        hex = String(text).lowercased()
+        guard bytes.count == 40 || bytes.count == 64 else { return nil }
+        var hasUpperCase = false
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"): continue
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): hasUpperCase = true
+            default: return nil
+            }
+        }
+        hex = hasUpperCase ? text.lowercased() : text
     }
+
+    public init?(_ text: Substring) { self.init(String(text)) }
 
     /// For ids written in the code (tests, samples); a malformed literal is a programming error.
     public init(stringLiteral value: String) {

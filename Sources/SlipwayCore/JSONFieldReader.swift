@@ -90,17 +90,18 @@ struct JSONFieldReader {
     private mutating func firstString(at path: ArraySlice<String>) throws(Invalid) -> String? {
         depth += 1
         defer { depth -= 1 }
-        guard depth <= Self.maxDepth, let wanted = path.first else { throw Invalid() }
+        guard depth <= Self.maxDepth, let name = path.first else { throw Invalid() }
+        let wanted: Keys = [name: .scalar]
         try expect(UInt8(ascii: "{"))
         skipWhitespace()
         if current == UInt8(ascii: "}") { return nil }
         while true {
             skipWhitespace()
-            let key = try string()
+            let isWanted = try wantedKey(wanted) != nil
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            if key == wanted {
+            if isWanted {
                 if path.count == 1 { return current == UInt8(ascii: "\"") ? try string() : nil }
                 return current == UInt8(ascii: "{") ? try firstString(at: path.dropFirst()) : nil
             }

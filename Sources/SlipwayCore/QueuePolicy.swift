@@ -30,7 +30,7 @@ public enum QueuePolicy {
     /// Whether a new build can supersede anything at all (a branch push, with
     /// cancel_superseded on): when not, its lane need not even be looked at.
     public static func maySupersede(_ newBuild: BuildRequest, enabled: Bool) -> Bool {
-        enabled && newBuild.trigger == .push && newBuild.ref.hasPrefix("refs/heads/")
+        enabled && newBuild.trigger == .push && GitRefName.branch(of: newBuild.ref) != nil
     }
 
     /// The builds a new build supersedes: older, unfinished builds of the same lane, when

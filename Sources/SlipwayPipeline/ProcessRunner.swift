@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import Subprocess
 import Synchronization
 import SystemPackage
@@ -28,11 +29,10 @@ public struct ProcessRunner: Sendable {
         public var elapsed: Duration = .zero
         public var succeeded: Bool { exitCode == 0 && !timedOut }
 
-        /// "exit 0 after 0.31s", for the build log.
+        /// "exit 0 after 0.3s", for the build log.
         public var summary: String {
             let what = timedOut ? "timed out" : signal.map { "killed by signal \($0)" } ?? "exit \(exitCode ?? -1)"
-            let ms = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-            return "\(what) after \(String(format: "%.3f", Double(ms) / 1000))s"
+            return "\(what) after \(DurationText.elapsed(elapsed))"
         }
     }
 

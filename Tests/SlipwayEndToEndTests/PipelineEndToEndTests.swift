@@ -103,7 +103,7 @@ import Testing
             }
             let wall = (build.finishedAt ?? 0) - (build.startedAt ?? 0)
             let inSteps = steps.reduce(0.0) { $0 + (($1.finishedAt ?? 0) - $1.startedAt) }
-            // Child processes' wall time, from the "exit 0 after 0.123s" lines of the log.
+            // Child processes' wall time, from the "exit 0 after 0.3s" lines of the log (DurationText.elapsed).
             let children = rig.log(id).split(separator: "\n").compactMap { line -> Double? in
                 guard line.hasPrefix("  "), let range = line.range(of: #"after [0-9.]+s$"#, options: .regularExpression) else { return nil }
                 return Double(line[range].dropFirst(6).dropLast())

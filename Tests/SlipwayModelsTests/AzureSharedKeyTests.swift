@@ -7,28 +7,6 @@ import Testing
 /// The Shared Key signer against what Microsoft's own Python SDK (azure-storage-blob)
 /// produces for the same requests: string-to-sign and Authorization header.
 @Suite struct AzureSharedKeyTests {
-    static let script = #"""
-        import json, sys
-        from urllib.parse import urlparse, parse_qsl
-        from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
-        from azure.core.pipeline import PipelineRequest, PipelineContext
-        from azure.core.pipeline.transport import HttpRequest
-
-        out = []
-        for case in json.load(sys.stdin):
-            request = HttpRequest(case["method"], case["url"], headers=case["headers"])
-            policy = SharedKeyCredentialPolicy(case["account"], case["key"])
-            pipeline_request = PipelineRequest(request, PipelineContext(None))
-            string_to_sign = (policy._get_verb(pipeline_request)
-                + policy._get_headers(pipeline_request, ["content-encoding", "content-language", "content-length", "content-md5",
-                                      "content-type", "date", "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "byte_range"])
-                + policy._get_canonicalized_headers(pipeline_request)
-                + policy._get_canonicalized_resource(pipeline_request)
-                + policy._get_canonicalized_resource_query(pipeline_request))
-            policy.on_request(pipeline_request)
-            out.append({"stringToSign": string_to_sign, "authorization": request.headers["Authorization"]})
-        print(json.dumps(out))
-        """#
 
     struct Case {
         let method: String
@@ -60,9 +38,9 @@ import Testing
         }
         let directory = try TestPaths.temporaryDirectory("azure-sdk")
         defer { TestPaths.removeTemporaryDirectory(directory) }
-        try Self.script.write(to: directory.appendingPathComponent("sign.py"), atomically: true, encoding: .utf8)
         try JSONSerialization.data(withJSONObject: input).write(to: directory.appendingPathComponent("cases.json"))
-        let result = try runProgram("/bin/sh", ["-c", "'\(try PythonTools.python())' sign.py < cases.json"], in: directory)
+        let reference = TestPaths.fake("azure_shared_key_reference.py").path
+        let result = try runProgram("/bin/sh", ["-c", "'\(try PythonTools.python())' '\(reference)' < cases.json"], in: directory)
         #expect(result.status == 0, "\(result.output)")
         let expected = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: String]])
         let signer = try #require(AzureSharedKey(account: "slipwaytest", base64Key: key))

@@ -22,30 +22,24 @@ import Testing
         let directory = try TestPaths.temporaryDirectory("queue")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let state = directory.appendingPathComponent("state").path
-        let yaml = """
-            state_dir: \(state)
-            queue: {workers: 2, cancel_superseded: true}
-            repositories:
-              - name: acme/app
-                webhook_secrets: [env:HOOK]
-                branches: ["**"]
-            """
-        let config = try ResolvedConfig(config: ConfigParser.parse(yaml: yaml), source: DictionarySecretSource(values: ["env:HOOK": "x"]))
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let store = try SQLiteBuildStore(path: state + "/slipway.sqlite")
-        let live = LiveConfig(config)
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        let runner = BuildRunner(store: store, config: live, toolEnvironment: [:], logger: logger) { _, _ in
+        let parts = try QueueParts(stateDirectory: state, queueSettings: "{workers: 2, cancel_superseded: true}") { _, _ in
             [CommandStep(name: "test", argv: argv)]
         }
-        let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let (store, queue) = (parts.store, parts.queue)
         let running = Task { try await queue.run() }
-        defer { running.cancel() }
-        try await body(
-            Rig(
-                directory: directory, store: store, queue: queue, intake: BuildIntake(store: store, config: live, queue: queue),
-                instance: BuildRunner.instance(stateDirectory: state)))
+        let rig = Rig(
+            directory: directory, store: store, queue: queue, intake: parts.intake, instance: BuildRunner.instance(stateDirectory: state))
+        // The queue is stopped, and its builds with it, before the directory is removed
+        // (a queue left running would write into it again).
+        var failure: (any Error)?
+        do {
+            try await body(rig)
+        } catch {
+            failure = error
+        }
+        running.cancel()
+        _ = try? await running.value
+        if let failure { throw failure }
     }
 
     /// A push, through the intake: it stores the build, supersedes the older ones of its

@@ -31,24 +31,12 @@ import Testing
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let state = directory.appendingPathComponent("state").path
         let mark = directory.appendingPathComponent("cleaned").path
-        let yaml = """
-            state_dir: \(state)
-            queue: {workers: 1, shutdown_grace: \(grace)}
-            repositories:
-              - name: acme/app
-                webhook_secrets: [env:HOOK]
-            """
-        let config = try ResolvedConfig(config: ConfigParser.parse(yaml: yaml), source: DictionarySecretSource(values: ["env:HOOK": "x"]))
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let store = try SQLiteBuildStore(path: state + "/slipway.sqlite")
-        let live = LiveConfig(config)
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        let runner = BuildRunner(store: store, config: live, toolEnvironment: [:], logger: logger) { _, _ in
+        let parts = try QueueParts(stateDirectory: state, queueSettings: "{workers: 1, shutdown_grace: \(grace)}") { _, _ in
             [SlowCleanUpStep(mark: mark, cleanUpTime: cleanUpTime)]
         }
-        let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
-        let intake = BuildIntake(store: store, config: live, queue: queue)
+        let (store, queue, intake) = (parts.store, parts.queue, parts.intake)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
         let group = ServiceGroup(configuration: .init(services: [.init(service: queue)], logger: logger))
         let running = Task { try await group.run() }
         let build = try await intake.request(
