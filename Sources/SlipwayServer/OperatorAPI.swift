@@ -115,7 +115,8 @@ struct OperatorAPI: Sendable {
             body = try JSONDecoder().decode(CreateBody.self, from: Data(buffer: try await request.body.collect(upTo: 64 * 1024)))
         } catch {
             return JSONReply.error(
-                .badRequest, "body must be JSON {\"repository\": \"owner/name\", \"ref\"?: \"refs/heads/main\", \"sha\"?: \"40 hex\"}")
+                .badRequest, "body must be JSON {\"repository\": \"owner/name\", \"ref\"?: \"refs/heads/main\", \"sha\"?: \"40 or 64 hex\"}"
+            )
         }
         guard let repository = config.snapshot.config.repository(named: body.repository) else {
             return JSONReply.error(.badRequest, "repository \(body.repository) is not configured")

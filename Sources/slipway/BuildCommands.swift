@@ -152,7 +152,7 @@ struct RebuildCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
     @Argument(help: "Repository (owner/name), as configured.") var repository: String?
     @Option(help: "Branch or ref (default: the remote's HEAD); its head is resolved with git ls-remote.") var ref: String?
-    @Option(help: "Commit to build (40 hex digits).") var sha: String?
+    @Option(help: "Commit to build (40 or 64 hex digits).") var sha: String?
     @Option(help: "Rebuild the commit of this build.") var build: Int64?
     @Flag(name: [.short, .customLong("follow")], help: "Then follow the new build's log.") var follow = false
 

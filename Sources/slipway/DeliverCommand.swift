@@ -20,7 +20,7 @@ struct DeliverCommand: AsyncParsableCommand {
     @Option(help: "X-GitHub-Event header.") var event = "push"
     @Option(help: "Sample payload: repository (owner/name).") var repository: String?
     @Option(help: "Sample payload: ref or branch.") var ref = "refs/heads/main"
-    @Option(help: "Sample payload: commit id (40 hex digits).") var sha: String?
+    @Option(help: "Sample payload: commit id (40 or 64 hex digits).") var sha: String?
     @Option(help: "Sample payload: clone URL (default https://github.com/OWNER/NAME.git).") var cloneURL: String?
     @Option(help: "X-GitHub-Delivery header (default: a new UUID).") var delivery: String?
 
