@@ -42,7 +42,7 @@ public final class BlobHTTPServer: @unchecked Sendable {
     }
 
     public func waitUntilListening() async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + TestPaths.serverStartLimit
         while ContinuousClock.now < deadline {
             let request = HTTPClientRequest(url: baseURL + "/")
             if (try? await HTTPClient.shared.execute(request, timeout: .seconds(2))) != nil { return }

@@ -69,12 +69,12 @@ public final class FakeGitHubAPI: @unchecked Sendable {
     public var statusRequests: [Recorded] { requests.filter { $0.path.contains("/statuses/") } }
 
     public func waitUntilListening() async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + TestPaths.serverStartLimit
         while ContinuousClock.now < deadline {
             if (try? await HTTPClient.shared.execute(HTTPClientRequest(url: apiURL + "/"), timeout: .seconds(2))) != nil { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HarnessError("the fake GitHub API did not start")
+        throw HarnessError("the fake GitHub API did not start within \(TestPaths.serverStartLimit): \(server.log)")
     }
 
     public func stop() { server.stop() }

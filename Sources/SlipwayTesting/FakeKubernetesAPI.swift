@@ -60,7 +60,7 @@ public final class FakeKubernetesAPI: @unchecked Sendable {
             guard made.status == 0 else { throw HarnessError("openssl could not make the fake API's certificate: \(made.output)") }
         }
         try server.start(try PythonTools.python(), arguments)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + TestPaths.serverStartLimit
         while ContinuousClock.now < deadline, server.isRunning {
             if server.log.contains("listening on https://") { return }
             try await Task.sleep(for: .milliseconds(50))

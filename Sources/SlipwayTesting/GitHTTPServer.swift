@@ -36,7 +36,7 @@ public final class GitHTTPServer: @unchecked Sendable {
     }
 
     public func waitUntilListening() async throws {
-        let deadline = ContinuousClock.now + .seconds(30)   // Python starts slowly on a loaded machine
+        let deadline = ContinuousClock.now + TestPaths.serverStartLimit
         while ContinuousClock.now < deadline {
             let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/")
             if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status.code == 401 { return }

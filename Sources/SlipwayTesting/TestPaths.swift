@@ -40,6 +40,12 @@ public enum TestPaths {
             "cannot find the \(name) executable near \(CommandLine.arguments[0]); run `swift build` first or set SLIPWAY_BIN_DIR")
     }
 
+    /// How long a test server (a fake API in Python, a registry) may take to answer its
+    /// first request. Generous: it only bounds how long a failing test takes, and Python
+    /// starts slowly on a loaded machine (the first run of a fresh venv also compiles its
+    /// modules; in CI's first wave of parallel tests the fake GitHub API took over 10 s).
+    public static let serverStartLimit: Duration = .seconds(60)
+
     /// A fake server's program in Tests/Fakes (`fake_kubernetes_api.py`, ...).
     public static func fake(_ name: String) -> URL {
         packageRoot.appendingPathComponent("Tests/Fakes").appendingPathComponent(name)
