@@ -35,6 +35,11 @@ public final class SQLiteDatabase: Sendable {
         self.pool = pool
         path = pool.path
         do {
+            // GRDB sets `synchronous = NORMAL` on a pool's writer when it turns WAL on, after
+            // `prepareDatabase` has run: in WAL mode NORMAL syncs only at checkpoints, so a
+            // commit that has returned survives a crash of the process but not of the
+            // machine. FULL syncs the WAL at every commit, which a 202 promises.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try SQLiteMigrations.migrator.migrate(pool)
             // The pool keeps the checkpointer for as long as the database is open.
             pool.add(transactionObserver: WALCheckpointer(path: path), extent: .databaseLifetime)
