@@ -15,6 +15,10 @@ import SlipwayCore
 /// Written for several implementations: SQLite (the embedded default, one process) and
 /// PostgreSQL (several replicas). What every implementation must keep:
 /// - every method is one transaction; what a method returned is durable;
+/// - the writes of `BuildLeaseStore` and `BuildRecordStore` are carried to their end even
+///   when the calling task is cancelled (a canceled build still records how it ended);
+///   `recordDelivery` of a cancelled caller is either committed and returned, or rolled
+///   back whole and thrown, never committed and thrown;
 /// - each state change goes through `BuildState.applying(_:)`, so no store writes a
 ///   transition the state machine forbids, and writes the build's commit status to the
 ///   outbox in the same transaction;
