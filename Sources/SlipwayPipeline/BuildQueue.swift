@@ -244,11 +244,7 @@ public final class BuildQueue: Service, Sendable {
                     "builds": "\(runningBuildIDs)", "grace": "\(DurationText.format(grace))",
                 ])
         }
-        // Each build that ends signals `ended`; no polling. (A cancelled task cannot wait:
-        // the grace is then over at once.)
-        while !runningBuildIDs.isEmpty, ContinuousClock.now < deadline, !Task.isCancelled {
-            await ended.wait(until: deadline)
-        }
+        await waitOnEnded(while: { !runningBuildIDs.isEmpty }, until: deadline)
         let unfinished = state.withLock { $0.running.values.map(\.task) }
         if !unfinished.isEmpty {
             for id in runningBuildIDs { stop(id, reason: .checkpoint) }
@@ -256,9 +252,7 @@ public final class BuildQueue: Service, Sendable {
         }
         // Clean-ups (image removal) within what is left of the grace; one that is not
         // done by then is cut off by the exit, and said so.
-        while state.withLock({ !$0.cleanUps.isEmpty }), ContinuousClock.now < deadline, !Task.isCancelled {
-            await ended.wait(until: deadline)
-        }
+        await waitOnEnded(while: { state.withLock { !$0.cleanUps.isEmpty } }, until: deadline)
         let cut = state.withLock { Array($0.cleanUps.keys).sorted() }
         if !cut.isEmpty {
             logger.warning(
@@ -266,6 +260,14 @@ public final class BuildQueue: Service, Sendable {
                 metadata: [
                     "builds": "\(cut)"
                 ])
+        }
+    }
+
+    /// Waits while `pending()` holds, looking again at each build or clean-up that ends
+    /// (no polling), until `deadline`. A cancelled task cannot wait: its grace is over.
+    private func waitOnEnded(while pending: () -> Bool, until deadline: ContinuousClock.Instant) async {
+        while pending(), ContinuousClock.now < deadline, !Task.isCancelled {
+            await ended.wait(until: deadline)
         }
     }
 }

@@ -59,7 +59,7 @@ final class DeliveryGroupCommit: Sendable {
         }
         switch wakeup {
         case .done(let result): return try result.get()
-        case .lead: return try await lead(until: myID).get()
+        case .lead: return try await lead(as: myID).get()
         }
     }
 
@@ -68,7 +68,7 @@ final class DeliveryGroupCommit: Sendable {
     /// oldest), hands the lead to the oldest caller that came meanwhile, then wakes the
     /// group's callers. The lead goes first so that the next commit is not queued behind
     /// the replies of this group.
-    private func lead(until id: UInt64) async -> Result<DeliveryOutcome, any Error> {
+    private func lead(as id: UInt64) async -> Result<DeliveryOutcome, any Error> {
         let group: [Waiting] = state.withLock { state in
             let group = Array(state.waiting.prefix(Self.maxGroup))
             state.waiting.removeFirst(group.count)
@@ -82,21 +82,24 @@ final class DeliveryGroupCommit: Sendable {
             // The leader's task was cancelled (its client's request ended): nothing of the
             // group was stored. The others' deliveries are not the leader's to give up:
             // they go back to the front, and the oldest of them leads.
-            let others = group.filter { $0.id != id }
-            let next: Waiting? = state.withLock { state in
-                state.waiting.insert(contentsOf: others, at: 0)
-                guard let first = state.waiting.first else {
-                    state.leading = false
-                    return nil
-                }
-                return first
-            }
-            next?.continuation.resume(returning: .lead)
+            passTheLead(requeueing: group.filter { $0.id != id })
             return .failure(CancellationError())
         } catch {
             results = await writeEachInSavepoint(writes)
         }
+        passTheLead()
+        var mine: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+        for (waiting, result) in zip(group, results) {
+            if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
+        }
+        return mine
+    }
+
+    /// Hands the lead to the oldest waiting caller, after putting `requeued` back in front
+    /// of the queue; gives it up when nobody waits.
+    private func passTheLead(requeueing requeued: [Waiting] = []) {
         let next: Waiting? = state.withLock { state in
+            state.waiting.insert(contentsOf: requeued, at: 0)
             guard let first = state.waiting.first else {
                 state.leading = false
                 return nil
@@ -104,11 +107,6 @@ final class DeliveryGroupCommit: Sendable {
             return first
         }
         next?.continuation.resume(returning: .lead)
-        var mine: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
-        for (waiting, result) in zip(group, results) {
-            if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
-        }
-        return mine
     }
 
     /// The usual case: the whole group in one transaction, with no savepoint per delivery
