@@ -399,14 +399,14 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func ping() async throws {
-        if let problem = storage.problem { throw StoreError.notWritable(problem) }
+        if let problem = database.writeProblem { throw StoreError.notWritable(problem) }
         try await write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO readiness (id, checked_at) VALUES (1, ?)", arguments: [Date().timeIntervalSince1970])
         }
     }
 
-    public var writeProblem: String? { storage.problem }
+    public var writeProblem: String? { database.writeProblem }
 
     /// Every write goes through here, so a failing disk is noticed (`StorageWatch`).
     func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {

@@ -4,19 +4,27 @@ import GRDB
 /// stores built on it (`SQLiteBuildStore`, its deployments) share its pool and its
 /// storage watch, and a test can hand them a database it opened itself.
 ///
-/// Durability: `synchronous = FULL`, so a transaction that has returned survives a crash
-/// of the process and of the machine. WAL mode: writers are serialized by the pool;
-/// readers run beside them; checkpoints are made in the background (`WALCheckpointer`).
+/// Durability: a write returns only once its commit is durable (it survives a crash of
+/// the process and of the machine). The writer commits at `synchronous = NORMAL`, without
+/// waiting for the disk, and `WALSyncer` syncs the log for every commit made meanwhile,
+/// so the next transactions are written while the last ones are made durable. WAL mode:
+/// writers are serialized by the pool; readers run beside them; checkpoints are made in
+/// the background (`WALCheckpointer`).
 public final class SQLiteDatabase: Sendable {
     public let pool: DatabasePool
     public let path: String
     let storage: StorageWatch
+    let syncer: WALSyncer
 
     public convenience init(path: String) throws {
+        try self.init(path: path, sync: nil)
+    }
+
+    /// `sync`: how the log is synced (tests hold or fail it); nil: `fdatasync`.
+    convenience init(path: String, sync: WALSyncer.Sync?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // The writer's own checkpoints only bound the log (WALCheckpointer makes the rest).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerLimit)")
@@ -27,20 +35,24 @@ public final class SQLiteDatabase: Sendable {
         } catch {
             throw StoreError.cannotOpen(path: path, reason: String(describing: error))
         }
-        try self.init(pool: pool)
+        try self.init(pool: pool, sync: sync)
     }
 
     /// A pool opened by the caller (its configuration is the caller's): migrated here.
-    public init(pool: DatabasePool) throws {
+    public convenience init(pool: DatabasePool) throws {
+        try self.init(pool: pool, sync: nil)
+    }
+
+    init(pool: DatabasePool, sync: WALSyncer.Sync?) throws {
         self.pool = pool
         path = pool.path
+        syncer = sync.map { WALSyncer(databasePath: pool.path, sync: $0) } ?? WALSyncer(databasePath: pool.path)
         do {
-            // GRDB sets `synchronous = NORMAL` on a pool's writer when it turns WAL on, after
-            // `prepareDatabase` has run: in WAL mode NORMAL syncs only at checkpoints, so a
-            // commit that has returned survives a crash of the process but not of the
-            // machine. FULL syncs the WAL at every commit, which a 202 promises.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            // NORMAL (GRDB's default for a pool's writer, said here so that nothing else is
+            // assumed): a commit does not sync; `syncer` does, and every write waits for it.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             try SQLiteMigrations.migrator.migrate(pool)
+            pool.add(transactionObserver: syncer, extent: .databaseLifetime)
             // The pool keeps the checkpointer for as long as the database is open.
             pool.add(transactionObserver: WALCheckpointer(path: path), extent: .databaseLifetime)
         } catch {
@@ -54,8 +66,16 @@ public final class SQLiteDatabase: Sendable {
     /// must never find its transaction committed after all. (GRDB's async `write` throws
     /// `CancellationError` in a canceled task; its callback form does not look.)
     func writeToCompletion<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            pool.asyncWrite({ db in try updates(db) }, completion: { _, result in continuation.resume(with: result) })
+        let (value, commit) = try await withCheckedThrowingContinuation { continuation in
+            pool.asyncWrite(
+                { db in try updates(db) },
+                completion: { [syncer] _, result in continuation.resume(with: result.map { ($0, syncer.lastCommit) }) })
         }
+        try await syncer.durable(through: commit)
+        return value
     }
+
+    /// Why writes cannot be trusted now: the file replaced or storage failing
+    /// (`StorageWatch`), or the log could not be made durable (`WALSyncer`).
+    var writeProblem: String? { syncer.failure.map(\.description) ?? storage.problem }
 }

@@ -64,7 +64,8 @@ final class StorageWatch: Sendable {
     }
 }
 
-private struct FileIdentity: Equatable {
+/// A file's device and inode: whether the file at a path is still the one opened.
+struct FileIdentity: Equatable {
     let device: UInt64
     let inode: UInt64
 

@@ -229,13 +229,6 @@ import Testing
         #expect(try await store.build(id: queued.id)?.ref == "refs/heads/ünï-🚀")
     }
 
-    /// A commit that has returned survives a crash of the machine: the writer syncs the WAL
-    /// at every commit (GRDB's pool would leave it at NORMAL, syncing only at checkpoints).
-    @Test func theWriterSyncsEveryCommit() async throws {
-        let level = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
-        #expect(level == 2, "PRAGMA synchronous is \(level.map(String.init) ?? "nil"), not FULL (2)")
-    }
-
     /// A value no version writes (a hand-edited or corrupt database) is an error naming the
     /// row, never read as another value (a build of unknown state as `error`, say).
     @Test func unreadableStoredValuesAreErrorsNamingTheirRow() async throws {

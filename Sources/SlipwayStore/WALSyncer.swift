@@ -1,0 +1,158 @@
+import Dispatch
+import Foundation
+import GRDB
+import Metrics
+import Synchronization
+
+/// Makes commits durable apart from writing them, so that the writer never waits for
+/// the disk. The writer connection runs at `synchronous = NORMAL`: a commit appends its
+/// pages to the write-ahead log and returns without an fsync. Each commit is counted
+/// here; on a queue of its own the syncer `fdatasync`s the log, which makes durable
+/// every commit appended before the call, and then releases whoever waits for one of
+/// them (`durable(through:)`). While one sync runs, the writer goes on with the next
+/// transactions, and the next sync covers all of them at once.
+///
+/// So nothing that waits here returns before its commit is durable, as with `FULL`; the
+/// other syncs `FULL` makes are NORMAL's too (the log before a checkpoint copies it, the
+/// database file after, the log's header when the log starts over).
+///
+/// A failed fdatasync is final: the kernel may have dropped the pages it could not write
+/// and marked them clean, so a later sync that succeeds proves nothing. Every waiter, and
+/// every later one, gets `SyncFailed`, and the store reports it as its write problem
+/// (deliveries get 503, `/readyz` fails) until a restart, when SQLite recovers from what
+/// the log really holds.
+final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is used on `queue` only
+    struct SyncFailed: Error, CustomStringConvertible {
+        let path: String
+        let code: Int32
+
+        var description: String {
+            "the database log \(path) could not be made durable (\(String(cString: strerror(code)))); restart the daemon"
+        }
+    }
+
+    /// Syncs the open log file; returns 0 or an errno. A seam for tests.
+    typealias Sync = @Sendable (Int32) -> Int32
+
+    private struct State {
+        /// Commits counted so far, and how many of them are known durable.
+        var committed: UInt64 = 0
+        var synced: UInt64 = 0
+        var syncing = false
+        var waiting: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var failure: SyncFailed?
+    }
+
+    let logPath: String
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "slipway.sqlite.sync")
+    private let sync: Sync
+    private var log: (descriptor: Int32, identity: FileIdentity)?
+
+    static let syncDuration = Timer(label: "slipway_store_sync_seconds")
+    static let commitsPerSync = Recorder(label: "slipway_store_commits_per_sync", aggregate: true)
+
+    init(databasePath: String, sync: @escaping Sync = { fdatasync($0) == 0 ? 0 : errno }) {
+        logPath = databasePath + "-wal"
+        self.sync = sync
+    }
+
+    deinit {
+        if let log { close(log.descriptor) }
+    }
+
+    /// The number of the newest commit: a caller that has just committed waits for it.
+    var lastCommit: UInt64 { state.withLock { $0.committed } }
+
+    /// The store's problem while the log cannot be made durable.
+    var failure: SyncFailed? { state.withLock { $0.failure } }
+
+    /// Returns once commit number `commit` (and every one before it) is durable.
+    func durable(through commit: UInt64) async throws {
+        let ready: Result<Void, SyncFailed>? = state.withLock { state in
+            if let failure = state.failure { return .failure(failure) }
+            return state.synced >= commit ? .success(()) : nil
+        }
+        if let ready { return try ready.get() }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let ready: Result<Void, SyncFailed>? = state.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
+                guard state.synced < commit else { return .success(()) }
+                state.waiting.append((commit, continuation))
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// Counts a commit of the writer (its pages are in the log now) and starts a sync
+    /// unless one runs: the running one looks for more commits when it ends.
+    private func committed() {
+        let start = state.withLock { state in
+            state.committed += 1
+            guard !state.syncing, state.failure == nil else { return false }
+            state.syncing = true
+            return true
+        }
+        if start { queue.async { self.syncWhileBehind() } }
+    }
+
+    /// Syncs until every counted commit is durable, releasing the waiters of each sync.
+    private func syncWhileBehind() {
+        while true {
+            let target: (through: UInt64, count: UInt64)? = state.withLock { state in
+                guard state.synced < state.committed, state.failure == nil else {
+                    state.syncing = false
+                    return nil
+                }
+                return (state.committed, state.committed - state.synced)
+            }
+            guard let target else { return }
+            let started = ContinuousClock.now
+            let failure = syncLog()
+            Self.syncDuration.recordNanoseconds(started.duration(to: .now).nanoseconds)
+            Self.commitsPerSync.record(Int64(target.count))
+            let released = state.withLock { state in
+                if let failure { state.failure = failure } else { state.synced = target.through }
+                let released = state.waiting.filter { failure != nil || $0.through <= target.through }
+                state.waiting.removeAll { failure != nil || $0.through <= target.through }
+                return released
+            }
+            for waiter in released {
+                if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
+            }
+        }
+    }
+
+    /// One fdatasync of the log file as it is at its path now (opened again if SQLite
+    /// made it anew).
+    private func syncLog() -> SyncFailed? {
+        let current = FileIdentity(path: logPath)
+        if let open = log, open.identity != current {
+            close(open.descriptor)
+            log = nil
+        }
+        if log == nil {
+            guard let current else { return SyncFailed(path: logPath, code: ENOENT) }
+            let descriptor = open(logPath, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return SyncFailed(path: logPath, code: errno) }
+            log = (descriptor, current)
+        }
+        var code: Int32
+        repeat { code = sync(log!.descriptor) } while code == EINTR
+        return code == 0 ? nil : SyncFailed(path: logPath, code: code)
+    }
+
+    // TransactionObserver: told of every commit of the writer connection, nothing else.
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { committed() }
+    func databaseDidRollback(_ db: Database) {}
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
