@@ -9,35 +9,33 @@ import Synchronization
 /// be lost. A delivery whose write fails does not fail the others: the group is then
 /// written again, each delivery in its own savepoint.
 ///
-/// The commits run on the callers' own tasks, nothing in the background: the first
-/// caller to find no commit under way leads; it writes a group (its own delivery in the
-/// first), hands the lead to the oldest caller still waiting, waits until its group's
-/// commit is durable (`WALSyncer`, which syncs the log for every commit made meanwhile),
-/// then wakes its group. So the next group is written while this one is made durable, and
-/// a sync covers every group written while the previous sync ran.
+/// The group is written by the writer itself, not by a caller's task: a caller's task
+/// would have to be scheduled again after each step (behind every request then waiting
+/// for a thread), and that wait would hold up the next group. So the writer takes the
+/// waiting deliveries when its turn comes, writes them in one transaction, queues the
+/// next group's write behind it when more wait, and leaves the callers to `WALSyncer`,
+/// which answers them once a sync has covered their commit. The next group is written
+/// while this one is synced, and a sync covers every group written while the last one ran.
+///
+/// A caller's cancellation does not reach the write: its delivery is committed and
+/// returned like the others (the store contract: committed and returned, or rolled back
+/// and thrown, never both).
 ///
 /// Measured in `/metrics` (`DeliveryGroupMetrics`): group sizes, each delivery's wait for
 /// its group, each group's write and its wait for durability.
 final class DeliveryGroupCommit: Sendable {
     typealias Write = @Sendable (Database, DeliveryTransaction?) throws -> DeliveryOutcome
 
-    /// What a waiting caller is woken with: its delivery's result, or the lead.
-    private enum Wakeup {
-        case done(Result<DeliveryOutcome, any Error>)
-        case lead
-    }
-
     private struct Waiting {
-        let id: UInt64
         let write: Write
         let arrived: ContinuousClock.Instant
-        let continuation: CheckedContinuation<Wakeup, Never>
+        let reply: CheckedContinuation<DeliveryOutcome, any Error>
     }
 
     private struct State {
         var waiting: [Waiting] = []
-        var leading = false
-        var nextID: UInt64 = 0
+        /// A group's write is queued on the writer or running.
+        var scheduled = false
     }
 
     private let database: SQLiteDatabase
@@ -45,38 +43,32 @@ final class DeliveryGroupCommit: Sendable {
     /// The most deliveries in one transaction.
     static let maxGroup = 256
 
-    private var storage: StorageWatch { database.storage }
-
     init(database: SQLiteDatabase) {
         self.database = database
     }
 
     func submit(_ write: @escaping Write) async throws -> DeliveryOutcome {
-        var myID: UInt64 = 0
         let arrived = ContinuousClock.now
-        let wakeup = await withCheckedContinuation { (continuation: CheckedContinuation<Wakeup, Never>) in
-            let lead = state.withLock { state in
-                state.nextID &+= 1
-                myID = state.nextID
-                state.waiting.append(Waiting(id: myID, write: write, arrived: arrived, continuation: continuation))
-                guard !state.leading else { return false }
-                state.leading = true
+        return try await withCheckedThrowingContinuation { reply in
+            let schedule = state.withLock { state in
+                state.waiting.append(Waiting(write: write, arrived: arrived, reply: reply))
+                guard !state.scheduled else { return false }
+                state.scheduled = true
                 return true
             }
-            if lead { continuation.resume(returning: .lead) }
-        }
-        switch wakeup {
-        case .done(let result): return try result.get()
-        case .lead: return try await lead(as: myID).get()
+            if schedule { scheduleGroup() }
         }
     }
 
-    /// Writes the oldest waiting deliveries (the leader's own is the oldest: a caller
-    /// only leads when nobody waited before it, or when the lead is handed to it as the
-    /// oldest), hands the lead to the oldest caller that came meanwhile, waits until the
-    /// group's commit is durable, then wakes the group's callers. The lead goes first so
-    /// that the next group is written while this one is synced.
-    private func lead(as id: UInt64) async -> Result<DeliveryOutcome, any Error> {
+    /// Queues a group's write on the writer, behind the writes already queued there. The
+    /// group is taken when the write starts, so it holds every delivery that came meanwhile.
+    private func scheduleGroup() {
+        database.pool.asyncWriteWithoutTransaction { [self] db in writeGroup(db) }
+    }
+
+    /// On the writer: the oldest waiting deliveries in one transaction; the next group
+    /// queued when more wait; the callers answered once the commit is durable.
+    private func writeGroup(_ db: Database) {
         let group: [Waiting] = state.withLock { state in
             let group = Array(state.waiting.prefix(Self.maxGroup))
             state.waiting.removeFirst(group.count)
@@ -86,102 +78,74 @@ final class DeliveryGroupCommit: Sendable {
         DeliveryGroupMetrics.size.record(group.count)
         for waiting in group { DeliveryGroupMetrics.wait.recordNanoseconds((started - waiting.arrived).nanoseconds) }
         let writes = group.map(\.write)
-        var results: [Result<DeliveryOutcome, any Error>]
-        let commit: UInt64
+        let results: [Result<DeliveryOutcome, any Error>]
         do {
-            (results, commit) = try await writeTogether(writes)
-        } catch is CancellationError {
-            // The leader's task was cancelled (its client's request ended): nothing of the
-            // group was stored. The others' deliveries are not the leader's to give up:
-            // they go back to the front, and the oldest of them leads.
-            passTheLead(requeueing: group.filter { $0.id != id })
-            return .failure(CancellationError())
+            results = try writeTogether(db, writes)
+            database.storage.note(nil)
         } catch {
-            (results, commit) = await writeEachInSavepoint(writes)
+            database.storage.note(error)
+            results = writeEachInSavepoint(db, writes)
         }
+        let commit = database.syncer.lastCommit
         let written = ContinuousClock.now
         DeliveryGroupMetrics.write.recordNanoseconds((written - started).nanoseconds)
-        passTheLead()
-        do {
-            try await database.syncer.durable(through: commit)
-        } catch {
-            // Stored, but not known to be durable: not acknowledged (a redelivery finds it).
-            results = results.map { _ in .failure(error) }
-        }
-        DeliveryGroupMetrics.durable.recordNanoseconds((ContinuousClock.now - written).nanoseconds)
-        var mine: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
-        for (waiting, result) in zip(group, results) {
-            if waiting.id == id { mine = result } else { waiting.continuation.resume(returning: .done(result)) }
-        }
-        return mine
-    }
 
-    /// Hands the lead to the oldest waiting caller, after putting `requeued` back in front
-    /// of the queue; gives it up when nobody waits.
-    private func passTheLead(requeueing requeued: [Waiting] = []) {
-        let next: Waiting? = state.withLock { state in
-            state.waiting.insert(contentsOf: requeued, at: 0)
-            guard let first = state.waiting.first else {
-                state.leading = false
-                return nil
-            }
-            return first
+        let more = state.withLock { state in
+            if state.waiting.isEmpty { state.scheduled = false }
+            return state.scheduled
         }
-        next?.continuation.resume(returning: .lead)
+        if more { scheduleGroup() }
+
+        database.syncer.whenDurable(through: commit) { failure in
+            DeliveryGroupMetrics.durable.recordNanoseconds((ContinuousClock.now - written).nanoseconds)
+            for (waiting, result) in zip(group, results) {
+                // Stored but not known to be durable: not acknowledged (a redelivery finds it).
+                waiting.reply.resume(with: failure.map { .failure($0) } ?? result)
+            }
+        }
     }
 
     /// The usual case: the whole group in one transaction, with no savepoint per delivery
     /// (a savepoint makes SQLite copy each page a delivery changes to a sub-journal first:
     /// the same few pages, again for every delivery). If any write throws, the whole
-    /// transaction is rolled back and nothing of the group is stored; so it is when the
-    /// leader's task is cancelled (GRDB's async write makes the statements throw
-    /// `CancellationError`). Returns the results and the number of the commit to wait for.
-    private func writeTogether(_ writes: [Write]) async throws -> ([Result<DeliveryOutcome, any Error>], UInt64) {
-        try await storage.watching {
-            try await transaction { db in
-                let transaction = DeliveryTransaction()
-                return try writes.map { write in .success(try write(db, transaction)) }
-            }
+    /// transaction is rolled back and nothing of the group is stored.
+    private func writeTogether(_ db: Database, _ writes: [Write]) throws -> [Result<DeliveryOutcome, any Error>] {
+        var results: [Result<DeliveryOutcome, any Error>] = []
+        try db.inTransaction {
+            let transaction = DeliveryTransaction()
+            results = try writes.map { write in .success(try write(db, transaction)) }
+            return .commit
         }
+        return results
     }
 
     /// After a group failed: each delivery again, in its own savepoint, so that only the
     /// one that fails gets an error.
-    private func writeEachInSavepoint(_ writes: [Write]) async -> ([Result<DeliveryOutcome, any Error>], UInt64) {
+    private func writeEachInSavepoint(_ db: Database, _ writes: [Write]) -> [Result<DeliveryOutcome, any Error>] {
+        var results: [Result<DeliveryOutcome, any Error>] = []
         do {
-            return try await storage.watching {
-                try await transaction { db in
-                    writes.map { write in
-                        var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
-                        do {
-                            try db.inSavepoint {
-                                // No DeliveryTransaction: a savepoint rolled back would leave it
-                                // naming rows that no longer exist.
-                                result = .success(try write(db, nil))
-                                return .commit
-                            }
-                        } catch {
-                            result = .failure(error)
-                        }
-                        return result
-                    }
-                }
-            }
-        } catch {
-            return (writes.map { _ in .failure(error) }, 0)
-        }
-    }
-
-    /// One transaction on the writer, and the number of its commit, read on the writer
-    /// right after it (a later one would make the caller wait for a later sync).
-    private func transaction<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> (T, UInt64) {
-        try await database.pool.writeWithoutTransaction { [syncer = database.syncer] db in
-            var value: T?
             try db.inTransaction {
-                value = try updates(db)
+                results = writes.map { write in
+                    var result: Result<DeliveryOutcome, any Error> = .failure(CancellationError())
+                    do {
+                        try db.inSavepoint {
+                            // No DeliveryTransaction: a savepoint rolled back would leave it
+                            // naming rows that no longer exist.
+                            result = .success(try write(db, nil))
+                            return .commit
+                        }
+                    } catch {
+                        result = .failure(error)
+                    }
+                    return result
+                }
                 return .commit
             }
-            return (value!, syncer.lastCommit)
+            database.storage.note(nil)
+            return results
+        } catch {
+            database.storage.note(error)
+            return writes.map { _ in .failure(error) }
         }
     }
 }

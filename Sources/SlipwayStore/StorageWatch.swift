@@ -50,12 +50,20 @@ final class StorageWatch: Sendable {
     func watching<T>(_ write: () async throws -> T) async throws -> T {
         do {
             let result = try await write()
-            state.withLock { $0.writeFailure = nil }
+            note(nil)
             return result
-        } catch let error as DatabaseError where Self.isStorageFailure(error) {
-            state.withLock { $0.writeFailure = "the database cannot be written: \(error.message ?? "\(error.resultCode)")" }
+        } catch {
+            note(error)
             throw error
         }
+    }
+
+    /// Notes how a write ended: nil (it succeeded) clears a storage failure; an error
+    /// that is one sets it.
+    func note(_ failure: (any Error)?) {
+        guard let failure else { return state.withLock { $0.writeFailure = nil } }
+        guard let error = failure as? DatabaseError, Self.isStorageFailure(error) else { return }
+        state.withLock { $0.writeFailure = "the database cannot be written: \(error.message ?? "\(error.resultCode)")" }
     }
 
     static func isStorageFailure(_ error: DatabaseError) -> Bool {

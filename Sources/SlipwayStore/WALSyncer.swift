@@ -39,7 +39,7 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
         var committed: UInt64 = 0
         var synced: UInt64 = 0
         var syncing = false
-        var waiting: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var waiting: [(through: UInt64, then: @Sendable (SyncFailed?) -> Void)] = []
         var failure: SyncFailed?
     }
 
@@ -69,20 +69,23 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
 
     /// Returns once commit number `commit` (and every one before it) is durable.
     func durable(through commit: UInt64) async throws {
-        let ready: Result<Void, SyncFailed>? = state.withLock { state in
-            if let failure = state.failure { return .failure(failure) }
-            return state.synced >= commit ? .success(()) : nil
-        }
-        if let ready { return try ready.get() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let ready: Result<Void, SyncFailed>? = state.withLock { state in
-                if let failure = state.failure { return .failure(failure) }
-                guard state.synced < commit else { return .success(()) }
-                state.waiting.append((commit, continuation))
-                return nil
+            whenDurable(through: commit) { failure in
+                if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
             }
-            if let ready { continuation.resume(with: ready) }
         }
+    }
+
+    /// Calls `then` once commit number `commit` is durable (nil), or cannot be (the
+    /// failure): at once when it is known already, else on the syncer's queue.
+    func whenDurable(through commit: UInt64, _ then: @escaping @Sendable (SyncFailed?) -> Void) {
+        let known: SyncFailed?? = state.withLock { state in
+            if let failure = state.failure { return .some(failure) }
+            guard state.synced < commit else { return .some(nil) }
+            state.waiting.append((commit, then))
+            return nil
+        }
+        if let known { then(known) }
     }
 
     /// Counts a commit of the writer (its pages are in the log now) and starts a sync
@@ -118,9 +121,7 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
                 state.waiting.removeAll { failure != nil || $0.through <= target.through }
                 return released
             }
-            for waiter in released {
-                if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
-            }
+            for waiter in released { waiter.then(failure) }
         }
     }
 
