@@ -164,8 +164,11 @@ enum DeliveryGroupMetrics {
 }
 
 /// What one group transaction of deliveries has written that a later delivery of the
-/// same transaction may rewrite: the status-outbox row of each build it queued. Used only
-/// on the writer, inside that one transaction, then dropped.
+/// same transaction may rewrite or would read again: the status-outbox row of each build
+/// it queued, and the queued builds of each lane it has read (only this transaction
+/// writes while it runs, so they stay known). Used only on the writer, inside that one
+/// transaction, then dropped.
 final class DeliveryTransaction {
     var unsentStatusRows: [Int64: Int64] = [:]
+    var queuedInLane: [String: [Build]] = [:]
 }

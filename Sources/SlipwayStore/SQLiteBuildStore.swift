@@ -25,23 +25,26 @@ public final class SQLiteBuildStore: BuildStore {
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws
         -> DeliveryOutcome
     {
+        // Everything that does not need the database is made here, before the writer's
+        // turn: the writer only binds and steps.
+        let deliveryRow: [DirectStatement.Value] = [
+            .text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt),
+            .text(delivery.result.description),
+        ]
+        let buildRow = request.map { NewBuildRow($0, at: delivery.receivedAt) }
+        let deliveryKey: [DirectStatement.Value] = [.text(delivery.id)]
         let outcome = try await deliveries.submit { db, transaction in
             try DirectStatement.run(
                 db,
                 sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                [
-                    .text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt),
-                    .text(delivery.result.description),
-                ])
+                deliveryRow)
             guard db.changesCount == 1 else {
                 let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                 return .duplicate(buildID: existing)
             }
-            guard let request else { return .stored(build: nil, superseded: []) }
-            let (build, superseded) = try Self.insertBuild(
-                db, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder,
-                statuses: transaction)
-            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
+            guard let buildRow else { return .stored(build: nil, superseded: []) }
+            let (build, superseded) = try Self.insertBuild(db, buildRow, supersedeOlder: supersedeOlder, group: transaction)
+            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id)] + deliveryKey)
             return .stored(build: build, superseded: superseded)
         }
         if case .stored(_?, _) = outcome { outboxWritten.signal() }
@@ -49,50 +52,73 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {
-        let build = try await write { db in
-            try Self.insertBuild(db, request, at: Date().timeIntervalSince1970, supersedeOlder: supersedeOlder).0
-        }
+        let row = NewBuildRow(request, at: Date().timeIntervalSince1970)
+        let build = try await write { db in try Self.insertBuild(db, row, supersedeOlder: supersedeOlder).0 }
         outboxWritten.signal()
         return build
     }
 
-    /// `statuses`: the status rows the current delivery transaction wrote (see
+    /// A build to insert, its column values made before the writer's turn.
+    struct NewBuildRow: Sendable {
+        let request: BuildRequest
+        let time: Double
+        let values: [DirectStatement.Value]
+
+        init(_ request: BuildRequest, at time: Double) {
+            self.request = request
+            self.time = time
+            values = [
+                .text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha.hex), .text(request.cloneURL),
+                .text(request.trigger.rawValue), .text(request.deliveryID), .real(time),
+            ]
+        }
+    }
+
+    /// `group`: what the current delivery transaction has written (see
     /// `DeliveryTransaction`); nil outside a delivery group.
     private static func insertBuild(
-        _ db: Database, _ request: BuildRequest, at time: Double, supersedeOlder: Bool,
-        statuses: DeliveryTransaction? = nil
+        _ db: Database, _ row: NewBuildRow, supersedeOlder: Bool, group: DeliveryTransaction? = nil
     ) throws -> (Build, [Int64]) {
+        let request = row.request
         try DirectStatement.run(
             db,
             sql: """
                 INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, 0)
                 """,
-            [
-                .text(request.repository), .text(request.ref), .text(request.lane), .text(request.sha.hex), .text(request.cloneURL),
-                .text(request.trigger.rawValue), .text(request.deliveryID), .real(time),
-            ])
+            row.values)
         let id = db.lastInsertedRowID
         // The new build as just written (no read back), and the queued builds of its lane.
         let build = Build(
             id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
-            trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
+            trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: row.time,
             startedAt: nil, finishedAt: nil, attempts: 0)
         // With superseding on, each push supersedes the queued builds of its lane, so few
         // are there to read; with it off, a lane may hold thousands, and none is read.
+        // Within a group, a lane is read once: the group then knows its queued builds.
+        let maySupersede = QueuePolicy.maySupersede(request, enabled: supersedeOlder)
+        let known = group?.queuedInLane[request.lane]
         let queued =
-            QueuePolicy.maySupersede(request, enabled: supersedeOlder)
-            ? try DirectStatement.rows(
-                db, sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
-                [.text(request.lane), .integer(id)], Self.build(from:))
+            maySupersede
+            ? try known
+                ?? DirectStatement.rows(
+                    db, sql: "SELECT \(buildColumns) FROM build WHERE lane = ? AND state = 'queued' AND id < ?",
+                    [.text(request.lane), .integer(id)], Self.build(from:))
             : []
         let superseded = QueuePolicy.superseded(
             by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) },
             enabled: supersedeOlder)
         for old in queued where superseded.contains(old.id) {
-            _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: time, statuses: statuses)
+            _ = try applyTransition(db, old, .supersede, reason: "superseded by build #\(id)", at: row.time, statuses: group)
         }
-        try enqueueStatus(db, build, at: time, statuses: statuses)
+        try enqueueStatus(db, build, at: row.time, statuses: group)
+        if let group {
+            if maySupersede {
+                group.queuedInLane[request.lane] = queued.filter { !superseded.contains($0.id) } + [build]
+            } else if known != nil {
+                group.queuedInLane[request.lane]?.append(build)
+            }
+        }
         return (build, superseded)
     }
 

@@ -118,6 +118,36 @@ import Testing
         }
     }
 
+    /// A group reads a lane's queued builds once and then knows them: a build queued
+    /// before the group and each build of the group but the newest end superseded; a
+    /// tag in the same group, which supersedes nothing, and another branch stay queued.
+    @Test func aGroupSupersedesWhatWasQueuedBeforeItAndWithinIt() async throws {
+        let before = try await store.enqueue(request(sha: "old"), supersedeOlder: true)
+        let held = Task { try await store.pool.write { _ in Thread.sleep(forTimeInterval: 0.3) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let pushes =
+            [("refs/heads/main", "m1"), ("refs/tags/v1", "t1"), ("refs/heads/main", "m2"), ("refs/heads/other", "o1")]
+            + [("refs/heads/main", "m3")]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (ref, sha) in pushes {
+                group.addTask {
+                    _ = try await store.recordDelivery(delivery(sha), build: request(ref, sha: sha, delivery: sha), supersedeOlder: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await held.value
+        let builds = try await store.builds(BuildFilter(limit: 100))
+        func state(_ label: String) -> BuildState? { builds.first { $0.sha == Self.commit(label) }?.state }
+        #expect(try await store.build(id: before.id)?.state == .superseded)
+        let newest = try #require(builds.filter { $0.ref == "refs/heads/main" }.max { $0.id < $1.id })
+        for build in builds where build.ref == "refs/heads/main" && build.id != newest.id {
+            #expect(build.state == .superseded, "build \(build.id) \(build.sha.short)")
+        }
+        #expect(newest.state == .queued)
+        #expect(state("t1") == .queued && state("o1") == .queued)
+    }
+
     /// The writer leaves checkpoints to WALCheckpointer: far below the writer's own limit,
     /// the `commitsPerPass`-th commit has the log copied into the database file (which
     /// only a checkpoint writes to in WAL mode); fewer commits leave the file alone.
