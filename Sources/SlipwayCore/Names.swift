@@ -29,17 +29,33 @@ public enum RepositoryName {
 /// control characters, space or `~^:?*[\`, no `..` or `@{`, no component that starts
 /// with `.` or ends with `.lock`, no empty component, not ending in `.`; at most 1024 bytes.
 public enum GitRefName {
-    /// Made once: every push is checked.
-    private static let forbidden = Set(" ~^:?*[\\".utf8)
-
+    /// One pass over the bytes (every push is checked; String's `contains` and `split`
+    /// compare by Unicode characters, several times the cost).
     public static func isValid(_ ref: String) -> Bool {
-        guard ref.hasPrefix("refs/"), ref.utf8.count <= 1024, !ref.contains(".."), !ref.contains("@{"), !ref.hasSuffix(".") else {
-            return false
+        let bytes = ref.utf8
+        guard bytes.count <= 1024, bytes.starts(with: "refs/".utf8), bytes.last != UInt8(ascii: ".") else { return false }
+        var previous: UInt8 = 0
+        var componentStart = bytes.startIndex
+        for index in bytes.indices {
+            let byte = bytes[index]
+            switch byte {
+            case 0..<0x20, 0x7F, UInt8(ascii: " "), UInt8(ascii: "~"), UInt8(ascii: "^"), UInt8(ascii: ":"), UInt8(ascii: "?"),
+                UInt8(ascii: "*"), UInt8(ascii: "["), UInt8(ascii: "\\"):
+                return false
+            case UInt8(ascii: ".") where previous == UInt8(ascii: "."): return false
+            case UInt8(ascii: "{") where previous == UInt8(ascii: "@"): return false
+            case UInt8(ascii: "/"):
+                guard isValidComponent(bytes[componentStart..<index]) else { return false }
+                componentStart = bytes.index(after: index)
+            default: break
+            }
+            previous = byte
         }
-        guard ref.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F && !forbidden.contains($0) }) else { return false }
-        return ref.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { component in
-            !component.isEmpty && !component.hasPrefix(".") && !component.hasSuffix(".lock")
-        }
+        return isValidComponent(bytes[componentStart...])
+    }
+
+    private static func isValidComponent(_ component: Substring.UTF8View) -> Bool {
+        !component.isEmpty && component.first != UInt8(ascii: ".") && !component.reversed().starts(with: "kcol.".utf8)
     }
 
     /// `main` for `refs/heads/main`; nil for tags and other refs.

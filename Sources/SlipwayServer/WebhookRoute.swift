@@ -118,7 +118,7 @@ struct WebhookRoute: Sendable {
         let named = payload.flatMap(PayloadRepository.fullName(in:))
         guard isSigned(snapshot.webhookSecrets(forRepository: named)) else {
             logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
-            return (JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description), .unauthorized)
+            return (Self.signatureMismatch, .unauthorized)
         }
         logger.repository = named
 
@@ -199,6 +199,9 @@ struct WebhookRoute: Sendable {
             throw HTTPError(.internalServerError, message: "build was not stored")
         }
     }
+
+    /// Made once: the reply to a wrong signature, the one a flood of forged deliveries gets.
+    static let signatureMismatch = JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description)
 
     static var unavailable: Response {
         JSONReply.error(

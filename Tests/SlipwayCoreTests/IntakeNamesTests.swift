@@ -20,9 +20,32 @@ import Testing
         ("refs/heads/a..b", false), ("refs/heads/a@{1}", false), ("refs/heads/.hidden", false), ("refs/heads/x.lock", false),
         ("refs/heads/", false), ("refs/heads//x", false), ("refs/heads/x.", false), ("refs/heads/a:b", false), ("main", false),
         ("refs/heads/a~1", false), ("refs/heads/a^", false), ("refs/heads/a?", false), ("refs/heads/a*", false), ("refs/heads/a\\b", false),
+        ("refs/heads/x.lock/y", false), ("refs/heads/a.lockb", true), ("refs/heads/a@b", true), ("refs/heads/a{b", true),
+        ("refs/heads/a.b", true), ("refs/heads/a[b", false), ("refs/heads/.", false), ("refs/", false), ("refs/heads/lock", true),
     ])
     func refsFollowGitCheckRefFormat(ref: String, valid: Bool) {
         #expect(GitRefName.isValid(ref) == valid, "\(ref.debugDescription)")
+    }
+
+    /// The byte-wise check against the rules written plainly with String operations (the
+    /// first version), over random refs made of the characters the rules are about.
+    @Test func refCheckAgreesWithThePlainRulesOnRandomRefs() {
+        func plain(_ ref: String) -> Bool {
+            guard ref.hasPrefix("refs/"), ref.utf8.count <= 1024, !ref.contains(".."), !ref.contains("@{"), !ref.hasSuffix(".") else {
+                return false
+            }
+            guard ref.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F && !Array(" ~^:?*[\\".utf8).contains($0) }) else { return false }
+            return ref.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { component in
+                !component.isEmpty && !component.hasPrefix(".") && !component.hasSuffix(".lock")
+            }
+        }
+        let pieces = ["a", "b", ".", "/", "@", "{", "lock", ".lock", "..", " ", "~", "\u{7}", "é", "heads", "refs/"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let ref =
+                "refs/" + (0..<Int.random(in: 0...8, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            #expect(GitRefName.isValid(ref) == plain(ref), "\(ref.debugDescription)")
+        }
     }
 
     @Test func containedPathsStayBelowTheirStart() {
