@@ -1,5 +1,4 @@
 import GRDB
-import Metrics
 import SlipwayCore
 import Synchronization
 
@@ -21,7 +20,7 @@ import Synchronization
 /// returned like the others (the store contract: committed and returned, or rolled back
 /// and thrown, never both).
 ///
-/// Measured in `/metrics` (`DeliveryGroupMetrics`): group sizes, each delivery's wait for
+/// Measured in `/metrics` (`StoreMetrics`): group sizes, each delivery's wait for
 /// its group, each group's write and its wait for durability.
 final class DeliveryGroupCommit: Sendable {
     typealias Write = @Sendable (Database, DeliveryTransaction?) throws -> DeliveryOutcome
@@ -75,8 +74,8 @@ final class DeliveryGroupCommit: Sendable {
             return group
         }
         let started = ContinuousClock.now
-        DeliveryGroupMetrics.size.record(group.count)
-        for waiting in group { DeliveryGroupMetrics.wait.recordNanoseconds((started - waiting.arrived).nanoseconds) }
+        StoreMetrics.groupSize.record(group.count)
+        for waiting in group { StoreMetrics.groupWait.recordNanoseconds((started - waiting.arrived).nanoseconds) }
         let writes = group.map(\.write)
         let results: [Result<DeliveryOutcome, any Error>]
         do {
@@ -88,7 +87,7 @@ final class DeliveryGroupCommit: Sendable {
         }
         let commit = database.syncer.lastCommit
         let written = ContinuousClock.now
-        DeliveryGroupMetrics.write.recordNanoseconds((written - started).nanoseconds)
+        StoreMetrics.groupWrite.recordNanoseconds((written - started).nanoseconds)
 
         let more = state.withLock { state in
             if state.waiting.isEmpty { state.scheduled = false }
@@ -97,7 +96,7 @@ final class DeliveryGroupCommit: Sendable {
         if more { scheduleGroup() }
 
         database.syncer.whenDurable(through: commit) { failure in
-            DeliveryGroupMetrics.durable.recordNanoseconds((ContinuousClock.now - written).nanoseconds)
+            StoreMetrics.groupDurableWait.recordNanoseconds((ContinuousClock.now - written).nanoseconds)
             for (waiting, result) in zip(group, results) {
                 // Stored but not known to be durable: not acknowledged (a redelivery finds it).
                 waiting.reply.resume(with: failure.map { .failure($0) } ?? result)
@@ -148,19 +147,6 @@ final class DeliveryGroupCommit: Sendable {
             return writes.map { _ in .failure(error) }
         }
     }
-}
-
-/// The group commit's series in `/metrics`; made on first use (after the daemon has
-/// bootstrapped its metrics system).
-enum DeliveryGroupMetrics {
-    /// Deliveries per transaction.
-    static let size = Recorder(label: "slipway_delivery_group_size", aggregate: true)
-    /// Per delivery: from its arrival at the store to the start of its group's write.
-    static let wait = Timer(label: "slipway_delivery_group_wait_seconds")
-    /// Per group: its transaction, up to its commit (not synced yet).
-    static let write = Timer(label: "slipway_delivery_group_write_seconds")
-    /// Per group: from its commit until it is durable (the sync under way, then its own).
-    static let durable = Timer(label: "slipway_delivery_group_durable_wait_seconds")
 }
 
 /// What one group transaction of deliveries has written that a later delivery of the

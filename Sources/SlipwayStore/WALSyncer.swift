@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import GRDB
-import Metrics
 import Synchronization
 
 /// Makes commits durable apart from writing them, so that the writer never waits for
@@ -48,9 +47,6 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
     private let queue = DispatchQueue(label: "slipway.sqlite.sync")
     private let sync: Sync
     private var log: (descriptor: Int32, identity: FileIdentity)?
-
-    static let syncDuration = Timer(label: "slipway_store_sync_seconds")
-    static let commitsPerSync = Recorder(label: "slipway_store_commits_per_sync", aggregate: true)
 
     init(databasePath: String, sync: @escaping Sync = { fdatasync($0) == 0 ? 0 : errno }) {
         logPath = databasePath + "-wal"
@@ -113,8 +109,8 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
             guard let target else { return }
             let started = ContinuousClock.now
             let failure = syncLog()
-            Self.syncDuration.recordNanoseconds(started.duration(to: .now).nanoseconds)
-            Self.commitsPerSync.record(Int64(target.count))
+            StoreMetrics.syncDuration.recordNanoseconds(started.duration(to: .now).nanoseconds)
+            StoreMetrics.commitsPerSync.record(Int64(target.count))
             let released = state.withLock { state in
                 if let failure { state.failure = failure } else { state.synced = target.through }
                 let released = state.waiting.filter { failure != nil || $0.through <= target.through }
