@@ -35,6 +35,9 @@ final class DeliveryGroupCommit: Sendable {
         var waiting: [Waiting] = []
         /// A group's write is queued on the writer or running.
         var scheduled = false
+        /// A group is written whose commit no sync has started on yet: the next group waits
+        /// for that sync to start (it would only be synced with it).
+        var awaitingSync = false
     }
 
     private let database: SQLiteDatabase
@@ -51,7 +54,7 @@ final class DeliveryGroupCommit: Sendable {
         return try await withCheckedThrowingContinuation { reply in
             let schedule = state.withLock { state in
                 state.waiting.append(Waiting(write: write, arrived: arrived, reply: reply))
-                guard !state.scheduled else { return false }
+                guard !state.scheduled, !state.awaitingSync else { return false }
                 state.scheduled = true
                 return true
             }
@@ -89,11 +92,22 @@ final class DeliveryGroupCommit: Sendable {
         let written = ContinuousClock.now
         StoreMetrics.groupWrite.recordNanoseconds((written - started).nanoseconds)
 
-        let more = state.withLock { state in
-            if state.waiting.isEmpty { state.scheduled = false }
-            return state.scheduled
+        // The next group is written once a sync has started on this one: written sooner,
+        // it would wait for the same sync as a group written then, with fewer deliveries
+        // in it (more commits of the same pages, more bytes to sync per delivery).
+        state.withLock { state in
+            state.scheduled = false
+            state.awaitingSync = true
         }
-        if more { scheduleGroup() }
+        database.syncer.whenSyncStarts(covering: commit) { [self] in
+            let schedule = state.withLock { state in
+                state.awaitingSync = false
+                guard !state.waiting.isEmpty, !state.scheduled else { return false }
+                state.scheduled = true
+                return true
+            }
+            if schedule { scheduleGroup() }
+        }
 
         database.syncer.whenDurable(through: commit) { failure in
             StoreMetrics.groupDurableWait.recordNanoseconds((ContinuousClock.now - written).nanoseconds)

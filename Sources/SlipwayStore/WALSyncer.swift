@@ -38,7 +38,10 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
         var committed: UInt64 = 0
         var synced: UInt64 = 0
         var syncing = false
+        /// The newest commit a sync has started on (the running one's, or the last one's).
+        var syncStartedThrough: UInt64 = 0
         var waiting: [(through: UInt64, then: @Sendable (SyncFailed?) -> Void)] = []
+        var waitingForStart: [(through: UInt64, then: @Sendable () -> Void)] = []
         var failure: SyncFailed?
     }
 
@@ -84,6 +87,17 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
         if let known { then(known) }
     }
 
+    /// Calls `then` once a sync that covers commit number `commit` has started (or
+    /// cannot: the log has failed): at once when one has, else on the syncer's queue.
+    func whenSyncStarts(covering commit: UInt64, _ then: @escaping @Sendable () -> Void) {
+        let started = state.withLock { state in
+            guard state.failure == nil, state.syncStartedThrough < commit else { return true }
+            state.waitingForStart.append((commit, then))
+            return false
+        }
+        if started { then() }
+    }
+
     /// Counts a commit of the writer (its pages are in the log now) and starts a sync
     /// unless one runs: the running one looks for more commits when it ends.
     private func committed() {
@@ -107,17 +121,29 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
                 return (state.committed, state.committed - state.synced)
             }
             guard let target else { return }
+            let starting = state.withLock { state in
+                state.syncStartedThrough = target.through
+                let starting = state.waitingForStart.filter { $0.through <= target.through }
+                state.waitingForStart.removeAll { $0.through <= target.through }
+                return starting
+            }
+            for waiter in starting { waiter.then() }
             let started = ContinuousClock.now
             let failure = syncLog()
             StoreMetrics.syncDuration.recordNanoseconds(started.duration(to: .now).nanoseconds)
             StoreMetrics.commitsPerSync.record(Int64(target.count))
-            let released = state.withLock { state in
+            let (released, unblocked) = state.withLock { state in
                 if let failure { state.failure = failure } else { state.synced = target.through }
                 let released = state.waiting.filter { failure != nil || $0.through <= target.through }
                 state.waiting.removeAll { failure != nil || $0.through <= target.through }
-                return released
+                // No sync starts after a failure: whoever waits for one goes on (and learns
+                // of the failure when it waits for durability).
+                let unblocked = failure == nil ? [] : state.waitingForStart
+                if failure != nil { state.waitingForStart = [] }
+                return (released, unblocked)
             }
             for waiter in released { waiter.then(failure) }
+            for waiter in unblocked { waiter.then() }
         }
     }
 

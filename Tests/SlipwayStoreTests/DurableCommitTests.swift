@@ -64,6 +64,42 @@ import Testing
         #expect(gate.calls >= 1)
     }
 
+    /// While a sync runs, one more group is written (the next sync covers it); the
+    /// deliveries that come after it form the group after, which is written once a sync
+    /// has started on the one before (written sooner, it would only wait for that same
+    /// sync, with fewer deliveries in it).
+    @Test func oneGroupIsWrittenPerSyncWhileTheOthersForm() async throws {
+        gate.hold()
+        func visible(_ ref: String) async throws -> Bool {
+            try await store.pool.read { db in
+                try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM build WHERE ref = ?", arguments: [ref]) ?? false
+            }
+        }
+        func deliver(_ name: String) -> Task<Void, any Error> {
+            Task {
+                _ = try await store.recordDelivery(
+                    delivery(name), build: request("refs/heads/\(name)", delivery: name), supersedeOlder: true)
+            }
+        }
+        func waitUntil(_ condition: () async throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let first = deliver("first")
+        try await waitUntil { try await visible("refs/heads/first") && gate.blocked == 1 }
+        #expect(gate.blocked == 1, "a sync has started on the first group and is held")
+        let second = deliver("second")
+        try await waitUntil { try await visible("refs/heads/second") }
+        #expect(try await visible("refs/heads/second"), "written while the first group's sync runs")
+        let third = deliver("third")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await !visible("refs/heads/third"), "written before a sync started on the second group")
+
+        gate.release()
+        for call in [first, second, third] { try await call.value }
+        #expect(try await visible("refs/heads/third"))
+    }
+
     /// A failed fdatasync is final: the caller gets the failure instead of a success,
     /// the store names it as its write problem (deliveries get 503, `/readyz` fails), and
     /// later writes fail too, although a later sync might succeed.
@@ -102,6 +138,7 @@ final class SyncGate: @unchecked Sendable {   // state under `condition`
     private var open = true
     private var failure: Int32 = 0
     private var count = 0
+    private var holding = 0
 
     var sync: WALSyncer.Sync { { [self] descriptor in pass(descriptor) } }
 
@@ -109,6 +146,13 @@ final class SyncGate: @unchecked Sendable {   // state under `condition`
         condition.lock()
         defer { condition.unlock() }
         return count
+    }
+
+    /// Syncs held at the gate now.
+    var blocked: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return holding
     }
 
     func hold() { set { $0.open = false } }
@@ -125,7 +169,9 @@ final class SyncGate: @unchecked Sendable {   // state under `condition`
     private func pass(_ descriptor: Int32) -> Int32 {
         condition.lock()
         defer { condition.unlock() }
+        holding += 1
         while !open { condition.wait() }
+        holding -= 1
         count += 1
         if failure != 0 { return failure }
         return fdatasync(descriptor) == 0 ? 0 : errno
