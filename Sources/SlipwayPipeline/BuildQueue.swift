@@ -39,6 +39,12 @@ public final class BuildQueue: Service, Sendable {
         var settling = LaneSettling()
         /// When to look again although nobody wakes the queue (monotonic seconds).
         var lookAgainAt: Double?
+        /// A claim is under way: its builds are `running` in the store (readers see them)
+        /// before the claim returns and they are started here.
+        var claiming = false
+        /// Stops asked for while a claim was under way, of builds not started here yet:
+        /// applied as the claimed build starts.
+        var stopsOnStart: [Int64: StopReason] = [:]
     }
 
     private struct RunningBuild {
@@ -75,15 +81,25 @@ public final class BuildQueue: Service, Sendable {
     public var runningBuildIDs: [Int64] { state.withLock { Array($0.running.keys).sorted() } }
 
     /// Stops a running build; returns false when it is not running here.
+    ///
+    /// A claim's builds are `running` in the store (and to readers, such as the API) a
+    /// moment before the claim returns and they start here: the claim's commit is
+    /// visible before it is durable, and only then does the store return. A stop asked
+    /// for in that moment is kept and applied as the build starts, so an operator who
+    /// saw `running` and canceled is never ignored.
     @discardableResult
     public func stop(_ buildID: Int64, reason: StopReason) -> Bool {
-        let task: Task<Void, Never>? = state.withLock { state in
-            guard state.running[buildID] != nil else { return nil }
+        let (task, kept): (Task<Void, Never>?, Bool) = state.withLock { state in
+            guard state.running[buildID] != nil else {
+                guard state.claiming else { return (nil, false) }
+                state.stopsOnStart[buildID] = reason
+                return (nil, true)
+            }
             state.running[buildID]?.stopReason = reason
-            return state.running[buildID]?.task
+            return (state.running[buildID]?.task, false)
         }
         task?.cancel()
-        return task != nil
+        return task != nil || kept
     }
 
     public enum CancelResult: Sendable, Equatable {
@@ -191,6 +207,7 @@ public final class BuildQueue: Service, Sendable {
         let now = Self.monotonicSeconds()
         let held = state.withLock { $0.settling.held(at: now) }
         if !held.isEmpty, let release = state.withLock({ $0.settling.nextRelease }) { lookAgain(at: release) }
+        state.withLock { $0.claiming = true }
         let claimed: [Build]
         do {
             claimed = try await store.claimRunnable(freeWorkers: free, heldLanes: held)
@@ -198,9 +215,21 @@ public final class BuildQueue: Service, Sendable {
             // The store may come back (space freed) with nobody to wake the queue: look again soon.
             logger.error("cannot claim queued builds; trying again in 2 s", metadata: ["error": "\(error)"])
             lookAgain(at: now + 2)
-            return
+            claimed = []
         }
         for build in claimed { start(build) }
+        let unclaimed = state.withLock { state in
+            state.claiming = false
+            defer { state.stopsOnStart = [:] }
+            return state.stopsOnStart
+        }
+        // Stopped in the claim's moment but not claimed by it: it ended meanwhile, or was
+        // never claimed. An operator's cancel is then made in the store, as for a build
+        // that runs nowhere (refused there when the build has ended).
+        for (id, reason) in unclaimed {
+            guard case .canceled(let who) = reason else { continue }
+            _ = try? await store.transition(id, .cancel, reason: "canceled by \(who)")
+        }
     }
 
     private func start(_ build: Build) {
@@ -218,7 +247,9 @@ public final class BuildQueue: Service, Sendable {
                 ended.signal()
                 wake()
             }
-            state.running[build.id] = RunningBuild(task: task, lane: build.lane)
+            let stop = state.stopsOnStart.removeValue(forKey: build.id)
+            state.running[build.id] = RunningBuild(task: task, lane: build.lane, stopReason: stop)
+            if stop != nil { task.cancel() }
         }
     }
 

@@ -28,7 +28,9 @@ import Testing
             #expect(try await store.builds(.init()).isEmpty, "no change, no build")
 
             try Data("model v2, retrained".utf8).write(to: modelFile)
-            try await eventually(timeout: .seconds(15)) { try await store.builds(.init()).count == 1 }
+            // Two polls 1 s apart settle the new version; under a full suite (buildah builds
+            // beside it) the poll, `git ls-remote` and the write can take far longer.
+            try await eventually(timeout: .seconds(60)) { try await store.builds(.init()).count == 1 }
             try await Task.sleep(for: .seconds(3.5))
             let builds = try await store.builds(.init())
             #expect(builds.count == 1, "one build per change: \(builds.map(\.id))")

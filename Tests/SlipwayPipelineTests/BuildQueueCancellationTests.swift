@@ -4,6 +4,7 @@ import SlipwayCore
 import SlipwayPipeline
 import SlipwayStore
 import SlipwayTesting
+import Synchronization
 import Testing
 
 /// The build queue in-process, with the real SQLite store and real child processes:
@@ -18,11 +19,12 @@ import Testing
     }
 
     /// A queue whose builds run `argv` as their one step.
-    func withQueue(_ argv: [String], _ body: (Rig) async throws -> Void) async throws {
+    /// `sync`: how the store's log is synced (`SyncGate`); nil: fdatasync.
+    func withQueue(_ argv: [String], sync: (@Sendable (Int32) -> Int32)? = nil, _ body: (Rig) async throws -> Void) async throws {
         let directory = try TestPaths.temporaryDirectory("queue")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let state = directory.appendingPathComponent("state").path
-        let parts = try QueueParts(stateDirectory: state, queueSettings: "{workers: 2, cancel_superseded: true}") { _, _ in
+        let parts = try QueueParts(stateDirectory: state, queueSettings: "{workers: 2, cancel_superseded: true}", sync: sync) { _, _ in
             [CommandStep(name: "test", argv: argv)]
         }
         let (store, queue) = (parts.store, parts.queue)
@@ -147,6 +149,54 @@ import Testing
         }
     }
 
+    /// A claim's build is `running` to readers (the API) a moment before the claim
+    /// returns and the build starts: the claim's commit is visible before it is durable.
+    /// A cancel in that moment is kept and applied as the build starts; its command never
+    /// runs. The moment is held open here by holding the store's log sync.
+    @Test func aCancelWhileTheBuildIsBeingClaimedStopsItAsItStarts() async throws {
+        let gate = SyncGate()
+        try await withQueue(["sleep", "300"], sync: gate.sync) { rig in
+            // Start-up recovery (a write) is done before the sync is held.
+            let started = ContinuousClock.now + .seconds(60)
+            while !rig.queue.isAccepting, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(10)) }
+            gate.hold()
+            defer { gate.release() }   // whatever fails below, nothing stays blocked on the sync
+            let request = BuildRequest(
+                repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "b", count: 40))!,
+                cloneURL: nil, trigger: .push, deliveryID: nil)
+            let enqueued = Task { try await rig.store.enqueue(request, supersedeOlder: true) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            var seen: Build?
+            while seen?.state != .running, ContinuousClock.now < deadline {
+                rig.queue.wake()
+                seen = try await rig.store.builds(BuildFilter(limit: 10)).first
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let build = try #require(seen)
+            try #require(build.state == .running, "claimed (committed, not yet durable) while the sync is held")
+            #expect(rig.queue.runningBuildIDs.isEmpty, "not started yet")
+
+            // The cancel is answered while the sync is still held (the stop is kept for the
+            // build's start); the sync is let go after 5 s in any case, so that a queue that
+            // waits for the store instead fails this test rather than hanging it.
+            let answered = Answered()
+            let cancel = Task {
+                defer { answered.mark() }
+                return try await rig.queue.cancel(build, by: "test")
+            }
+            let patience = ContinuousClock.now + .seconds(5)
+            while !answered.done, ContinuousClock.now < patience { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(answered.done, "the cancel waited for the claim's sync")
+            gate.release()
+            #expect(try await cancel.value == .stopping)
+            _ = try await enqueued.value
+            let ended = try await waitFor(rig, build.id, .canceled, timeout: .seconds(60))
+            #expect(ended.reason == "canceled by test")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(leftovers(rig, build.id) == 0, "its command did not run on")
+        }
+    }
+
     @Test func workspacesBeyondTheNewestAreRemoved() throws {
         let directory = try TestPaths.temporaryDirectory("prune")
         defer { TestPaths.removeTemporaryDirectory(directory) }
@@ -159,4 +209,11 @@ import Testing
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("workspaces").path)
         #expect(Set(left) == ["1", "5", "6"])
     }
+}
+
+/// Whether a call has returned.
+private final class Answered: Sendable {
+    private let flag = Mutex(false)
+    var done: Bool { flag.withLock { $0 } }
+    func mark() { flag.withLock { $0 = true } }
 }

@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import SlipwayCore
 import SlipwayPipeline
-import SlipwayStore
 import SlipwayTesting
+
+@testable import SlipwayStore
 
 /// An in-process build queue on a real SQLite store, with its intake, for the queue's
 /// tests: one repository, `acme/app`, whose builds run `steps`.
@@ -14,7 +15,11 @@ struct QueueParts {
     let intake: BuildIntake
 
     /// `queueSettings`: the config's `queue:` mapping, e.g. `{workers: 2}`.
-    init(stateDirectory state: String, queueSettings: String, steps: @escaping BuildRunner.StepPlanner) throws {
+    /// `sync`: how the database's log is synced (`SyncGate`); nil: fdatasync.
+    init(
+        stateDirectory state: String, queueSettings: String, sync: (@Sendable (Int32) -> Int32)? = nil,
+        steps: @escaping BuildRunner.StepPlanner
+    ) throws {
         let yaml = """
             state_dir: \(state)
             queue: \(queueSettings)
@@ -26,7 +31,7 @@ struct QueueParts {
         let resolved = try ResolvedConfig(
             config: ConfigParser.parse(yaml: yaml), source: DictionarySecretSource(values: ["env:HOOK": "x"]))
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        store = try SQLiteBuildStore(path: state + "/slipway.sqlite")
+        store = SQLiteBuildStore(database: try SQLiteDatabase(path: state + "/slipway.sqlite", sync: sync))
         config = LiveConfig(resolved)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
