@@ -76,6 +76,8 @@ public final class SQLiteDatabase: Sendable {
     }
 
     /// Why writes cannot be trusted now: the file replaced or storage failing
-    /// (`StorageWatch`), or the log could not be made durable (`WALSyncer`).
-    var writeProblem: String? { syncer.failure.map(\.description) ?? storage.problem }
+    /// (`StorageWatch`), or the log could not be made durable (`WALSyncer`). The first
+    /// is named first: a database removed under the daemon also takes its log, and the
+    /// removal, not the failed sync it causes, is what the operator must hear of.
+    var writeProblem: String? { storage.problem ?? syncer.failure.map(\.description) }
 }

@@ -147,11 +147,13 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
         }
     }
 
-    /// One fdatasync of the log file as it is at its path now (opened again if SQLite
-    /// made it anew).
+    /// One fdatasync of the log file: the one open here, or the file at its path once
+    /// SQLite has made it anew. A log removed from under the daemon (its database removed
+    /// with it) is still synced where SQLite still writes, in the removed file: that the
+    /// database is gone is `StorageWatch`'s to report, not a failed sync.
     private func syncLog() -> SyncFailed? {
         let current = FileIdentity(path: logPath)
-        if let open = log, open.identity != current {
+        if let open = log, let current, open.identity != current {
             close(open.descriptor)
             log = nil
         }
