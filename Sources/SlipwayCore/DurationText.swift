@@ -67,4 +67,7 @@ public enum DurationText {
 extension Duration {
     /// The duration in seconds, fractions included.
     public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
+    /// The duration in whole nanoseconds (a timer's unit, a dispatch deadline's).
+    public var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -194,8 +194,7 @@ enum ProcessTree {
     /// Timeout or cancellation: SIGTERM now, SIGKILL after `grace` to whatever is left.
     static func terminate(session: pid_t, token: String, grace: Duration) {
         signal(SIGTERM, session: session, token: token)
-        let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
-        timers.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+        timers.asyncAfter(deadline: .now() + .nanoseconds(Int(grace.nanoseconds))) {
             signal(SIGKILL, session: session, token: token)
         }
     }

@@ -49,17 +49,9 @@ public enum DaemonMetrics {
             "slipway_build_duration_seconds": [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600].map { .seconds($0) },
             "slipway_step_duration_seconds": [0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1800].map { .milliseconds(Int64($0 * 1000)) },
         ]
-        // The delivery path's own times: 50 us to 1 s.
-        for label in [
-            "slipway_delivery_group_wait_seconds", "slipway_delivery_group_write_seconds",
-            "slipway_delivery_group_durable_wait_seconds", "slipway_store_sync_seconds",
-        ] {
-            factory.durationHistogramBuckets[label] = [50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100_000, 1_000_000].map {
-                .microseconds($0)
-            }
-        }
-        factory.valueHistogramBuckets["slipway_delivery_group_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-        factory.valueHistogramBuckets["slipway_store_commits_per_sync"] = [1, 2, 3, 4, 6, 8, 16, 32, 64]
+        // The store's own series (the delivery path: microseconds, group sizes).
+        factory.durationHistogramBuckets.merge(StoreMetrics.durationBuckets) { _, store in store }
+        factory.valueHistogramBuckets.merge(StoreMetrics.valueBuckets) { _, store in store }
         MetricsSystem.bootstrap(factory)
         // Every counter series exists from the start, at 0, so rate() and alerts see it.
         for result in DeliveryResult.allCases { result.counter.increment(by: 0) }

@@ -31,13 +31,20 @@ final class DeliveryGroupCommit: Sendable {
         let reply: CheckedContinuation<DeliveryOutcome, any Error>
     }
 
+    /// Where the next group's write stands.
+    private enum Turn {
+        /// Nothing written or to write: the next delivery schedules a group.
+        case idle
+        /// A group's write is queued on the writer or running.
+        case scheduled
+        /// A group is written whose commit no sync has started on yet: the next group waits
+        /// for that sync to start (written sooner, it would only be synced with it).
+        case awaitingSync
+    }
+
     private struct State {
         var waiting: [Waiting] = []
-        /// A group's write is queued on the writer or running.
-        var scheduled = false
-        /// A group is written whose commit no sync has started on yet: the next group waits
-        /// for that sync to start (it would only be synced with it).
-        var awaitingSync = false
+        var turn = Turn.idle
     }
 
     private let database: SQLiteDatabase
@@ -54,8 +61,8 @@ final class DeliveryGroupCommit: Sendable {
         return try await withCheckedThrowingContinuation { reply in
             let schedule = state.withLock { state in
                 state.waiting.append(Waiting(write: write, arrived: arrived, reply: reply))
-                guard !state.scheduled, !state.awaitingSync else { return false }
-                state.scheduled = true
+                guard state.turn == .idle else { return false }
+                state.turn = .scheduled
                 return true
             }
             if schedule { scheduleGroup() }
@@ -95,16 +102,11 @@ final class DeliveryGroupCommit: Sendable {
         // The next group is written once a sync has started on this one: written sooner,
         // it would wait for the same sync as a group written then, with fewer deliveries
         // in it (more commits of the same pages, more bytes to sync per delivery).
-        state.withLock { state in
-            state.scheduled = false
-            state.awaitingSync = true
-        }
+        state.withLock { $0.turn = .awaitingSync }
         database.syncer.whenSyncStarts(covering: commit) { [self] in
             let schedule = state.withLock { state in
-                state.awaitingSync = false
-                guard !state.waiting.isEmpty, !state.scheduled else { return false }
-                state.scheduled = true
-                return true
+                state.turn = state.waiting.isEmpty ? .idle : .scheduled
+                return state.turn == .scheduled
             }
             if schedule { scheduleGroup() }
         }

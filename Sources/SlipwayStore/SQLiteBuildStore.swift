@@ -32,7 +32,6 @@ public final class SQLiteBuildStore: BuildStore {
             .text(delivery.result.description),
         ]
         let buildRow = request.map { NewBuildRow($0, at: delivery.receivedAt) }
-        let deliveryKey: [DirectStatement.Value] = [.text(delivery.id)]
         let outcome = try await deliveries.submit { db, transaction in
             try DirectStatement.run(
                 db,
@@ -44,7 +43,7 @@ public final class SQLiteBuildStore: BuildStore {
             }
             guard let buildRow else { return .stored(build: nil, superseded: []) }
             let (build, superseded) = try Self.insertBuild(db, buildRow, supersedeOlder: supersedeOlder, group: transaction)
-            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id)] + deliveryKey)
+            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
             return .stored(build: build, superseded: superseded)
         }
         if case .stored(_?, _) = outcome { outboxWritten.signal() }

@@ -46,7 +46,7 @@ public final class SQLiteDatabase: Sendable {
     init(pool: DatabasePool, sync: WALSyncer.Sync?) throws {
         self.pool = pool
         path = pool.path
-        syncer = sync.map { WALSyncer(databasePath: pool.path, sync: $0) } ?? WALSyncer(databasePath: pool.path)
+        syncer = WALSyncer(databasePath: pool.path, sync: sync)
         do {
             // NORMAL (GRDB's default for a pool's writer, said here so that nothing else is
             // assumed): a commit does not sync; `syncer` does, and every write waits for it.

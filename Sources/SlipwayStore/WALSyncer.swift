@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import SlipwayCore
 import Synchronization
 
 /// Makes commits durable apart from writing them, so that the writer never waits for
@@ -51,9 +52,10 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
     private let sync: Sync
     private var log: (descriptor: Int32, identity: FileIdentity)?
 
-    init(databasePath: String, sync: @escaping Sync = { fdatasync($0) == 0 ? 0 : errno }) {
+    /// `sync`: nil for `fdatasync`.
+    init(databasePath: String, sync: Sync? = nil) {
         logPath = databasePath + "-wal"
-        self.sync = sync
+        self.sync = sync ?? { fdatasync($0) == 0 ? 0 : errno }
     }
 
     deinit {
@@ -113,29 +115,28 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
     /// Syncs until every counted commit is durable, releasing the waiters of each sync.
     private func syncWhileBehind() {
         while true {
-            let target: (through: UInt64, count: UInt64)? = state.withLock { state in
+            // The commits this sync covers, and whoever waited for a sync to start on them.
+            let next: (through: UInt64, count: UInt64, starting: [@Sendable () -> Void])? = state.withLock { state in
                 guard state.synced < state.committed, state.failure == nil else {
                     state.syncing = false
                     return nil
                 }
-                return (state.committed, state.committed - state.synced)
+                let through = state.committed
+                state.syncStartedThrough = through
+                let starting = state.waitingForStart.filter { $0.through <= through }.map(\.then)
+                state.waitingForStart.removeAll { $0.through <= through }
+                return (through, through - state.synced, starting)
             }
-            guard let target else { return }
-            let starting = state.withLock { state in
-                state.syncStartedThrough = target.through
-                let starting = state.waitingForStart.filter { $0.through <= target.through }
-                state.waitingForStart.removeAll { $0.through <= target.through }
-                return starting
-            }
-            for waiter in starting { waiter.then() }
+            guard let next else { return }
+            for then in next.starting { then() }
             let started = ContinuousClock.now
             let failure = syncLog()
             StoreMetrics.syncDuration.recordNanoseconds(started.duration(to: .now).nanoseconds)
-            StoreMetrics.commitsPerSync.record(Int64(target.count))
+            StoreMetrics.commitsPerSync.record(Int64(next.count))
             let (released, unblocked) = state.withLock { state in
-                if let failure { state.failure = failure } else { state.synced = target.through }
-                let released = state.waiting.filter { failure != nil || $0.through <= target.through }
-                state.waiting.removeAll { failure != nil || $0.through <= target.through }
+                if let failure { state.failure = failure } else { state.synced = next.through }
+                let released = state.waiting.filter { failure != nil || $0.through <= next.through }
+                state.waiting.removeAll { failure != nil || $0.through <= next.through }
                 // No sync starts after a failure: whoever waits for one goes on (and learns
                 // of the failure when it waits for durability).
                 let unblocked = failure == nil ? [] : state.waitingForStart
@@ -173,11 +174,4 @@ final class WALSyncer: TransactionObserver, @unchecked Sendable {   // `log` is 
     func databaseDidChange(with event: DatabaseEvent) {}
     func databaseDidCommit(_ db: Database) { committed() }
     func databaseDidRollback(_ db: Database) {}
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
 }
