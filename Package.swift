@@ -170,6 +170,16 @@ let package = Package(
         .testTarget(name: "SlipwayPipelineTests", dependencies: ["SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayModelsTests", dependencies: ["SlipwayModels", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(
+            name: "SlipwayServerTests",
+            dependencies: [
+                "SlipwayServer", "SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]),
+        .testTarget(
             name: "SlipwayEndToEndTests",
             dependencies: [
                 "SlipwayTesting",

@@ -30,6 +30,18 @@ public struct BuildIntake: Sendable {
         return outcome
     }
 
+    /// The same, for a caller that must not wait (a connection's event loop): `completion`
+    /// is called once, on any thread, after the delivery is stored and the queue told.
+    public func accept(
+        _ delivery: DeliveryRecord, build request: BuildRequest?,
+        completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void
+    ) {
+        store.recordDelivery(delivery, build: request, supersedeOlder: cancelSuperseded) { [self] outcome in
+            if case .success(.stored(let build?, _)) = outcome, let request { stored(build, for: request) }
+            completion(outcome)
+        }
+    }
+
     /// A build not tied to a delivery (rebuild, model change, schedule).
     public func request(_ request: BuildRequest) async throws -> Build {
         let build = try await store.enqueue(request, supersedeOlder: cancelSuperseded)

@@ -18,7 +18,8 @@ public enum HTTPServer {
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ServerErrorLogging())
-        WebhookRoute(health: store, intake: intake, config: config).register(on: router)
+        let webhooks = WebhookRoute(health: store, intake: intake, config: config)
+        webhooks.register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
         let api = OperatorAPI(store: store, intake: intake, config: config, queue: queue, followers: followers)
         api.register(on: router)
@@ -39,7 +40,9 @@ public enum HTTPServer {
         let connections = ConnectionCount(limit: limits.maxConnections)
         return Application(
             router: router,
-            server: HTTPServerBuilder { responder in GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections) },
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, limits: limits, connections: connections, webhooks: webhooks)
+            },
             configuration: .init(address: address, serverName: "slipway"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.description ?? listen.description) },
             logger: logger)

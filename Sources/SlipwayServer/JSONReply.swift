@@ -5,12 +5,16 @@ import SlipwayCore
 /// JSON responses. Bodies are built from values Slipway chose, never from request text.
 enum JSONReply {
     static func make(_ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: encoded(value)))
+    }
+
+    /// `value` as JSON, keys sorted.
+    static func encoded(_ value: some Encodable) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 
     /// A reply already in JSON, for the webhook's hot path (a JSONEncoder per delivery

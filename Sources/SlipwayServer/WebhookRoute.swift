@@ -14,6 +14,10 @@ import SlipwayStore
 ///
 /// The reply never waits for build work (GitHub gives up after 10 s): the build is only
 /// stored (`BuildIntake`); the queue picks it up.
+///
+/// Two doors share these steps: the usual delivery (its length declared, up to
+/// `WebhookBodyReader.wholeLimit`) is taken by `WebhookFastPath` on the connection itself;
+/// the rest (a chunked or a large body, other methods) comes through the router here.
 struct WebhookRoute: Sendable {
     let health: any StoreHealth
     let intake: BuildIntake
@@ -23,9 +27,9 @@ struct WebhookRoute: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.post(Self.path) { request, context in
-            let (response, result) = try await handle(request, logger: context.logger)
-            result.counter.increment()
-            return response
+            let answer = await handle(request, logger: context.logger)
+            answer.result.counter.increment()
+            return answer.response
         }
         for method in [HTTPRequest.Method.get, .put, .patch, .delete, .head] {
             router.on(Self.path, method: method) { _, _ in
@@ -35,66 +39,87 @@ struct WebhookRoute: Sendable {
         }
     }
 
-    func handle(_ request: Request, logger baseLogger: Logger) async throws -> (Response, DeliveryResult) {
-        let snapshot = config.snapshot
-        let headers = DeliveryHeaders(request.headers)
-        let deliveryID = headers.delivery
-        var logger = DeliveryLogger(base: baseLogger, delivery: deliveryID)
-
-        // 1. Content type: JSON, or a form with a `payload` field.
-        let mediaType = headers.contentType.map(Self.mediaType)
-        guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
-            logger.log(.info, "delivery refused: unsupported content type")
-            return (
-                JSONReply.error(.unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded"),
-                .unsupportedMediaType
-            )
+    /// Through the router: the body is read here, streamed past `wholeLimit`.
+    func handle(_ request: Request, logger: Logger) async -> WebhookAnswer {
+        let reading: WebhookReading
+        switch begin(request.headers, logger: logger) {
+        case .answer(let answer): return answer
+        case .readBody(let begun): reading = begun
         }
-
-        // 2. Size: refuse on the declared length before reading; otherwise stop reading
-        //    at the limit (chunked bodies), never buffering more than the limit.
-        let limit = snapshot.config.server.maxBodyBytes
-        if let declared = headers.contentLength.flatMap(Int.init), declared > limit {
-            logger.log(.info, "delivery refused: body too large", ["bytes": "\(declared)"])
-            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
-        }
-        // 3. Signature header, before any byte of the body is read: an unsigned body is
-        //    refused unread.
-        let signature: WebhookSignature
-        do {
-            signature = try WebhookSignature.parse(sha256Header: headers.signature256, sha1Header: headers.signature1)
-        } catch {
-            logger.log(.notice, "delivery refused", ["reason": "\(error)"])
-            return (JSONReply.error(.unauthorized, error.description, headers: [.connection: "close"]), .unauthorized)
-        }
-
         // 4. The body, streamed (`WebhookBodyReader`): before the signature is checked it
         //    costs at most a small fixed amount of memory, however large it is.
-        let isForm = mediaType == "application/x-www-form-urlencoded"
-        let declared = headers.contentLength.flatMap(Int.init)
         let received: WebhookBodyReader.Body
         do {
-            if let declared, declared <= WebhookBodyReader.wholeLimit {
+            if let declared = reading.declaredLength, declared <= WebhookBodyReader.wholeLimit {
                 // The usual delivery: small, its length declared; collected in one buffer.
                 received = .whole(Array(buffer: try await request.body.collect(upTo: declared)))
             } else {
                 var reader = WebhookBodyReader(
-                    signature: signature, everySecret: snapshot.webhookSecrets(forRepository: nil), isForm: isForm,
-                    limit: limit, declaredLength: declared)
+                    signature: reading.signature, everySecret: reading.snapshot.webhookSecrets(forRepository: nil),
+                    isForm: reading.isForm, limit: reading.limit, declaredLength: reading.declaredLength)
                 for try await chunk in request.body {
                     try chunk.withUnsafeReadableBytes { bytes throws(WebhookBodyReader.TooLarge) in try reader.consume(bytes) }
                 }
                 received = reader.finish()
             }
         } catch is WebhookBodyReader.TooLarge {
-            logger.log(.info, "delivery refused: body too large")
-            return (JSONReply.error(.contentTooLarge, "body larger than \(limit) bytes", headers: [.connection: "close"]), .tooLarge)
+            reading.logger.log(.info, "delivery refused: body too large")
+            return .error(.contentTooLarge, "body larger than \(reading.limit) bytes", .tooLarge, closing: true)
         } catch {
             // The client's doing (it went away, or missed the body deadline), not the daemon's.
-            logger.log(.info, "delivery abandoned: body not received in full", ["error": "\(error)"])
-            return (JSONReply.error(.badRequest, "body not received in full", headers: [.connection: "close"]), .badRequest)
+            reading.logger.log(.info, "delivery abandoned: body not received in full", ["error": "\(error)"])
+            return .error(.badRequest, "body not received in full", .badRequest, closing: true)
+        }
+        switch judge(reading, received) {
+        case .answer(let answer): return answer
+        case .store(let delivery): return await store(delivery)
+        }
+    }
+
+    /// Steps 1 to 3, on the request's head alone: an answer, or what reading its body needs.
+    func begin(_ fields: HTTPFields, logger baseLogger: Logger) -> WebhookBegin {
+        let snapshot = config.snapshot
+        let headers = DeliveryHeaders(fields)
+        let logger = DeliveryLogger(base: baseLogger, delivery: headers.delivery)
+
+        // 1. Content type: JSON, or a form with a `payload` field.
+        let mediaType = headers.contentType.map(Self.mediaType)
+        guard let mediaType, mediaType == "application/json" || mediaType == "application/x-www-form-urlencoded" else {
+            logger.log(.info, "delivery refused: unsupported content type")
+            return .answer(
+                .error(
+                    .unsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded",
+                    .unsupportedMediaType))
         }
 
+        // 2. Size: refuse on the declared length before reading; otherwise stop reading
+        //    at the limit (chunked bodies), never buffering more than the limit.
+        let limit = snapshot.config.server.maxBodyBytes
+        let declared = headers.contentLength.flatMap(Int.init)
+        if let declared, declared > limit {
+            logger.log(.info, "delivery refused: body too large", ["bytes": "\(declared)"])
+            return .answer(.error(.contentTooLarge, "body larger than \(limit) bytes", .tooLarge, closing: true))
+        }
+        // 3. Signature header, before any byte of the body is read: an unsigned body is
+        //    refused unread (by the fast door, a body of at most `wholeLimit` is let go
+        //    as it comes, and refused after it).
+        let signature: WebhookSignature
+        do {
+            signature = try WebhookSignature.parse(sha256Header: headers.signature256, sha1Header: headers.signature1)
+        } catch {
+            logger.log(.notice, "delivery refused", ["reason": "\(error)"])
+            return .answer(.error(.unauthorized, error.description, .unauthorized, closing: true))
+        }
+        return .readBody(
+            WebhookReading(
+                snapshot: snapshot, headers: headers, logger: logger, signature: signature,
+                isForm: mediaType == "application/x-www-form-urlencoded", limit: limit, declaredLength: declared))
+    }
+
+    /// Steps 5 to 7, on the whole body, with no I/O: an answer, or a delivery to store.
+    func judge(_ reading: WebhookReading, _ received: WebhookBodyReader.Body) -> WebhookJudgement {
+        var logger = reading.logger
+        let snapshot = reading.snapshot
         // 5. Signature over the exact raw bytes, before any payload field is acted upon.
         //    The payload is only peeked at for its repository, to pick the secrets.
         let payload: [UInt8]?
@@ -102,8 +127,8 @@ struct WebhookRoute: Sendable {
         var payloadProblem: String?
         switch received {
         case .whole(let body):
-            payload = isForm ? Self.formPayload(body) : body
-            isSigned = { signature.isValid(body: body, secrets: $0) }
+            payload = reading.isForm ? Self.formPayload(body) : body
+            isSigned = { reading.signature.isValid(body: body, secrets: $0) }
         case .streamed(let check, let reduced):
             switch reduced {
             case nil: payload = nil
@@ -114,27 +139,27 @@ struct WebhookRoute: Sendable {
             }
             isSigned = { check.isValid(secrets: $0) }
         }
-        let event = headers.event
+        let event = reading.headers.event
         let named = payload.flatMap(PayloadRepository.fullName(in:))
         guard isSigned(snapshot.webhookSecrets(forRepository: named)) else {
             logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
-            return (Self.signatureMismatch, .unauthorized)
+            return .answer(Self.signatureMismatch)
         }
         logger.repository = named
 
         // 6. Headers GitHub always sends.
-        guard let deliveryID, Self.isValidDeliveryID(deliveryID) else {
-            return (JSONReply.error(.badRequest, "X-GitHub-Delivery header missing or malformed"), .badRequest)
+        guard let deliveryID = reading.headers.delivery, Self.isValidDeliveryID(deliveryID) else {
+            return .answer(.error(.badRequest, "X-GitHub-Delivery header missing or malformed", .badRequest))
         }
         guard let event, !event.isEmpty else {
-            return (JSONReply.error(.badRequest, "X-GitHub-Event header missing"), .badRequest)
+            return .answer(.error(.badRequest, "X-GitHub-Event header missing", .badRequest))
         }
         guard let payload else {
-            return (JSONReply.error(.badRequest, "form body has no 'payload' field"), .badRequest)
+            return .answer(.error(.badRequest, "form body has no 'payload' field", .badRequest))
         }
         if let payloadProblem {
             logger.log(.notice, "delivery refused: unreadable payload", ["reason": "\(payloadProblem)"])
-            return (JSONReply.error(.badRequest, payloadProblem), .badRequest)
+            return .answer(.error(.badRequest, payloadProblem, .badRequest))
         }
 
         // 7. Event and filters (pure).
@@ -143,11 +168,8 @@ struct WebhookRoute: Sendable {
             decision = try DeliveryClassifier.classify(event: event, deliveryID: deliveryID, payload: payload, config: snapshot.config)
         } catch {
             logger.log(.notice, "delivery refused: unreadable payload", ["reason": "\(error.message)"])
-            return (JSONReply.error(.badRequest, error.message), .badRequest)
+            return .answer(.error(.badRequest, error.message, .badRequest))
         }
-
-        // 8. De-duplication and durable enqueue, in one transaction, before replying;
-        //    superseding and waking the workers are the intake's.
         let now = Date().timeIntervalSince1970
         let record: DeliveryRecord
         let buildRequest: BuildRequest?
@@ -162,31 +184,55 @@ struct WebhookRoute: Sendable {
             record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: .queued)
             buildRequest = build
         }
-        //    While the store cannot keep it (full disk, database file replaced), 503: GitHub
-        //    shows the failure and the delivery can be redelivered; never a 202 for nothing.
-        if let problem = health.writeProblem {
-            logger.log(.error, "delivery refused: cannot store it", ["reason": "\(problem)"])
-            return (Self.unavailable, .unavailable)
-        }
-        let outcome: DeliveryOutcome
-        do {
-            outcome = try await intake.accept(record, build: buildRequest)
-        } catch {
-            logger.log(.error, "delivery refused: storing it failed", ["error": "\(error)"])
-            return (Self.unavailable, .unavailable)
-        }
+        return .store(WebhookDelivery(record: record, build: buildRequest, decision: decision, logger: logger))
+    }
 
-        // 9. Reply.
-        switch (outcome, decision) {
+    /// Steps 8 and 9: de-duplication and durable enqueue, in one transaction, before
+    /// replying; superseding and waking the workers are the intake's.
+    func store(_ delivery: WebhookDelivery) async -> WebhookAnswer {
+        if let refused = refusalBeforeStoring(delivery) { return refused }
+        do {
+            return reply(to: delivery, .success(try await intake.accept(delivery.record, build: delivery.build)))
+        } catch {
+            return reply(to: delivery, .failure(error))
+        }
+    }
+
+    /// While the store cannot keep a delivery (full disk, database file replaced), 503:
+    /// GitHub shows the failure and the delivery can be redelivered; never a 202 for nothing.
+    private func refusalBeforeStoring(_ delivery: WebhookDelivery) -> WebhookAnswer? {
+        guard let problem = health.writeProblem else { return nil }
+        delivery.logger.log(.error, "delivery refused: cannot store it", ["reason": "\(problem)"])
+        return Self.unavailable
+    }
+
+    /// `store(_:)` for a caller outside Swift concurrency (`WebhookFastPath`): `answer` is
+    /// called once, on any thread.
+    func store(_ delivery: WebhookDelivery, then answer: @escaping @Sendable (WebhookAnswer) -> Void) {
+        if let refused = refusalBeforeStoring(delivery) { return answer(refused) }
+        intake.accept(delivery.record, build: delivery.build) { [self] outcome in answer(reply(to: delivery, outcome)) }
+    }
+
+    /// 9. The reply to a delivery the store has taken.
+    func reply(to delivery: WebhookDelivery, _ stored: Result<DeliveryOutcome, any Error>) -> WebhookAnswer {
+        let logger = delivery.logger
+        let outcome: DeliveryOutcome
+        switch stored {
+        case .success(let value): outcome = value
+        case .failure(let error):
+            logger.log(.error, "delivery refused: storing it failed", ["error": "\(error)"])
+            return Self.unavailable
+        }
+        switch (outcome, delivery.decision) {
         case (.duplicate(let buildID), _):
             logger.log(.info, "duplicate delivery", ["build": "\(buildID.map(String.init) ?? "none")"])
-            return (JSONReply.json(.ok, WebhookReply.duplicate(build: buildID)), .duplicate)
+            return .json(.ok, WebhookReply.duplicate(build: buildID), .duplicate)
         case (.stored, .pong):
             logger.log(.info, "ping answered")
-            return (JSONReply.make(.ok, ["pong": true]), .pong)
+            return .json(.ok, #"{"pong":true}"#, .pong)
         case (.stored, .ignore(let reason)):
-            logger.log(.info, "delivery ignored", ["event": "\(event)", "reason": "\(reason)"])
-            return (JSONReply.make(.accepted, ["ignored": reason]), .ignored)
+            logger.log(.info, "delivery ignored", ["event": "\(delivery.record.event)", "reason": "\(reason)"])
+            return WebhookAnswer(status: .accepted, body: JSONReply.encoded(["ignored": reason]), result: .ignored)
         case (.stored(let build?, let superseded), .build):
             logger.log(
                 .info, "build queued",
@@ -194,20 +240,19 @@ struct WebhookRoute: Sendable {
                     "build": "\(build.id)", "sha": "\(build.sha)", "ref": "\(build.ref)",
                     "superseded": "\(superseded)",
                 ])
-            return (JSONReply.json(.accepted, WebhookReply.queued(build: build.id, state: build.state)), .queued)
+            return .json(.accepted, WebhookReply.queued(build: build.id, state: build.state), .queued)
         case (.stored(nil, _), .build):
-            throw HTTPError(.internalServerError, message: "build was not stored")
+            logger.log(.error, "delivery stored without its build")
+            return .error(.internalServerError, "build was not stored", .unavailable)
         }
     }
 
     /// Made once: the reply to a wrong signature, the one a flood of forged deliveries gets.
-    static let signatureMismatch = JSONReply.error(.unauthorized, WebhookSignature.Problem.mismatch.description)
+    static let signatureMismatch = WebhookAnswer.error(.unauthorized, WebhookSignature.Problem.mismatch.description, .unauthorized)
 
-    static var unavailable: Response {
-        JSONReply.error(
-            .serviceUnavailable, "the delivery could not be stored; nothing was queued (redeliver it later)",
-            headers: [.retryAfter: "30"])
-    }
+    static let unavailable = WebhookAnswer.error(
+        .serviceUnavailable, "the delivery could not be stored; nothing was queued (redeliver it later)", .unavailable,
+        headers: [.retryAfter: "30"])
 
     /// `application/json` of `Application/JSON; charset=utf-8`.
     static func mediaType(_ header: String) -> String {

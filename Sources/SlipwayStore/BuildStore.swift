@@ -34,8 +34,30 @@ public protocol BuildIntakeStore: Sendable {
     /// With `supersedeOlder`, the new build supersedes the queued builds of its lane
     /// (`QueuePolicy.superseded`) in the same transaction.
     func recordDelivery(_ delivery: DeliveryRecord, build: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome
+    /// The same, for a caller outside Swift concurrency (a connection's event loop, which
+    /// must not wait): `completion` is called once, on any thread, with what the other
+    /// would have returned or thrown.
+    func recordDelivery(
+        _ delivery: DeliveryRecord, build: BuildRequest?, supersedeOlder: Bool,
+        completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void)
     /// Stores a build not tied to a delivery (rebuild, model change, schedule).
     func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build
+}
+
+extension BuildIntakeStore {
+    /// A store whose writes are only async answers through a task.
+    public func recordDelivery(
+        _ delivery: DeliveryRecord, build: BuildRequest?, supersedeOlder: Bool,
+        completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void
+    ) {
+        Task {
+            do {
+                completion(.success(try await recordDelivery(delivery, build: build, supersedeOlder: supersedeOlder)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
 }
 
 /// Running builds: who runs what, and every state change.

@@ -24,11 +24,12 @@ import Synchronization
 /// its group, each group's write and its wait for durability.
 final class DeliveryGroupCommit: Sendable {
     typealias Write = @Sendable (Database, DeliveryTransaction?) throws -> DeliveryOutcome
+    typealias Reply = @Sendable (Result<DeliveryOutcome, any Error>) -> Void
 
     private struct Waiting {
         let write: Write
         let arrived: ContinuousClock.Instant
-        let reply: CheckedContinuation<DeliveryOutcome, any Error>
+        let reply: Reply
     }
 
     /// Where the next group's write stands.
@@ -56,17 +57,17 @@ final class DeliveryGroupCommit: Sendable {
         self.database = database
     }
 
-    func submit(_ write: @escaping Write) async throws -> DeliveryOutcome {
+    /// Queues `write` for the next group; `reply` is called once, with its result, when
+    /// the group is durable (or has failed).
+    func submit(_ write: @escaping Write, reply: @escaping Reply) {
         let arrived = ContinuousClock.now
-        return try await withCheckedThrowingContinuation { reply in
-            let schedule = state.withLock { state in
-                state.waiting.append(Waiting(write: write, arrived: arrived, reply: reply))
-                guard state.turn == .idle else { return false }
-                state.turn = .scheduled
-                return true
-            }
-            if schedule { scheduleGroup() }
+        let schedule = state.withLock { state in
+            state.waiting.append(Waiting(write: write, arrived: arrived, reply: reply))
+            guard state.turn == .idle else { return false }
+            state.turn = .scheduled
+            return true
         }
+        if schedule { scheduleGroup() }
     }
 
     /// Queues a group's write on the writer, behind the writes already queued there. The
@@ -115,7 +116,7 @@ final class DeliveryGroupCommit: Sendable {
             StoreMetrics.groupDurableWait.recordNanoseconds((ContinuousClock.now - written).nanoseconds)
             for (waiting, result) in zip(group, results) {
                 // Stored but not known to be durable: not acknowledged (a redelivery finds it).
-                waiting.reply.resume(with: failure.map { .failure($0) } ?? result)
+                waiting.reply(failure.map { .failure($0) } ?? result)
             }
         }
     }

@@ -25,6 +25,15 @@ public final class SQLiteBuildStore: BuildStore {
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws
         -> DeliveryOutcome
     {
+        try await withCheckedThrowingContinuation { reply in
+            recordDelivery(delivery, build: request, supersedeOlder: supersedeOlder) { reply.resume(with: $0) }
+        }
+    }
+
+    public func recordDelivery(
+        _ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool,
+        completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void
+    ) {
         // Everything that does not need the database is made here, before the writer's
         // turn: the writer only binds and steps.
         let deliveryRow: [DirectStatement.Value] = [
@@ -32,22 +41,27 @@ public final class SQLiteBuildStore: BuildStore {
             .text(delivery.result.description),
         ]
         let buildRow = request.map { NewBuildRow($0, at: delivery.receivedAt) }
-        let outcome = try await deliveries.submit { db, transaction in
-            try DirectStatement.run(
-                db,
-                sql: "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                deliveryRow)
-            guard db.changesCount == 1 else {
-                let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
-                return .duplicate(buildID: existing)
-            }
-            guard let buildRow else { return .stored(build: nil, superseded: []) }
-            let (build, superseded) = try Self.insertBuild(db, buildRow, supersedeOlder: supersedeOlder, group: transaction)
-            try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
-            return .stored(build: build, superseded: superseded)
-        }
-        if case .stored(_?, _) = outcome { outboxWritten.signal() }
-        return outcome
+        let outboxWritten = outboxWritten
+        deliveries.submit(
+            { db, transaction in
+                try DirectStatement.run(
+                    db,
+                    sql:
+                        "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                    deliveryRow)
+                guard db.changesCount == 1 else {
+                    let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
+                    return .duplicate(buildID: existing)
+                }
+                guard let buildRow else { return .stored(build: nil, superseded: []) }
+                let (build, superseded) = try Self.insertBuild(db, buildRow, supersedeOlder: supersedeOlder, group: transaction)
+                try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
+                return .stored(build: build, superseded: superseded)
+            },
+            reply: { outcome in
+                if case .success(.stored(_?, _)) = outcome { outboxWritten.signal() }
+                completion(outcome)
+            })
     }
 
     public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {

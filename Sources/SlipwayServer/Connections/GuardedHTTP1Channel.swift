@@ -15,11 +15,17 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
     let connections: ConnectionCount
+    /// The webhook's door on the connection (`WebhookFastPath`).
+    let webhooks: WebhookRoute
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let admitted = connections.open()
         let clock = ConnectionClock(admitted: admitted)
-        let http = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [RequestPhaseHandler(clock: clock)]))
+        let http = HTTP1Channel(
+            responder: responder,
+            configuration: .init(additionalChannelHandlers: [
+                RequestPhaseHandler(clock: clock), WebhookFastPath(route: webhooks, logger: logger),
+            ]))
         return http.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(RawBytesHandler(clock: clock, limits: limits), position: .first)
             let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
