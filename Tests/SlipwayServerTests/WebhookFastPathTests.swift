@@ -20,10 +20,19 @@ import Testing
     @Test func aDeliveryIsAnsweredOnceDurableAndWhatCameAfterItWaitsForIt() async throws {
         try await withDoor { door in
             door.gate.hold()
-            try await door.send(door.delivery("d-1") + door.get("/healthz"))
+            try await door.send(door.delivery("d-1"))
             try await door.waitForSyncs(blocked: 1)
+            // Nothing held yet: the socket is still read (a client waiting for its answer
+            // never turns reading off and on).
+            let reads = door.reads.count
+            try await door.askToRead()
+            #expect(door.reads.count == reads + 1)
+
+            try await door.send(door.get("/healthz"))
             #expect(try await door.channel.readOutbound(as: HTTPResponsePart.self) == nil, "answered before durable")
             #expect(door.router.heads.isEmpty, "the request behind it reached the router first")
+            try await door.askToRead()
+            #expect(door.reads.count == reads + 1, "read on while a request is held")
 
             door.gate.release()
             let answer = try await door.answer()
@@ -31,6 +40,7 @@ import Testing
             #expect(answer.body.hasPrefix(#"{"build":"#), "\(answer.body)")
             #expect(answer.fields[.date] != nil && answer.fields[.server] == "slipway")
             try await door.waitUntil { door.router.heads == ["/healthz"] }
+            #expect(door.reads.count == reads + 2, "reading resumed once nothing was held")
         }
     }
 
@@ -114,13 +124,20 @@ import Testing
         let channel: NIOAsyncTestingChannel
         let gate: SyncGate
         let router: RouterStandIn
+        let reads: ReadCounter
         let push: [UInt8]
 
-        init(channel: NIOAsyncTestingChannel, gate: SyncGate, router: RouterStandIn, push: [UInt8]) {
+        init(channel: NIOAsyncTestingChannel, gate: SyncGate, router: RouterStandIn, reads: ReadCounter, push: [UInt8]) {
             self.channel = channel
             self.gate = gate
             self.router = router
+            self.reads = reads
             self.push = push
+        }
+
+        /// What the router does when it wants more: a read, down the pipeline.
+        func askToRead() async throws {
+            try await channel.testingEventLoop.executeInContext { self.router.read() }
         }
 
         func delivery(_ id: String, signed: Bool = true, extra: HTTPFields = [:]) -> [HTTPRequestPart] {
@@ -182,6 +199,19 @@ import Testing
         }
     }
 
+    /// Counts the reads that reach the socket.
+    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {   // counted on the channel's loop
+        typealias OutboundIn = Any
+        private let lock = NSLock()
+        private var reads = 0
+        var count: Int { lock.withLock { reads } }
+
+        func read(context: ChannelHandlerContext) {
+            lock.withLock { reads += 1 }
+            context.read()
+        }
+    }
+
     /// Stands in for Hummingbird: records the heads and quiesce events it is given and
     /// answers when told.
     final class RouterStandIn: ChannelDuplexHandler, @unchecked Sendable {   // used on the channel's loop
@@ -198,6 +228,8 @@ import Testing
         var quiesced: Int { lock.withLock { quiesces } }
 
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+        func read() { context?.read() }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if case .head(let head) = unwrapInboundIn(data) { lock.withLock { seen.append(head.path ?? "") } }
@@ -236,10 +268,12 @@ import Testing
         let queue = BuildQueue(store: store, config: config, runner: runner, logger: logger)
         let route = WebhookRoute(health: store, intake: BuildIntake(store: store, config: config, queue: queue), config: config)
         let router = RouterStandIn()
-        let channel = try await NIOAsyncTestingChannel(handlers: [WebhookFastPath(route: route, logger: logger), router])
+        let reads = ReadCounter()
+        let channel = try await NIOAsyncTestingChannel(handlers: [reads, WebhookFastPath(route: route, logger: logger), router])
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080))
         let door = Door(
-            channel: channel, gate: gate, router: router, push: try TestPaths.fixture("github-webhooks/push/with-new-branch.payload.json"))
+            channel: channel, gate: gate, router: router, reads: reads,
+            push: try TestPaths.fixture("github-webhooks/push/with-new-branch.payload.json"))
         defer { gate.release() }
         try await body(door)
         _ = try? await channel.finish()

@@ -16,7 +16,8 @@ import SlipwayCore
 /// Answers go out in the order requests came (HTTP/1.1 pipelining): a delivery that
 /// arrives while the router still answers an earlier request waits for that answer, and
 /// whatever arrives while a delivery is being answered waits for it. Waiting, it is held
-/// here and the socket is not read further, so a client cannot pile up requests.
+/// here and the socket is not read further (what one read brought at most), so a client
+/// cannot pile up requests.
 ///
 /// On a graceful shutdown (quiesce), a delivery being answered is answered first, then the
 /// connection closes (the router's own requests are seen to by Hummingbird).
@@ -49,6 +50,9 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var readWanted = false
     private var closeAfterAnswer = false
     private var isActive = true
+    /// In `channelRead`: an answer written now is flushed once the loop has read every
+    /// connection that was ready (`send`).
+    private var inRead = false
 
     init(route: WebhookRoute, logger: Logger) {
         self.route = route
@@ -67,6 +71,8 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inRead = true
+        defer { inRead = false }
         let part = unwrapInboundIn(data)
         if holding {
             held.append(part)
@@ -156,6 +162,13 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
             let channel = context.channel
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        } else if inRead {
+            // Answers to the requests of one round of reads go out together: the client
+            // side then finds several answers at each wake-up, not one (measured: a
+            // rejection cost the sender 19 us instead of 15 when each was flushed alone).
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.execute { bound.value.flush() }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
@@ -167,23 +180,25 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// An answer is out: the parts held behind it are taken, in order, until one must
-    /// wait again; then reading resumes if it was asked for.
+    /// wait again; reading resumes once none is held.
     private func release(context: ChannelHandlerContext) {
         holding = false
         while !holding, let part = held.popFirst() {
             take(part, context: context)
         }
-        if !holding, readWanted {
+        if held.isEmpty, readWanted {
             readWanted = false
             context.read()
         }
     }
 
+    /// Reading stops only once something is held: a client that waits for its answer
+    /// (nearly all) never makes the socket's read interest go off and on again.
     func read(context: ChannelHandlerContext) {
-        if holding {
-            readWanted = true
-        } else {
+        if held.isEmpty {
             context.read()
+        } else {
+            readWanted = true
         }
     }
 
