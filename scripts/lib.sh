@@ -23,9 +23,10 @@ BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
 PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 bubblewrap"
 
 # What the tests start themselves on top: Python's venv (moto and friends), Chromium
-# (the build page is loaded headless), and gcc with a static libc (the sandbox test builds
-# a static program that leaves a chroot, to run inside a busybox image).
-TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium gcc libc6-dev"
+# (the build page is loaded headless), gcc with a static libc (the sandbox test builds
+# a static program that leaves a chroot, to run inside a busybox image), and PostgreSQL 15
+# (each test makes its own cluster with initdb, in a temporary directory).
+TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium gcc libc6-dev postgresql-15"
 
 # kubectl, for the release step (its tests drive the real kubectl against a fake API
 # server). Debian ships it as kubernetes-client; a kubectl already on PATH (Google's or

@@ -56,7 +56,8 @@ public struct ServerConfig: Sendable, Equatable {
 public enum DatabaseLocation: Sendable, Equatable {
     /// The embedded default: `state_dir/slipway.sqlite`.
     case sqlite
-    case postgres(url: String)
+    /// Several replicas on one PostgreSQL database; its password is `database_password`.
+    case postgres(PostgresLocation)
 }
 
 public struct QueueConfig: Sendable, Equatable {

@@ -127,11 +127,13 @@ public enum ConfigParser {
     }
 
     private static func readDatabase(_ fields: YAMLFields) -> DatabaseLocation {
-        guard let text = fields.string("database") else { return .sqlite }
-        if text == "sqlite" { return .sqlite }
-        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .postgres(url: text) }
-        fields.report("database", "must be 'sqlite' or a postgres:// URL")
-        return .sqlite
+        guard let text = fields.string("database"), text != "sqlite" else { return .sqlite }
+        do {
+            return .postgres(try PostgresLocation.parse(text))
+        } catch {
+            fields.report("database", error.description)
+            return .sqlite
+        }
     }
 
     private static func readQueue(_ fields: YAMLFields?) -> QueueConfig {

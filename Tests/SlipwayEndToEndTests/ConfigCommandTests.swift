@@ -115,11 +115,19 @@ import Testing
 
     @Test func aDatabaseThisVersionCannotRunFailsTheCheck() throws {
         let config = testConfig(port: 8080, stateDirectory: "/tmp/unused")
-            .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway@db/slipway")
+            .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway@db/slipway?sslmode=disable")
         let outcome = try checkConfig(config)
         #expect(outcome.status == 1)
         #expect(outcome.output.contains("database"), "\(outcome.output)")
         #expect(outcome.output.contains("not supported"), "\(outcome.output)")
+
+        // A password typed into the URL is refused by name and never repeated.
+        let withPassword = try checkConfig(
+            testConfig(port: 8080, stateDirectory: "/tmp/unused")
+                .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway:hunter2-xyz@db/slipway?sslmode=disable"))
+        #expect(withPassword.status == 1)
+        #expect(withPassword.output.contains("database_password"), "\(withPassword.output)")
+        #expect(!withPassword.output.contains("hunter2-xyz"), "\(withPassword.output)")
     }
 
     @Test func aMissingFileAndInvalidYAMLAreReported() throws {

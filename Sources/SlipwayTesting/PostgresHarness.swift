@@ -1,0 +1,154 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PostgreSQL 15 server of the test's own (Debian's `postgresql-15`): a cluster made by
+/// `initdb` in a temporary directory, the server on a free loopback port, stopped and
+/// removed by the test. PostgreSQL refuses to run as root, so as root the cluster belongs
+/// to the `postgres` user and its programs run as that user (`setpriv`).
+///
+/// Connections over TCP need a password (scram-sha-256); the test's own administration
+/// goes through the cluster's Unix socket (`psql`), trusted.
+public final class PostgresHarness: @unchecked Sendable {   // `process` under `lock`
+    public static let binaries = "/usr/lib/postgresql/15/bin"
+
+    public let directory: URL
+    public private(set) var port: Int
+    /// The administrator, for `psql` over the socket.
+    public let administrator = "slipway_admin"
+    private let lock = NSLock()
+    private var process: Process?
+
+    private var data: URL { directory.appendingPathComponent("data") }
+    private var socketDirectory: URL { directory.appendingPathComponent("socket") }
+    public var logFile: URL { directory.appendingPathComponent("postgres.log") }
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    /// Makes the cluster (initdb); `start()` runs it.
+    public init(label: String) throws {
+        directory = try TestPaths.temporaryDirectory("postgres-\(label)")
+        port = freeLoopbackPort()
+        do {
+            guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
+                throw HarnessError("PostgreSQL 15 is not installed (\(Self.binaries)); scripts/test installs postgresql-15")
+            }
+            // The server's user must reach its directories: the test's directory is opened
+            // to others (it holds nothing secret), the data directory is that user's.
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+            for child in [data, socketDirectory] { try FileManager.default.createDirectory(at: child, withIntermediateDirectories: true) }
+            try giveToServerUser(data.path, socketDirectory.path)
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            try giveToServerUser(logFile.path)
+            let made = try runProgram(
+                "/usr/bin/env",
+                asServerUser(
+                    Self.binaries + "/initdb",
+                    [
+                        "-D", data.path, "-U", administrator, "--auth-local=trust", "--auth-host=scram-sha-256",
+                        "--encoding=UTF8", "--locale=C", "--no-sync",
+                    ]))
+            guard made.status == 0 else { throw HarnessError("initdb failed: \(made.output)") }
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    /// Starts the server and waits until it answers. Another test may take the free port
+    /// first: then a new port is taken, once or twice.
+    public func start(retriesLeft: Int = 2) async throws {
+        let process = try launchServer(
+            "/usr/bin/env",
+            asServerUser(
+                Self.binaries + "/postgres",
+                [
+                    "-D", data.path, "-p", "\(port)", "-k", socketDirectory.path, "-c", "listen_addresses=127.0.0.1",
+                    "-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
+                ]),
+            log: logFile)
+        lock.withLock { self.process = process }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if process.isRunning,
+                let ready = try? runProgram(Self.binaries + "/pg_isready", ["-h", socketDirectory.path, "-p", "\(port)", "-q"]),
+                ready.status == 0
+            {
+                return
+            }
+            if !process.isRunning {
+                lock.withLock { self.process = nil }
+                if log.contains("Address already in use"), retriesLeft > 0 {
+                    port = freeLoopbackPort()
+                    return try await start(retriesLeft: retriesLeft - 1)
+                }
+                throw HarnessError("postgres exited at start: \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("postgres did not start in 30 s: \(log)")
+    }
+
+    /// Runs `sql` as the administrator over the socket; its output, or a thrown error
+    /// with psql's message.
+    @discardableResult
+    public func psql(_ sql: String, database: String = "postgres") throws -> String {
+        let result = try runProgram(
+            Self.binaries + "/psql",
+            [
+                "-h", socketDirectory.path, "-p", "\(port)", "-U", administrator, "-d", database, "-X", "-q", "-A", "-t",
+                "-v", "ON_ERROR_STOP=1", "-c", sql,
+            ])
+        guard result.status == 0 else { throw HarnessError("psql failed: \(result.output)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A login role with a password and a database it owns: what an operator sets up for
+    /// Slipway (README, "Running several replicas").
+    public func createRoleAndDatabase(role: String, password: String, database: String) throws {
+        try psql("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
+        try psql("CREATE DATABASE \(database) OWNER \(role)")
+    }
+
+    /// The server's process id, for a test that pauses or kills it.
+    public var processID: Int32? { lock.withLock { process.map(\.processIdentifier) } }
+
+    /// Fast shutdown (SIGINT: open transactions are rolled back), then SIGKILL after 10 s.
+    public func stop() {
+        guard
+            let process = lock.withLock({ () -> Process? in
+                defer { self.process = nil }
+                return self.process
+            })
+        else { return }
+        kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        waitForExit(process, timeout: 5)
+    }
+
+    public func remove() {
+        stop()
+        TestPaths.removeTemporaryDirectory(directory)
+    }
+
+    deinit { stop() }
+
+    private static var isRoot: Bool { geteuid() == 0 }
+
+    /// `env` arguments that run `program` as the server's user (as root), or as is.
+    private func asServerUser(_ program: String, _ arguments: [String]) -> [String] {
+        guard Self.isRoot else { return [program] + arguments }
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", program] + arguments
+    }
+
+    private func giveToServerUser(_ paths: String...) throws {
+        guard Self.isRoot else { return }
+        for path in paths {
+            let result = try runProgram("/bin/chown", ["postgres:postgres", path])
+            guard result.status == 0 else { throw HarnessError("chown \(path): \(result.output)") }
+        }
+    }
+}
