@@ -1,0 +1,77 @@
+import Logging
+import NIOSSL
+import PostgresNIO
+import SlipwayCore
+
+/// The one PostgreSQL database every replica shares: a pool of connections to it
+/// (`PostgresClient`), which `run()` keeps (the daemon runs it as a service, a test in a
+/// task), and its schema, brought up to date by `migrate()` before anything else uses it.
+public final class PostgresDatabase: Sendable {
+    public let client: PostgresClient
+    public let location: PostgresLocation
+    let logger: Logger
+    private let password: String?
+
+    /// `password`: resolved from `database_password`; nil for a server that asks none.
+    public init(location: PostgresLocation, password: String?, maximumConnections: Int = 20, logger: Logger) {
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: password, database: location.database,
+            tls: Self.tls(location.tls))
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        self.location = location
+        self.logger = logger
+        self.password = password
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Keeps the pool until the calling task is cancelled.
+    public func run() async {
+        await client.run()
+    }
+
+    /// `sslmode`: `require` encrypts without checking who answers; `verify-full` checks the
+    /// server's certificate against the system's roots and its name against the host.
+    static func tls(_ mode: PostgresLocation.TLS) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .require, .verifyFull: .require(tlsConfiguration(mode))
+        }
+    }
+
+    private static func tlsConfiguration(_ mode: PostgresLocation.TLS) -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if mode == .require { configuration.certificateVerification = .none }
+        return configuration
+    }
+
+    /// Brings the schema up to date (`PostgresMigrations`), on a connection of its own
+    /// rather than the pool's: the pool retries a refused login for as long as a query
+    /// waits, while start-up must fail at once, saying why (wrong password, no such
+    /// database, server not reachable). Returns the versions this call applied.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        let connection = try await connect()
+        do {
+            let applied = try await PostgresMigrations.apply(on: connection, logger: logger)
+            try await connection.close()
+            return applied
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// One connection outside the pool.
+    func connect() async throws -> PostgresConnection {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch location.tls {
+            case .disable: .disable
+            case .require, .verifyFull: .require(try NIOSSLContext(configuration: Self.tlsConfiguration(location.tls)))
+            }
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: password, database: location.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+    }
+}
