@@ -200,6 +200,20 @@ public struct StepRecord: Sendable, Equatable {
     public var finishedAt: Double?
     public var exitCode: Int32?
     public var detail: String?
+
+    package init(
+        buildID: Int64, attempt: Int, name: String, state: StepState, startedAt: Double, finishedAt: Double?, exitCode: Int32?,
+        detail: String?
+    ) {
+        self.buildID = buildID
+        self.attempt = attempt
+        self.name = name
+        self.state = state
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.exitCode = exitCode
+        self.detail = detail
+    }
 }
 
 public enum StoreError: Error, CustomStringConvertible, Sendable {

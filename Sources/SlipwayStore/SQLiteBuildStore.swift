@@ -191,27 +191,13 @@ public final class SQLiteBuildStore: BuildStore {
         _ db: Database, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
         at time: Double, statuses: DeliveryTransaction? = nil
     ) throws -> Build {
-        var build = current
+        let build = try current.applying(event, reason: reason, at: time)
         let id = build.id
-        let next = try build.state.applying(event)
-        switch (build.state, next) {
-        case (.queued, .running):
-            build.startedAt = time
-            build.attempts += 1
-            build.finishedAt = nil
-        case (.running, .queued):
-            build.startedAt = nil
-            // A checkpoint on shutdown gives the attempt back; a crash does not.
-            if event == .checkpoint { build.attempts -= 1 }
-        default:
-            if next.isTerminal { build.finishedAt = time }
-        }
-        build.state = next
-        if let reason { build.reason = reason }
         try DirectStatement.run(
             db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
             [
-                .text(next.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt), .integer(Int64(build.attempts)),
+                .text(build.state.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt),
+                .integer(Int64(build.attempts)),
                 .integer(id),
             ])
         try enqueueStatus(db, build, summary: statusSummary, at: time, statuses: statuses)

@@ -31,25 +31,6 @@ import Testing
         DeliveryRecord(id: id, event: "push", repository: "acme/app", receivedAt: Date().timeIntervalSince1970, result: .queued)
     }
 
-    @Test func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild() async throws {
-        let outcomes = try await withThrowingTaskGroup(of: DeliveryOutcome.self) { group in
-            for _ in 0..<64 {
-                group.addTask {
-                    try await store.recordDelivery(delivery("d-1"), build: request(delivery: "d-1"), supersedeOlder: true)
-                }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        let stored = outcomes.compactMap { outcome -> Int64? in
-            if case .stored(let build, _) = outcome { return build?.id }
-            return nil
-        }
-        #expect(stored.count == 1)
-        let duplicates = outcomes.filter { $0 == .duplicate(buildID: stored.first) }
-        #expect(duplicates.count == 63)
-        #expect(try await store.builds(BuildFilter(limit: 1000)).count == 1)
-    }
-
     @Test func aDeliveryWhoseWriteFailsFailsAloneAndLeavesNothingBehind() async throws {
         // A real failure inside SQLite, halfway through one delivery's write (after its
         // delivery row): a trigger refuses that delivery's build.
@@ -175,22 +156,6 @@ import Testing
         #expect(after > before, "the database file stayed at \(before) bytes")
     }
 
-    @Test func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly() async throws {
-        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: true)
-        let other = try await store.enqueue(request("refs/heads/dev", sha: "b1"), supersedeOlder: true)
-        let second = try await store.enqueue(request(sha: "a2"), supersedeOlder: true)
-        #expect(try await store.build(id: first.id)?.state == .superseded)
-        #expect(try await store.build(id: first.id)?.reason == "superseded by build #\(second.id)")
-        #expect(try await store.build(id: other.id)?.state == .queued)
-        #expect(try await store.build(id: second.id)?.state == .queued)
-    }
-
-    @Test func withoutCancelSupersededOlderBuildsStayQueued() async throws {
-        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
-        _ = try await store.enqueue(request(sha: "a2"), supersedeOlder: false)
-        #expect(try await store.build(id: first.id)?.state == .queued)
-    }
-
     @Test func buildsOfOneLaneRunOneAtATimeInPushOrder() async throws {
         let a1 = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
         let a2 = try await store.enqueue(request(sha: "a2"), supersedeOlder: false)
@@ -296,14 +261,6 @@ import Testing
         }
     }
 
-    @Test func aDeliveryWithoutABuildIsStoredAndDeduplicated() async throws {
-        var ignored = delivery("d-ignored")
-        ignored.result = .ignored(reason: "tag pushes are not built")
-        #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .stored(build: nil, superseded: []))
-        #expect(try await store.recordDelivery(ignored, build: nil, supersedeOlder: true) == .duplicate(buildID: nil))
-        #expect(try await store.delivery(id: "d-ignored")?.result == .ignored(reason: "tag pushes are not built"))
-    }
-
     @Test func stepsAreRecordedPerAttempt() async throws {
         let build = try await store.enqueue(request(), supersedeOlder: true)
         try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
@@ -313,17 +270,6 @@ import Testing
         #expect(steps.first?.state == .failure)
         #expect(steps.first?.exitCode == 3)
         #expect(steps.first?.finishedAt != nil)
-    }
-
-    @Test func listingFiltersAndPaginatesNewestFirst() async throws {
-        var ids: [Int64] = []
-        for index in 0..<5 { ids.append(try await store.enqueue(request("refs/heads/b\(index)"), supersedeOlder: true).id) }
-        _ = try await store.enqueue(request(repository: "acme/other"), supersedeOlder: true)
-        let page = try await store.builds(BuildFilter(repository: "acme/app", limit: 2))
-        #expect(page.map(\.id) == [ids[4], ids[3]])
-        let next = try await store.builds(BuildFilter(repository: "acme/app", limit: 2, before: ids[3]))
-        #expect(next.map(\.id) == [ids[2], ids[1]])
-        #expect(try await store.builds(BuildFilter(state: .running)).isEmpty)
     }
 
     @Test func dataSurvivesReopeningTheFile() async throws {

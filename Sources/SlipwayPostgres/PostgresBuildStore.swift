@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SlipwayCore
+import SlipwayStore
+import Synchronization
+
+/// The store on PostgreSQL, shared by every replica (issue 18). This part: taking
+/// deliveries and builds (`BuildIntakeStore`), reading them (`BuildQueryStore`) and
+/// saying whether writes can be kept (`StoreHealth`). Claims, leases and fencing, step
+/// records and the status outbox's reading follow.
+///
+/// What holds across replicas:
+/// - a delivery id is stored once, whichever replica gets it first: the delivery's
+///   primary key decides (a redelivery to another replica waits for the first one's
+///   transaction, then finds the row and answers duplicate);
+/// - the builds of one lane are queued and superseded one transaction at a time: each
+///   takes the lane's transaction-scoped advisory lock before it reads the lane, so a
+///   push never misses a queued build that another replica is committing.
+public final class PostgresBuildStore: Sendable {
+    let database: PostgresDatabase
+    let logger: Logger
+    public let outboxWritten = WakeSignal()
+    private let lastWriteFailure = Mutex<String?>(nil)
+
+    public init(database: PostgresDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// One transaction on a pooled connection; the error is the one that made it fail
+    /// (not postgres-nio's wrapper), and a failure to reach the database is remembered
+    /// for `writeProblem` until a write succeeds again.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            let result = try await database.client.withTransaction(logger: logger) { connection in try await body(connection) }
+            lastWriteFailure.withLock { $0 = nil }
+            return result
+        } catch let error as PostgresTransactionError {
+            let cause = error.closureError ?? error.beginError ?? error.commitError ?? error
+            note(cause)
+            throw cause
+        } catch {
+            note(error)
+            throw error
+        }
+    }
+
+    private func note(_ error: any Error) {
+        guard let problem = PostgresProblem.unreachable(error) else { return }
+        lastWriteFailure.withLock { $0 = problem }
+    }
+}
+
+// MARK: - Intake
+
+extension PostgresBuildStore: BuildIntakeStore {
+    public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws
+        -> DeliveryOutcome
+    {
+        let outcome = try await transaction { [logger] connection in
+            let inserted = try await connection.query(
+                """
+                INSERT INTO delivery (id, event, repository, received_at, result) VALUES (\(delivery.id), \(delivery.event),
+                \(delivery.repository), \(delivery.receivedAt), \(delivery.result.description)) ON CONFLICT (id) DO NOTHING RETURNING id
+                """, logger: logger)
+            guard try await inserted.collect().count == 1 else {
+                let existing = try await connection.query("SELECT build_id FROM delivery WHERE id = \(delivery.id)", logger: logger)
+                var buildID: Int64?
+                for try await id in existing.decode(Int64?.self) { buildID = id }
+                return DeliveryOutcome.duplicate(buildID: buildID)
+            }
+            guard let request else { return .stored(build: nil, superseded: []) }
+            let (build, superseded) = try await Self.insertBuild(
+                connection, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder, logger: logger)
+            _ = try await connection.query("UPDATE delivery SET build_id = \(build.id) WHERE id = \(delivery.id)", logger: logger)
+            return .stored(build: build, superseded: superseded)
+        }
+        if case .stored(_?, _) = outcome { outboxWritten.signal() }
+        return outcome
+    }
+
+    public func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build {
+        let now = Date().timeIntervalSince1970
+        let build = try await transaction { [logger] connection in
+            try await Self.insertBuild(connection, request, at: now, supersedeOlder: supersedeOlder, logger: logger).0
+        }
+        outboxWritten.signal()
+        return build
+    }
+
+    /// The new build, queued, and what it superseded (`QueuePolicy`), its pending status
+    /// in the outbox: all in the caller's transaction, under the lane's lock.
+    static func insertBuild(
+        _ connection: PostgresConnection, _ request: BuildRequest, at time: Double, supersedeOlder: Bool, logger: Logger
+    ) async throws -> (Build, [Int64]) {
+        try await lockLane(request.lane, connection, logger: logger)
+        let inserted = try await connection.query(
+            """
+            INSERT INTO build (repository, ref, lane, sha, clone_url, trigger, delivery_id, state, created_at, attempts)
+            VALUES (\(request.repository), \(request.ref), \(request.lane), \(request.sha.hex), \(request.cloneURL),
+            \(request.trigger.rawValue), \(request.deliveryID), 'queued', \(time), 0) RETURNING id
+            """, logger: logger)
+        var newID: Int64?
+        for try await id in inserted.decode(Int64.self) { newID = id }
+        guard let id = newID else { throw PostgresProblem.noRowReturned("build") }
+        let build = Build(
+            id: id, repository: request.repository, ref: request.ref, sha: request.sha, cloneURL: request.cloneURL,
+            trigger: request.trigger, deliveryID: request.deliveryID, state: .queued, reason: nil, createdAt: time,
+            startedAt: nil, finishedAt: nil, attempts: 0)
+        var superseded: [Int64] = []
+        if QueuePolicy.maySupersede(request, enabled: supersedeOlder) {
+            let queued = try await builds(
+                connection, where: "lane = $1 AND state = 'queued' AND id < $2", [request.lane, id], logger: logger)
+            superseded = QueuePolicy.superseded(
+                by: request, newID: id, active: queued.map { (id: $0.id, lane: request.lane, state: $0.state) }, enabled: supersedeOlder)
+            for old in queued where superseded.contains(old.id) {
+                _ = try await applyTransition(connection, old, .supersede, reason: "superseded by build #\(id)", at: time, logger: logger)
+            }
+        }
+        try await enqueueStatus(connection, build, at: time, logger: logger)
+        return (build, superseded)
+    }
+
+    /// The lane's transaction-scoped advisory lock: one transaction at a time queues or
+    /// supersedes builds of a lane, cluster-wide. (Its key is the lane's 64-bit hash; two
+    /// lanes sharing a hash only wait for each other.)
+    static func lockLane(_ lane: String, _ connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lane), 18))", logger: logger)
+    }
+
+    /// The one place a build's state is written (`Build.applying`), with its commit status.
+    static func applyTransition(
+        _ connection: PostgresConnection, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
+        at time: Double, logger: Logger
+    ) async throws -> Build {
+        let build = try current.applying(event, reason: reason, at: time)
+        _ = try await connection.query(
+            """
+            UPDATE build SET state = \(build.state.rawValue), reason = \(build.reason), started_at = \(build.startedAt),
+            finished_at = \(build.finishedAt), attempts = \(build.attempts) WHERE id = \(build.id)
+            """, logger: logger)
+        try await enqueueStatus(connection, build, summary: statusSummary, at: time, logger: logger)
+        return build
+    }
+
+    /// The build's commit status as of now, into the outbox, in the caller's transaction.
+    static func enqueueStatus(
+        _ connection: PostgresConnection, _ build: Build, summary: String? = nil, at time: Double, logger: Logger
+    ) async throws {
+        let status = CommitStatus.of(build, failureSummary: summary)
+        _ = try await connection.query(
+            """
+            INSERT INTO status_outbox (build_id, repository, sha, state, description, created_at, next_attempt_at)
+            VALUES (\(build.id), \(build.repository), \(build.sha.hex), \(status.state.rawValue), \(status.description), \(time), \(time))
+            """, logger: logger)
+    }
+}
+
+// MARK: - Reading
+
+extension PostgresBuildStore: BuildQueryStore {
+    public func build(id: Int64) async throws -> Build? {
+        try await database.client.withConnection { [logger] connection in
+            try await Self.builds(connection, where: "id = $1", [id], logger: logger).first
+        }
+    }
+
+    public func builds(_ filter: BuildFilter) async throws -> [Build] {
+        var clauses: [String] = []
+        var bindings = PostgresBindings()
+        if let repository = filter.repository {
+            bindings.append(repository)
+            clauses.append("lower(repository) = lower($\(bindings.count))")
+        }
+        if let state = filter.state {
+            bindings.append(state.rawValue)
+            clauses.append("state = $\(bindings.count)")
+        }
+        if let before = filter.before {
+            bindings.append(before)
+            clauses.append("id < $\(bindings.count)")
+        }
+        bindings.append(filter.limit)
+        let condition = clauses.isEmpty ? "TRUE" : clauses.joined(separator: " AND ")
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT \(PostgresBuildRow.columns) FROM build WHERE \(condition) ORDER BY id DESC LIMIT $\(bindings.count)",
+            binds: bindings)
+        return try await database.client.withConnection { [logger] connection in
+            try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
+        }
+    }
+
+    /// The builds `condition` selects (`$1`… are `values`), oldest first, locked for the
+    /// caller's transaction.
+    static func builds(
+        _ connection: PostgresConnection, where condition: String, _ values: [any PostgresEncodable & Sendable], logger: Logger
+    ) async throws -> [Build] {
+        var bindings = PostgresBindings()
+        for value in values { try bindings.append(value, context: .default) }
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT \(PostgresBuildRow.columns) FROM build WHERE \(condition) ORDER BY id FOR UPDATE", binds: bindings)
+        return try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
+    }
+
+    public func steps(buildID: Int64) async throws -> [StepRecord] {
+        try await database.client.withConnection { [logger] connection in
+            let rows = try await connection.query(
+                """
+                SELECT build_id, attempt, name, state, started_at, finished_at, exit_code, detail FROM build_step
+                WHERE build_id = \(buildID) ORDER BY attempt, started_at, name
+                """, logger: logger)
+            var steps: [StepRecord] = []
+            for try await (build, attempt, name, stored, started, finished, exitCode, detail) in rows.decode(
+                (Int64, Int, String, String, Double, Double?, Int32?, String?).self)
+            {
+                guard let state = StepState(rawValue: stored) else {
+                    throw StoredValueError(table: "build_step", row: "\(build)/\(attempt)/\(name)", column: "state", value: stored)
+                }
+                steps.append(
+                    StepRecord(
+                        buildID: build, attempt: attempt, name: name, state: state, startedAt: started, finishedAt: finished,
+                        exitCode: exitCode, detail: detail))
+            }
+            return steps
+        }
+    }
+
+    public func delivery(id: String) async throws -> DeliveryRecord? {
+        try await database.client.withConnection { [logger] connection in
+            let rows = try await connection.query(
+                "SELECT id, event, repository, received_at, result, build_id FROM delivery WHERE id = \(id)", logger: logger)
+            var found: DeliveryRecord?
+            for try await (id, event, repository, receivedAt, stored, buildID) in rows.decode(
+                (String, String, String?, Double, String, Int64?).self)
+            {
+                guard let result = DeliveryDisposition(stored: stored) else {
+                    throw StoredValueError(table: "delivery", row: id, column: "result", value: stored)
+                }
+                found = DeliveryRecord(
+                    id: id, event: event, repository: repository, receivedAt: receivedAt, result: result, buildID: buildID)
+            }
+            return found
+        }
+    }
+
+    public func countByState() async throws -> [BuildState: Int] {
+        try await database.client.withConnection { [logger] connection in
+            let rows = try await connection.query("SELECT state, count(*), min(id) FROM build GROUP BY state", logger: logger)
+            var counts: [BuildState: Int] = [:]
+            for try await (stored, count, firstID) in rows.decode((String, Int, Int64).self) {
+                guard let state = BuildState(rawValue: stored) else {
+                    throw StoredValueError(table: "build", row: "\(firstID)", column: "state", value: stored)
+                }
+                counts[state] = count
+            }
+            return counts
+        }
+    }
+}
+
+// MARK: - Health
+
+extension PostgresBuildStore: StoreHealth {
+    /// /readyz: one row written, so a database that takes no writes (read-only, a
+    /// standby, a full disk) is not ready either.
+    public func ping() async throws {
+        let now = Date().timeIntervalSince1970
+        try await transaction { [logger] connection in
+            _ = try await connection.query(
+                "INSERT INTO readiness (id, checked_at) VALUES (1, \(now)) ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+                logger: logger)
+        }
+    }
+
+    /// The database could not be reached on the last write (until one succeeds again).
+    public var writeProblem: String? { lastWriteFailure.withLock { $0 } }
+}

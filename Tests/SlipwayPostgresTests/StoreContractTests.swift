@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayStore
+import SlipwayTesting
+import Synchronization
+import Testing
+
+@testable import SlipwayPostgres
+
+/// The store contract (`BuildStore`'s rules), one suite run against both backends: SQLite
+/// in a temporary directory, PostgreSQL in a database of its own on a server started for
+/// this test process. So far the parts the PostgreSQL store has: taking deliveries and
+/// builds, superseding, reading them back.
+@Suite struct StoreContractTests {
+    enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    typealias Store = BuildIntakeStore & BuildQueryStore & StoreHealth
+
+    @Test(arguments: Backend.allCases)
+    func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let outcomes = try await withThrowingTaskGroup(of: DeliveryOutcome.self) { group in
+                for _ in 0..<64 {
+                    group.addTask {
+                        try await store.recordDelivery(Self.delivery("d-1"), build: Self.request(delivery: "d-1"), supersedeOlder: true)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let stored = outcomes.compactMap { outcome -> Int64? in
+                if case .stored(let build, _) = outcome { return build?.id }
+                return nil
+            }
+            #expect(stored.count == 1)
+            #expect(outcomes.filter { $0 == .duplicate(buildID: stored.first) }.count == 63)
+            #expect(try await store.builds(BuildFilter(limit: 1000)).count == 1)
+            #expect(try await store.delivery(id: "d-1")?.buildID == stored.first)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let first = try await store.enqueue(Self.request(sha: "a1"), supersedeOlder: true)
+            let other = try await store.enqueue(Self.request("refs/heads/dev", sha: "b1"), supersedeOlder: true)
+            let second = try await store.enqueue(Self.request(sha: "a2"), supersedeOlder: true)
+            #expect(try await store.build(id: first.id)?.state == .superseded)
+            #expect(try await store.build(id: first.id)?.reason == "superseded by build #\(second.id)")
+            #expect(try await store.build(id: first.id)?.finishedAt != nil)
+            #expect(try await store.build(id: other.id)?.state == .queued)
+            #expect(try await store.build(id: second.id)?.state == .queued)
+            #expect(try await store.countByState() == [.superseded: 1, .queued: 2])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func withoutCancelSupersededOlderBuildsStayQueued(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let first = try await store.enqueue(Self.request(sha: "a1"), supersedeOlder: false)
+            _ = try await store.enqueue(Self.request(sha: "a2"), supersedeOlder: false)
+            #expect(try await store.build(id: first.id)?.state == .queued)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aDeliveryWithoutABuildIsStoredAndDeduplicated(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let ignored = DeliveryRecord(
+                id: "d-ignored", event: "push", repository: "acme/app", receivedAt: 1, result: .ignored(reason: "tag pushes are not built"))
+            let first = try await store.recordDelivery(ignored, build: nil, supersedeOlder: true)
+            #expect(first == .stored(build: nil, superseded: []))
+            let again = try await store.recordDelivery(ignored, build: nil, supersedeOlder: true)
+            #expect(again == .duplicate(buildID: nil))
+            let read = try await store.delivery(id: "d-ignored")
+            #expect(read?.result == .ignored(reason: "tag pushes are not built"))
+            let unknown = try await store.delivery(id: "d-unknown")
+            #expect(unknown == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func listingFiltersAndPaginatesNewestFirst(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            var ids: [Int64] = []
+            for index in 0..<5 { ids.append(try await store.enqueue(Self.request("refs/heads/b\(index)"), supersedeOlder: true).id) }
+            _ = try await store.enqueue(Self.request(repository: "acme/other"), supersedeOlder: true)
+            let page = try await store.builds(BuildFilter(repository: "ACME/app", limit: 2))
+            #expect(page.map(\.id) == [ids[4], ids[3]])
+            let next = try await store.builds(BuildFilter(repository: "acme/app", limit: 2, before: ids[3]))
+            #expect(next.map(\.id) == [ids[2], ids[1]])
+            #expect(try await store.builds(BuildFilter(state: .running)).isEmpty)
+            #expect(try await store.builds(BuildFilter(state: .queued, limit: 100)).count == 6)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aBuildReadsBackAsStored(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let request = BuildRequest(
+                repository: "acme/app", ref: "refs/heads/ünï-🚀", sha: Self.commit("x"), cloneURL: "https://example.com/acme/app.git",
+                trigger: .push, deliveryID: "d-x")
+            guard case .stored(let build?, _) = try await store.recordDelivery(Self.delivery("d-x"), build: request, supersedeOlder: true)
+            else {
+                Issue.record("not stored")
+                return
+            }
+            #expect(try await store.build(id: build.id) == build)
+            try await store.ping()
+            #expect(store.writeProblem == nil)
+        }
+    }
+
+    /// Two replicas on one database (PostgreSQL only): a delivery redelivered to the other
+    /// replica is a duplicate, and pushes to one branch arriving on both at once leave
+    /// exactly one build queued, the newest.
+    @Test func twoReplicasShareDeduplicationAndSuperseding() async throws {
+        try await SharedPostgres.withDatabase { first, second in
+            let pushes = 40
+            let outcomes = try await withThrowingTaskGroup(of: DeliveryOutcome.self) { group in
+                for index in 0..<pushes {
+                    for replica in [first, second] {
+                        group.addTask {
+                            let id = "d-\(index)"
+                            return try await replica.recordDelivery(
+                                Self.delivery(id), build: Self.request(sha: "s\(index)", delivery: id), supersedeOlder: true)
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let stored = outcomes.filter { if case .stored = $0 { true } else { false } }
+            #expect(stored.count == pushes, "each delivery id stored once across the replicas")
+            #expect(outcomes.count - stored.count == pushes)
+            let all = try await first.builds(BuildFilter(limit: 1000))
+            #expect(all.count == pushes)
+            let queued = all.filter { $0.state == .queued }
+            #expect(queued.map(\.id) == [all.map(\.id).max()!], "one build left queued, the newest")
+            #expect(all.filter { $0.state == .superseded }.count == pushes - 1)
+        }
+    }
+
+    // MARK: - Stores
+
+    static func request(
+        _ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app"
+    ) -> BuildRequest {
+        BuildRequest(repository: repository, ref: ref, sha: commit(sha), cloneURL: nil, trigger: .push, deliveryID: delivery)
+    }
+
+    static func commit(_ label: String) -> CommitID { CommitID(Crypto.sha256(Array(label.utf8)).hexString.prefix(40))! }
+
+    static func delivery(_ id: String) -> DeliveryRecord {
+        DeliveryRecord(id: id, event: "push", repository: "acme/app", receivedAt: Date().timeIntervalSince1970, result: .queued)
+    }
+
+    func withStore(_ backend: Backend, _ body: (any Store) async throws -> Void) async throws {
+        switch backend {
+        case .sqlite:
+            let directory = try TestPaths.temporaryDirectory("contract")
+            defer { TestPaths.removeTemporaryDirectory(directory) }
+            try await body(try SQLiteBuildStore(path: directory.appendingPathComponent("slipway.sqlite").path))
+        case .postgres:
+            try await SharedPostgres.withDatabase { store, _ in try await body(store) }
+        }
+    }
+}
+
+/// One PostgreSQL server for this test process, started by the first test that needs it
+/// and stopped when the process exits; each test gets a database of its own on it.
+enum SharedPostgres {
+    private static let server = Mutex<Task<PostgresHarness, any Error>?>(nil)
+
+    static let logger: Logger = {
+        var logger = Logger(label: "postgres-contract")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static func harness() async throws -> PostgresHarness {
+        let task = server.withLock { task in
+            if let task { return task }
+            let started = Task {
+                let harness = try PostgresHarness(label: "contract")
+                try await harness.start()
+                try harness.psql("CREATE ROLE slipway LOGIN PASSWORD 'contract' CREATEDB")
+                atexit { SharedPostgres.stopAtExit() }
+                return harness
+            }
+            task = started
+            return started
+        }
+        return try await task.value
+    }
+
+    private static func stopAtExit() {
+        guard let task = server.withLock({ $0 }) else { return }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            (try? await task.value)?.remove()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 15)
+    }
+
+    /// A new database, migrated, and two stores on it (two replicas' pools), each running
+    /// until `body` returns; the database is dropped afterwards.
+    static func withDatabase(_ body: (PostgresBuildStore, PostgresBuildStore) async throws -> Void) async throws {
+        let server = try await harness()
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        try server.psql("CREATE DATABASE \(name) OWNER slipway")
+        defer { _ = try? server.psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        let location = PostgresLocation(user: "slipway", host: "127.0.0.1", port: server.port, database: String(name), tls: .disable)
+        let databases = (0..<2).map { _ in PostgresDatabase(location: location, password: "contract", logger: logger) }
+        try await databases[0].migrate()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for database in databases { group.addTask { await database.run() } }
+            defer { group.cancelAll() }
+            try await body(
+                PostgresBuildStore(database: databases[0], logger: logger), PostgresBuildStore(database: databases[1], logger: logger))
+        }
+    }
+}
