@@ -7,8 +7,9 @@ import Synchronization
 
 /// The store on PostgreSQL, shared by every replica (issue 18). This part: taking
 /// deliveries and builds (`BuildIntakeStore`), reading them (`BuildQueryStore`) and
-/// saying whether writes can be kept (`StoreHealth`). Claims, leases and fencing, step
-/// records and the status outbox's reading follow.
+/// saying whether writes can be kept (`StoreHealth`); claiming and running them
+/// (`BuildLeaseStore`, `BuildRecordStore`) and the status outbox
+/// (`PostgresBuildStore+Running.swift`). Fencing each write of an attempt follows.
 ///
 /// What holds across replicas:
 /// - a delivery id is stored once, whichever replica gets it first: the delivery's
@@ -20,13 +21,22 @@ import Synchronization
 public final class PostgresBuildStore: Sendable {
     let database: PostgresDatabase
     let logger: Logger
+    /// This replica, as the leases of the builds it runs name it.
+    public let replica: String
+    /// How long a claim holds without renewal (`queue.lease`).
+    let lease: Duration
     public let outboxWritten = WakeSignal()
     private let lastWriteFailure = Mutex<String?>(nil)
 
-    public init(database: PostgresDatabase, logger: Logger) {
+    public init(database: PostgresDatabase, replica: String, lease: Duration = .seconds(30), logger: Logger) {
         self.database = database
+        self.replica = replica
+        self.lease = lease
         self.logger = logger
     }
+
+    /// The lease as an interval PostgreSQL adds to its own clock.
+    var leaseSeconds: Double { Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18 }
 
     /// One transaction on a pooled connection; the error is the one that made it fail
     /// (not postgres-nio's wrapper), and a failure to reach the database is remembered
@@ -191,15 +201,20 @@ extension PostgresBuildStore: BuildQueryStore {
         }
     }
 
-    /// The builds `condition` selects (`$1`… are `values`), oldest first, locked for the
-    /// caller's transaction.
+    /// The builds `condition` selects (`$1`… are `values`), oldest first, at most `limit`,
+    /// locked for the caller's transaction; with `skipLocked`, rows another transaction
+    /// holds are left out instead of waited for.
     static func builds(
-        _ connection: PostgresConnection, where condition: String, _ values: [any PostgresEncodable & Sendable], logger: Logger
+        _ connection: PostgresConnection, where condition: String, _ values: [any PostgresEncodable & Sendable], limit: Int? = nil,
+        skipLocked: Bool = false, logger: Logger
     ) async throws -> [Build] {
         var bindings = PostgresBindings()
         for value in values { try bindings.append(value, context: .default) }
+        let limited = limit.map { " LIMIT \($0)" } ?? ""
         let query = PostgresQuery(
-            unsafeSQL: "SELECT \(PostgresBuildRow.columns) FROM build WHERE \(condition) ORDER BY id FOR UPDATE", binds: bindings)
+            unsafeSQL: "SELECT \(PostgresBuildRow.columns) FROM build WHERE \(condition) ORDER BY id\(limited) FOR UPDATE"
+                + (skipLocked ? " SKIP LOCKED" : ""),
+            binds: bindings)
         return try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
     }
 

@@ -239,6 +239,18 @@ public struct StatusOutboxEntry: Sendable, Equatable {
     public var status: CommitStatus
     public var attempts: Int
     public var nextAttemptAt: Double
+
+    package init(
+        id: Int64, buildID: Int64, repository: String, sha: CommitID, status: CommitStatus, attempts: Int, nextAttemptAt: Double
+    ) {
+        self.id = id
+        self.buildID = buildID
+        self.repository = repository
+        self.sha = sha
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+    }
 }
 
 public enum StatusOutboxOutcome: Sendable, Equatable {

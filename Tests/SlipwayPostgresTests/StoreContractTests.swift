@@ -10,12 +10,12 @@ import Testing
 
 /// The store contract (`BuildStore`'s rules), one suite run against both backends: SQLite
 /// in a temporary directory, PostgreSQL in a database of its own on a server started for
-/// this test process. So far the parts the PostgreSQL store has: taking deliveries and
-/// builds, superseding, reading them back.
+/// this test process (its builds' leases last no time here, so that a build left running
+/// counts as interrupted at once, as SQLite's do at start-up).
 @Suite struct StoreContractTests {
     enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
 
-    typealias Store = BuildIntakeStore & BuildQueryStore & StoreHealth
+    typealias Store = BuildStore
 
     @Test(arguments: Backend.allCases)
     func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild(_ backend: Backend) async throws {
@@ -111,6 +111,101 @@ import Testing
         }
     }
 
+    @Test(arguments: Backend.allCases)
+    func buildsOfOneLaneRunOneAtATimeInPushOrder(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let a1 = try await store.enqueue(Self.request(sha: "a1"), supersedeOlder: false)
+            let a2 = try await store.enqueue(Self.request(sha: "a2"), supersedeOlder: false)
+            let b1 = try await store.enqueue(Self.request("refs/heads/dev", sha: "b1"), supersedeOlder: false)
+            let claimed = try await store.claimRunnable(freeWorkers: 4)
+            #expect(claimed.map(\.id) == [a1.id, b1.id])
+            #expect(try await store.claimRunnable(freeWorkers: 4).isEmpty)
+            try await store.transition(a1.id, .finish(.success), reason: nil)
+            #expect(try await store.claimRunnable(freeWorkers: 4).map(\.id) == [a2.id])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func claimingRespectsFreeWorkers(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            for index in 0..<3 { _ = try await store.enqueue(Self.request("refs/heads/b\(index)"), supersedeOlder: true) }
+            #expect(try await store.claimRunnable(freeWorkers: 2).count == 2)
+            #expect(try await store.claimRunnable(freeWorkers: 0).isEmpty)
+            #expect(try await store.claimRunnable(freeWorkers: 2).count == 1)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anInterruptedBuildIsRequeuedOnceThenErrored(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            _ = try await store.claimRunnable(freeWorkers: 1)
+            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+
+            let first = try await store.recoverInterrupted()
+            #expect(first.map(\.state) == [.queued])
+            #expect(try await store.steps(buildID: build.id).first?.state == .error)
+
+            #expect(try await store.claimRunnable(freeWorkers: 1).first?.attempts == 2)
+            let second = try await store.recoverInterrupted()
+            #expect(second.map(\.state) == [.error])
+            #expect(second.first?.reason?.contains("2 times") == true)
+            #expect(try await store.recoverInterrupted().isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCheckpointGivesTheAttemptBack(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            _ = try await store.claimRunnable(freeWorkers: 1)
+            let checkpointed = try await store.transition(build.id, .checkpoint, reason: "daemon stopping")
+            #expect(checkpointed?.state == .queued)
+            #expect(checkpointed?.attempts == 0)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aForbiddenTransitionIsRefusedAndNothingChanges(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            await #expect(throws: InvalidTransition.self) {
+                try await store.transition(build.id, .finish(.success), reason: nil)
+            }
+            #expect(try await store.build(id: build.id)?.state == .queued)
+            #expect(try await store.transition(9999, .start, reason: nil) == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func stepsAreRecordedPerAttempt(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+            try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"))
+            let steps = try await store.steps(buildID: build.id)
+            #expect(steps.count == 1)
+            #expect(steps.first?.state == .failure)
+            #expect(steps.first?.exitCode == 3)
+            #expect(steps.first?.finishedAt != nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func onlyDeliveredOrClosedStatusesArePrunedAndOnlyOldOnes(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let first = try await store.enqueue(Self.request(sha: "a1"), supersedeOlder: false)
+            _ = try await store.enqueue(Self.request("refs/heads/other", sha: "b2"), supersedeOlder: false)
+            let open = try await store.openStatuses(limit: 10)
+            #expect(open.count == 2)
+            try await store.closeStatus(id: open[0].id, .delivered)
+            #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 - 3600) == 0, "not old enough")
+            #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 + 1) == 1, "the delivered one")
+            #expect(try await store.openStatuses(limit: 10).map(\.id) == [open[1].id], "the open one stays")
+            #expect(try await store.build(id: first.id) != nil)
+        }
+    }
+
     /// Two replicas on one database (PostgreSQL only): a delivery redelivered to the other
     /// replica is a duplicate, and pushes to one branch arriving on both at once leave
     /// exactly one build queued, the newest.
@@ -140,6 +235,34 @@ import Testing
         }
     }
 
+    /// Leases (PostgreSQL only): a live lease keeps a build from the others; a renewed one
+    /// stays live; one left to run out is taken over by another replica, and its first
+    /// owner learns on its next renewal that it lost the build.
+    @Test func aLeaseThatRunsOutIsTakenOverAndItsOwnerLearnsIt() async throws {
+        try await SharedPostgres.withDatabase(lease: .seconds(600)) { first, second in
+            let build = try await first.enqueue(Self.request(), supersedeOlder: true)
+            #expect(try await first.claimRunnable(freeWorkers: 1).map(\.id) == [build.id])
+            #expect(try await second.claimRunnable(freeWorkers: 1).isEmpty, "the lane runs on the first replica")
+            #expect(try await second.recoverInterrupted().isEmpty, "a live lease was taken over")
+            #expect(try await first.renewLeases(of: [build.id]).isEmpty, "the owner lost a live lease")
+            #expect(try await second.renewLeases(of: [build.id]) == [build.id], "another replica renewed a lease it does not hold")
+
+            // The first replica stops renewing (paused, cut off) until its lease has run out;
+            // the database's clock is moved past it rather than waited for.
+            _ = try await first.database.client.query(
+                "UPDATE build SET lease_expires_at = clock_timestamp() - interval '1 second' WHERE id = \(build.id)",
+                logger: SharedPostgres.logger)
+            let recovered = try await second.recoverInterrupted()
+            #expect(recovered.map(\.id) == [build.id])
+            #expect(recovered.first?.state == .queued)
+            let retried = try await second.claimRunnable(freeWorkers: 1)
+            #expect(retried.map(\.id) == [build.id])
+            #expect(retried.first?.attempts == 2)
+            #expect(try await first.renewLeases(of: [build.id]) == [build.id], "the first owner did not learn it lost the build")
+            #expect(try await second.renewLeases(of: [build.id]).isEmpty)
+        }
+    }
+
     // MARK: - Stores
 
     static func request(
@@ -161,7 +284,7 @@ import Testing
             defer { TestPaths.removeTemporaryDirectory(directory) }
             try await body(try SQLiteBuildStore(path: directory.appendingPathComponent("slipway.sqlite").path))
         case .postgres:
-            try await SharedPostgres.withDatabase { store, _ in try await body(store) }
+            try await SharedPostgres.withDatabase(lease: .zero) { store, _ in try await body(store) }
         }
     }
 }
@@ -205,7 +328,9 @@ enum SharedPostgres {
 
     /// A new database, migrated, and two stores on it (two replicas' pools), each running
     /// until `body` returns; the database is dropped afterwards.
-    static func withDatabase(_ body: (PostgresBuildStore, PostgresBuildStore) async throws -> Void) async throws {
+    static func withDatabase(
+        lease: Duration = .seconds(30), _ body: (PostgresBuildStore, PostgresBuildStore) async throws -> Void
+    ) async throws {
         let server = try await harness()
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
         try server.psql("CREATE DATABASE \(name) OWNER slipway")
@@ -217,7 +342,8 @@ enum SharedPostgres {
             for database in databases { group.addTask { await database.run() } }
             defer { group.cancelAll() }
             try await body(
-                PostgresBuildStore(database: databases[0], logger: logger), PostgresBuildStore(database: databases[1], logger: logger))
+                PostgresBuildStore(database: databases[0], replica: "replica-a", lease: lease, logger: logger),
+                PostgresBuildStore(database: databases[1], replica: "replica-b", lease: lease, logger: logger))
         }
     }
 }

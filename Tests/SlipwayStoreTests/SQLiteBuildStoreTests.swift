@@ -156,57 +156,6 @@ import Testing
         #expect(after > before, "the database file stayed at \(before) bytes")
     }
 
-    @Test func buildsOfOneLaneRunOneAtATimeInPushOrder() async throws {
-        let a1 = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
-        let a2 = try await store.enqueue(request(sha: "a2"), supersedeOlder: false)
-        let b1 = try await store.enqueue(request("refs/heads/dev", sha: "b1"), supersedeOlder: false)
-        let claimed = try await store.claimRunnable(freeWorkers: 4)
-        #expect(claimed.map(\.id) == [a1.id, b1.id])
-        #expect(try await store.claimRunnable(freeWorkers: 4).isEmpty)
-        try await store.transition(a1.id, .finish(.success), reason: nil)
-        #expect(try await store.claimRunnable(freeWorkers: 4).map(\.id) == [a2.id])
-    }
-
-    @Test func claimingRespectsFreeWorkers() async throws {
-        for index in 0..<3 { _ = try await store.enqueue(request("refs/heads/b\(index)"), supersedeOlder: true) }
-        #expect(try await store.claimRunnable(freeWorkers: 2).count == 2)
-        #expect(try await store.claimRunnable(freeWorkers: 0).isEmpty)
-        #expect(try await store.claimRunnable(freeWorkers: 2).count == 1)
-    }
-
-    @Test func anInterruptedBuildIsRequeuedOnceThenErrored() async throws {
-        let build = try await store.enqueue(request(), supersedeOlder: true)
-        _ = try await store.claimRunnable(freeWorkers: 1)
-        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
-
-        let first = try await store.recoverInterrupted()
-        #expect(first.map(\.state) == [.queued])
-        #expect(try await store.steps(buildID: build.id).first?.state == .error)
-
-        #expect(try await store.claimRunnable(freeWorkers: 1).first?.attempts == 2)
-        let second = try await store.recoverInterrupted()
-        #expect(second.map(\.state) == [.error])
-        #expect(second.first?.reason?.contains("2 times") == true)
-        #expect(try await store.recoverInterrupted().isEmpty)
-    }
-
-    @Test func aCheckpointGivesTheAttemptBack() async throws {
-        let build = try await store.enqueue(request(), supersedeOlder: true)
-        _ = try await store.claimRunnable(freeWorkers: 1)
-        let checkpointed = try await store.transition(build.id, .checkpoint, reason: "daemon stopping")
-        #expect(checkpointed?.state == .queued)
-        #expect(checkpointed?.attempts == 0)
-    }
-
-    @Test func aForbiddenTransitionIsRefusedAndNothingChanges() async throws {
-        let build = try await store.enqueue(request(), supersedeOlder: true)
-        await #expect(throws: InvalidTransition.self) {
-            try await store.transition(build.id, .finish(.success), reason: nil)
-        }
-        #expect(try await store.build(id: build.id)?.state == .queued)
-        #expect(try await store.transition(9999, .start, reason: nil) == nil)
-    }
-
     @Test func textsAreStoredWhole() async throws {
         // A repository name read from a payload may hold any Unicode, even a NUL. (The NUL
         // is checked in the file itself: GRDB reads a text back only up to a NUL.)
@@ -261,32 +210,10 @@ import Testing
         }
     }
 
-    @Test func stepsAreRecordedPerAttempt() async throws {
-        let build = try await store.enqueue(request(), supersedeOlder: true)
-        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
-        try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"))
-        let steps = try await store.steps(buildID: build.id)
-        #expect(steps.count == 1)
-        #expect(steps.first?.state == .failure)
-        #expect(steps.first?.exitCode == 3)
-        #expect(steps.first?.finishedAt != nil)
-    }
-
     @Test func dataSurvivesReopeningTheFile() async throws {
         let build = try await store.enqueue(request(), supersedeOlder: true)
         let reopened = try SQLiteBuildStore(path: store.path)
         #expect(try await reopened.build(id: build.id) == build)
     }
 
-    @Test func onlyDeliveredOrClosedStatusesArePrunedAndOnlyOldOnes() async throws {
-        let first = try await store.enqueue(request(sha: "a1"), supersedeOlder: false)
-        _ = try await store.enqueue(request("refs/heads/other", sha: "b2"), supersedeOlder: false)
-        let open = try await store.openStatuses(limit: 10)
-        #expect(open.count == 2)
-        try await store.closeStatus(id: open[0].id, .delivered)
-        #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 - 3600) == 0, "not old enough")
-        #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 + 1) == 1, "the delivered one")
-        #expect(try await store.openStatuses(limit: 10).map(\.id) == [open[1].id], "the open one stays")
-        #expect(try await store.build(id: first.id) != nil)
-    }
 }

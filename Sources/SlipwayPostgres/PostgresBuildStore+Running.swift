@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SlipwayCore
+import SlipwayStore
+
+// MARK: - Claims and leases
+
+extension PostgresBuildStore: BuildLeaseStore {
+    /// Claims up to `freeWorkers` builds for this replica: the oldest queued build of each
+    /// lane that runs nothing anywhere in the cluster (`QueuePolicy`). Each claim is made
+    /// under its lane's advisory lock, taken without waiting (`pg_try_advisory_xact_lock`):
+    /// the rule to keep is about a lane ("one build running, in push order"), and a lane
+    /// that runs nothing has no row to lock; a lane another replica is claiming or queueing
+    /// into right now is left to it. Under the lock the lane is read again, so a claim is
+    /// only made of the lane's oldest queued build while none of its builds runs.
+    ///
+    /// A claim gives the build a lease (`lease` from now, on the database's clock), names
+    /// this replica as its owner and increases its fence.
+    public func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build] {
+        guard freeWorkers > 0 else { return [] }
+        let claimed = try await transaction { [self] connection in
+            let queued = try await connection.query(
+                "SELECT min(id), lane FROM build WHERE state = 'queued' GROUP BY lane ORDER BY min(id)", logger: logger)
+            var candidates: [QueuePolicy.Candidate] = []
+            for try await (id, lane) in queued.decode((Int64, String).self) { candidates.append(.init(id: id, lane: lane)) }
+            guard !candidates.isEmpty else { return [Build]() }
+            var running = heldLanes
+            for try await lane in try await connection.query("SELECT DISTINCT lane FROM build WHERE state = 'running'", logger: logger)
+                .decode(String.self)
+            {
+                running.insert(lane)
+            }
+            let now = Date().timeIntervalSince1970
+            var claimed: [Build] = []
+            for id in QueuePolicy.runnable(queued: candidates, runningLanes: running, freeWorkers: freeWorkers) {
+                guard let lane = candidates.first(where: { $0.id == id })?.lane else { continue }
+                var locked = false
+                for try await taken in try await connection.query(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended(\(lane), 18))", logger: logger
+                ).decode(Bool.self) {
+                    locked = taken
+                }
+                guard locked else { continue }
+                let head = try await Self.builds(
+                    connection, where: "lane = $1 AND state IN ('queued', 'running')", [lane], limit: 1, logger: logger)
+                guard let build = head.first, build.id == id, build.state == .queued else { continue }
+                let started = try await Self.applyTransition(connection, build, .start, reason: nil, at: now, logger: logger)
+                _ = try await connection.query(
+                    """
+                    UPDATE build SET lease_owner = \(replica), lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds)),
+                    fence = fence + 1 WHERE id = \(build.id)
+                    """, logger: logger)
+                claimed.append(started)
+            }
+            return claimed
+        }
+        if !claimed.isEmpty { outboxWritten.signal() }
+        return claimed
+    }
+
+    @discardableResult
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build? {
+        let now = Date().timeIntervalSince1970
+        let build = try await transaction { [logger] connection -> Build? in
+            guard let current = try await Self.builds(connection, where: "id = $1", [id], logger: logger).first else { return nil }
+            let next = try await Self.applyTransition(
+                connection, current, event, reason: reason, statusSummary: statusSummary, at: now, logger: logger)
+            if next.state != .running {
+                _ = try await connection.query(
+                    "UPDATE build SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(id)", logger: logger)
+            }
+            return next
+        }
+        if build != nil { outboxWritten.signal() }
+        return build
+    }
+
+    /// Builds whose lease has run out (their replica died, was paused or cut off): back to
+    /// `queued` once, then `error` (`QueuePolicy.maxAttempts`, cluster-wide), their running
+    /// steps closed as interrupted. Every replica calls this at start-up and then
+    /// periodically; a build is taken over by one of them (its row is locked, and the
+    /// others skip it).
+    public func recoverInterrupted() async throws -> [Build] {
+        defer { outboxWritten.signal() }
+        let now = Date().timeIntervalSince1970
+        return try await transaction { [logger] connection in
+            let expired = try await Self.builds(
+                connection, where: "state = 'running' AND lease_expires_at < clock_timestamp()", [], skipLocked: true, logger: logger)
+            var recovered: [Build] = []
+            for build in expired {
+                let left = build.attempts < QueuePolicy.maxAttempts
+                let reason =
+                    left
+                    ? "re-queued after the replica running it stopped during the build"
+                    : "the replica running it stopped during this build \(build.attempts) times; not retried again"
+                recovered.append(
+                    try await Self.applyTransition(
+                        connection, build, .crashRecovered(attemptsLeft: left), reason: reason, at: now, logger: logger)
+                )
+                _ = try await connection.query(
+                    "UPDATE build SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(build.id)", logger: logger)
+                _ = try await connection.query(
+                    """
+                    UPDATE build_step SET state = 'error', finished_at = \(now), detail = 'interrupted: the replica running it stopped'
+                    WHERE build_id = \(build.id) AND state = 'running'
+                    """, logger: logger)
+            }
+            return recovered
+        }
+    }
+
+    /// Extends the leases of the builds this replica runs; returns the ids of those it
+    /// holds no more (taken over after its lease ran out), whose processes must stop.
+    public func renewLeases(of running: Set<Int64>) async throws -> Set<Int64> {
+        guard !running.isEmpty else { return [] }
+        let ids = Array(running)
+        let renewed = try await transaction { [self] connection in
+            let rows = try await connection.query(
+                """
+                UPDATE build SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))
+                WHERE id = ANY(\(ids)) AND state = 'running' AND lease_owner = \(replica) RETURNING id
+                """, logger: logger)
+            var renewed = Set<Int64>()
+            for try await id in rows.decode(Int64.self) { renewed.insert(id) }
+            return renewed
+        }
+        return running.subtracting(renewed)
+    }
+}
+
+// MARK: - What a running build records
+
+extension PostgresBuildStore: BuildRecordStore {
+    public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
+        let now = Date().timeIntervalSince1970
+        try await transaction { [logger] connection in
+            _ = try await connection.query(
+                """
+                INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (\(buildID), \(attempt), \(name), 'running', \(now))
+                """, logger: logger)
+        }
+    }
+
+    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws {
+        var exitCode: Int32?
+        var detail: String?
+        switch outcome {
+        case .success: exitCode = 0
+        case .canceled: break
+        case .failure(let failure):
+            exitCode = failure.exitCode
+            detail = failure.detail
+        case .error(let text), .skipped(let text): detail = text
+        }
+        let now = Date().timeIntervalSince1970
+        try await transaction { [logger, exitCode, detail] connection in
+            _ = try await connection.query(
+                """
+                UPDATE build_step SET state = \(outcome.state.rawValue), finished_at = \(now), exit_code = \(exitCode), detail = \(detail)
+                WHERE build_id = \(buildID) AND attempt = \(attempt) AND name = \(name)
+                """, logger: logger)
+        }
+    }
+
+    public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
+        let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
+        try await transaction { [logger] connection in
+            _ = try await connection.query(
+                "UPDATE build SET image_name = \(image.name), image_tags = \(tags), image_digest = \(image.digest) WHERE id = \(buildID)",
+                logger: logger)
+        }
+    }
+
+    public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
+        try await transaction { [logger] connection in
+            _ = try await connection.query(
+                """
+                UPDATE build SET model_source = \(model.source), model_version = \(model.version), model_sha256 = \(model.sha256)
+                WHERE id = \(buildID)
+                """, logger: logger)
+        }
+    }
+}
+
+// MARK: - The status outbox
+
+extension PostgresBuildStore: StatusOutboxStore {
+    public func openStatuses(limit: Int) async throws -> [StatusOutboxEntry] {
+        try await database.client.withConnection { [logger] connection in
+            let rows = try await connection.query(
+                """
+                SELECT id, build_id, repository, sha, state, description, attempts, next_attempt_at FROM status_outbox
+                WHERE delivered_at IS NULL AND closed_reason IS NULL ORDER BY id LIMIT \(limit)
+                """, logger: logger)
+            var entries: [StatusOutboxEntry] = []
+            for try await (id, buildID, repository, sha, state, description, attempts, next) in rows.decode(
+                (Int64, Int64, String, String, String, String, Int, Double).self)
+            {
+                guard let commit = CommitID(sha) else {
+                    throw StoredValueError(table: "status_outbox", row: "\(id)", column: "sha", value: sha)
+                }
+                guard let status = StatusState(rawValue: state) else {
+                    throw StoredValueError(table: "status_outbox", row: "\(id)", column: "state", value: state)
+                }
+                entries.append(
+                    StatusOutboxEntry(
+                        id: id, buildID: buildID, repository: repository, sha: commit,
+                        status: CommitStatus(state: status, description: description), attempts: attempts, nextAttemptAt: next))
+            }
+            return entries
+        }
+    }
+
+    public func closeStatus(id: Int64, _ outcome: StatusOutboxOutcome) async throws {
+        let now = Date().timeIntervalSince1970
+        try await transaction { [logger] connection in
+            switch outcome {
+            case .delivered:
+                _ = try await connection.query(
+                    "UPDATE status_outbox SET delivered_at = \(now), attempts = attempts + 1 WHERE id = \(id)", logger: logger)
+            case .retry(let at):
+                _ = try await connection.query(
+                    "UPDATE status_outbox SET next_attempt_at = \(at), attempts = attempts + 1 WHERE id = \(id)", logger: logger)
+            case .closed(let reason):
+                _ = try await connection.query("UPDATE status_outbox SET closed_reason = \(reason) WHERE id = \(id)", logger: logger)
+            }
+        }
+    }
+
+    public func closeStatuses(ids: [Int64], reason: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await transaction { [logger] connection in
+            _ = try await connection.query("UPDATE status_outbox SET closed_reason = \(reason) WHERE id = ANY(\(ids))", logger: logger)
+        }
+    }
+
+    public func pruneStatuses(doneBefore time: Double) async throws -> Int {
+        try await transaction { [logger] connection in
+            let rows = try await connection.query(
+                """
+                DELETE FROM status_outbox WHERE created_at < \(time) AND (delivered_at IS NOT NULL OR closed_reason IS NOT NULL) RETURNING id
+                """, logger: logger)
+            return try await rows.collect().count
+        }
+    }
+}
