@@ -110,12 +110,18 @@ extension PostgresBuildStore: BuildLeaseStore {
         }
     }
 
-    /// Extends the leases of the builds this replica runs; returns the ids of those it
-    /// holds no more (taken over after its lease ran out), whose processes must stop.
+    /// Extends the leases of the builds this replica runs, and of its deployments; returns
+    /// the ids of the builds it holds no more (taken over after its lease ran out), whose
+    /// processes must stop.
     public func renewLeases(of running: Set<Int64>) async throws -> Set<Int64> {
-        guard !running.isEmpty else { return [] }
         let ids = Array(running)
         let renewed = try await transaction { [self] connection in
+            _ = try await connection.query(
+                """
+                UPDATE deployment SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))
+                WHERE lease_owner = \(replica) AND state IN ('queued', 'running')
+                """, logger: logger)
+            guard !ids.isEmpty else { return Set<Int64>() }
             let rows = try await connection.query(
                 """
                 UPDATE build SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))

@@ -120,10 +120,14 @@ enum PostgresMigrations {
                     reason TEXT,
                     created_at DOUBLE PRECISION NOT NULL,
                     started_at DOUBLE PRECISION,
-                    finished_at DOUBLE PRECISION
+                    finished_at DOUBLE PRECISION,
+                    lease_owner TEXT,                       -- the replica running it, as for builds
+                    lease_expires_at TIMESTAMPTZ
                 )
                 """,
                 "CREATE INDEX deployment_by_repository ON deployment (repository, id)",
+                // One deployment of a repository queued or running at a time, cluster-wide.
+                "CREATE UNIQUE INDEX deployment_active ON deployment (repository) WHERE state IN ('queued', 'running')",
                 """
                 CREATE TABLE deploy_schedule (
                     repository TEXT PRIMARY KEY,

@@ -12,7 +12,9 @@ public protocol DeploymentStore: Sendable {
     func finishDeployment(id: Int64, state: DeploymentState, reason: String?) async throws
     /// The newest `success` build of `repository` that has a pushed image digest.
     func newestDeployableBuild(repository: String) async throws -> Build?
-    /// Start-up: deployments left queued or running by a stop end as `error`.
+    /// Deployments left queued or running by a stopped daemon end as `error`; returned as
+    /// ended. (SQLite: every such deployment, at start-up. PostgreSQL: those whose
+    /// replica's lease ran out.)
     func recoverInterruptedDeployments() async throws -> [Deployment]
     /// Until when the schedule of `repository` has been looked at (nil: never).
     func scheduleCheckedUntil(repository: String) async throws -> Double?

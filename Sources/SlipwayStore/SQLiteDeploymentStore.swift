@@ -75,13 +75,16 @@ extension SQLiteBuildStore: DeploymentStore {
 
     public func recoverInterruptedDeployments() async throws -> [Deployment] {
         try await write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM deployment WHERE state IN ('queued', 'running')")
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM deployment WHERE state IN ('queued', 'running') ORDER BY id")
             try db.execute(
                 sql: """
                     UPDATE deployment SET state = 'error', reason = 'interrupted: the daemon stopped during the deployment', finished_at = ?
                     WHERE state IN ('queued', 'running')
                     """, arguments: [Date().timeIntervalSince1970])
-            return rows.map(Self.deployment(from:))
+            // As they ended.
+            return try ids.compactMap { id in
+                try Row.fetchOne(db, sql: "SELECT * FROM deployment WHERE id = ?", arguments: [id]).map(Self.deployment(from:))
+            }
         }
     }
 

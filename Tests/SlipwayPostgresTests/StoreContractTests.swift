@@ -15,7 +15,7 @@ import Testing
 @Suite struct StoreContractTests {
     enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
 
-    typealias Store = BuildStore
+    typealias Store = BuildStore & DeploymentStore
 
     @Test(arguments: Backend.allCases)
     func concurrentRedeliveriesOfOneIDStoreExactlyOneBuild(_ backend: Backend) async throws {
@@ -203,6 +203,97 @@ import Testing
             #expect(try await store.pruneStatuses(doneBefore: Date().timeIntervalSince1970 + 1) == 1, "the delivered one")
             #expect(try await store.openStatuses(limit: 10).map(\.id) == [open[1].id], "the open one stays")
             #expect(try await store.build(id: first.id) != nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRepositoryDeploysOneAtATimeItsNewestImagedBuild(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let built = try await store.enqueue(Self.request(), supersedeOlder: true)
+            _ = try await store.claimRunnable(freeWorkers: 1)
+            try await store.recordImage(buildID: built.id, ImageProvenance(name: "registry/app", tags: ["main"], digest: "sha256:aa"))
+            try await store.transition(built.id, .finish(.success), reason: nil)
+            _ = try await store.enqueue(Self.request("refs/heads/dev", sha: "b1"), supersedeOlder: true)   // no image
+            let deployable = try #require(try await store.newestDeployableBuild(repository: "acme/app"))
+            #expect(deployable.id == built.id)
+            #expect(deployable.image?.digest == "sha256:aa")
+
+            let image = "registry/app@sha256:aa"
+            guard
+                case .created(let first) = try await store.createDeployment(
+                    of: deployable, image: image, trigger: .manual, requestedBy: "ops")
+            else {
+                Issue.record("not created")
+                return
+            }
+            #expect(first.state == .queued && first.requestedBy == "ops" && first.image == image)
+            #expect(
+                try await store.createDeployment(of: deployable, image: image, trigger: .schedule, requestedBy: "schedule") == .busy(first))
+            try await store.startDeployment(id: first.id)
+            #expect(try await store.deployment(id: first.id)?.state == .running)
+            try await store.finishDeployment(id: first.id, state: .success, reason: nil)
+            guard
+                case .created(let second) = try await store.createDeployment(
+                    of: deployable, image: image, trigger: .schedule, requestedBy: "schedule")
+            else {
+                Issue.record("the repository stayed busy")
+                return
+            }
+            #expect(try await store.deployments(repository: "acme/app", limit: 10).map(\.id) == [second.id, first.id])
+            #expect(try await store.deployments(repository: nil, limit: 1).map(\.id) == [second.id])
+            #expect(try await store.deployment(id: first.id)?.state == .success)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theDeployScheduleRemembersWhereItLooked(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            #expect(try await store.scheduleCheckedUntil(repository: "acme/app") == nil)
+            try await store.setScheduleCheckedUntil(repository: "acme/app", 100)
+            try await store.setScheduleCheckedUntil(repository: "acme/app", 250.5)
+            #expect(try await store.scheduleCheckedUntil(repository: "acme/app") == 250.5)
+            #expect(try await store.scheduleCheckedUntil(repository: "acme/other") == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anInterruptedDeploymentEndsAsError(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            guard
+                case .created(let deployment) = try await store.createDeployment(
+                    of: build, image: "r/a@sha256:bb", trigger: .manual, requestedBy: "ops")
+            else {
+                Issue.record("not created")
+                return
+            }
+            try await store.startDeployment(id: deployment.id)
+            let ended = try await store.recoverInterruptedDeployments()
+            #expect(ended.map(\.id) == [deployment.id])
+            #expect(ended.first?.state == .error && ended.first?.finishedAt != nil)
+            #expect(try await store.deployment(id: deployment.id)?.reason?.hasPrefix("interrupted") == true)
+            #expect(try await store.recoverInterruptedDeployments().isEmpty)
+        }
+    }
+
+    /// A deployment another replica runs (its lease renewed) is not ended by a replica's
+    /// start-up; one whose replica stopped is (PostgreSQL only).
+    @Test func onlyADeploymentWhoseReplicaStoppedIsEnded() async throws {
+        try await SharedPostgres.withDatabase(lease: .seconds(600)) { first, second in
+            let build = try await first.enqueue(Self.request(), supersedeOlder: true)
+            guard
+                case .created(let deployment) = try await first.createDeployment(
+                    of: build, image: "r/a@sha256:cc", trigger: .manual, requestedBy: "ops")
+            else {
+                Issue.record("not created")
+                return
+            }
+            try await first.startDeployment(id: deployment.id)
+            _ = try await first.renewLeases(of: [])
+            #expect(try await second.recoverInterruptedDeployments().isEmpty, "a live deployment was ended")
+            _ = try await first.database.client.query(
+                "UPDATE deployment SET lease_expires_at = clock_timestamp() - interval '1 second'", logger: SharedPostgres.logger)
+            #expect(try await second.recoverInterruptedDeployments().map(\.id) == [deployment.id])
         }
     }
 
