@@ -354,6 +354,41 @@ import Testing
         }
     }
 
+    /// Singleton jobs (PostgreSQL only): one holder at a time, kept while renewed, taken
+    /// over once its lease runs out (with a new fence), given up at once on release.
+    @Test func aSingletonJobHasOneHolderAndChangesHandsWhenItsLeaseRunsOut() async throws {
+        try await SharedPostgres.withDatabase(lease: .seconds(600)) { first, second in
+            let leasesA = PostgresSingletonLeases(
+                database: first.database, replica: "replica-a", lease: .seconds(600), logger: SharedPostgres.logger)
+            let leasesB = PostgresSingletonLeases(
+                database: second.database, replica: "replica-b", lease: .seconds(600), logger: SharedPostgres.logger)
+            // Both ask at once, many times: exactly one gets it.
+            let winners = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await leasesA.hold("status-poster") == nil ? nil : "a" }
+                    group.addTask { try await leasesB.hold("status-poster") == nil ? nil : "b" }
+                }
+                return Set(try await group.reduce(into: []) { $0.append($1) }.compactMap { $0 })
+            }
+            #expect(winners.count == 1)
+            let (holder, other) = winners == ["a"] ? (leasesA, leasesB) : (leasesB, leasesA)
+            let held = try #require(try await holder.hold("status-poster"))
+            #expect(held.fence == 1, "renewing changed the fence")
+            #expect(try await other.hold("status-poster") == nil)
+            #expect(try await other.hold("deploy-scheduler") != nil, "jobs are held separately")
+
+            _ = try await first.database.client.query(
+                "UPDATE singleton_lease SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'status-poster'",
+                logger: SharedPostgres.logger)
+            #expect(try await other.hold("status-poster") == .init(job: "status-poster", fence: 2), "not taken over with a new fence")
+            #expect(try await holder.hold("status-poster") == nil, "the stale holder kept it")
+            try await holder.release("status-poster")   // not its own any more: nothing happens
+            #expect(try await holder.hold("status-poster") == nil)
+            try await other.release("status-poster")
+            #expect(try await holder.hold("status-poster") == .init(job: "status-poster", fence: 3), "a released job was not free")
+        }
+    }
+
     // MARK: - Stores
 
     static func request(
