@@ -62,6 +62,27 @@ enum PostgresProblem: Error, CustomStringConvertible {
         }
     }
 
+    /// `error` in words for the operator, naming the server: PostgreSQL's own message and
+    /// SQLSTATE when it answered (they name the user or database, never a password),
+    /// else why it could not be reached. postgres-nio's own description says only that
+    /// it hides the details.
+    static func explain(_ error: any Error, at location: PostgresLocation) -> String {
+        let server = "PostgreSQL at \(location.host):\(location.port)"
+        guard let error = error as? PSQLError else { return "\(server): \(error)" }
+        if let message = error.serverInfo?[.message] {
+            let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return "\(server) refused: \(message)\(state)"
+        }
+        switch error.code {
+        case .connectionError:
+            return "cannot connect to \(server)" + (error.underlying.map { ": \($0)" } ?? "")
+        case .sslUnsupported:
+            return "\(server) does not offer TLS, which sslmode asks for"
+        default:
+            return "\(server): \(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+        }
+    }
+
     /// Why the database could not be reached, when `error` says it could not; nil for an
     /// error of the statement itself (a constraint, a serialization failure).
     static func unreachable(_ error: any Error) -> String? {

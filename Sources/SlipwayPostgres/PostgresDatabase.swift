@@ -51,11 +51,19 @@ public final class PostgresDatabase: Sendable {
     /// database, server not reachable). Returns the versions this call applied.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        let connection = try await connect()
+        let connection: PostgresConnection
+        do {
+            connection = try await connect()
+        } catch {
+            throw PostgresStartError(PostgresProblem.explain(error, at: location))
+        }
         do {
             let applied = try await PostgresMigrations.apply(on: connection, logger: logger)
             try await connection.close()
             return applied
+        } catch let error as PSQLError {
+            try? await connection.close()
+            throw PostgresStartError(PostgresProblem.explain(error, at: location))
         } catch {
             try? await connection.close()
             throw error
@@ -74,4 +82,10 @@ public final class PostgresDatabase: Sendable {
         configuration.options.connectTimeout = .seconds(5)
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
+}
+
+/// Why the database cannot be used at start-up, in words for the operator.
+public struct PostgresStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

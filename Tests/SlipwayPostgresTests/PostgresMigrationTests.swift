@@ -54,9 +54,32 @@ import Testing
                 Issue.record("migrated with a wrong password")
             } catch {
                 #expect(!String(reflecting: error).contains("not-the-password-42"))
-                #expect(String(reflecting: error).contains("28P01"), "not the server's 'invalid password': \(String(reflecting: error))")
+                #expect(
+                    "\(error)".contains("password authentication failed for user \"slipway\"") && "\(error)".contains("28P01")
+                        && "\(error)".contains("127.0.0.1:\(location.port)"), "\(error)")
             }
             #expect(ContinuousClock.now - started < .seconds(10), "a refused login must fail start-up at once")
+        }
+    }
+
+    @Test func aMissingDatabaseAndAnUnreachableServerAreNamed() async throws {
+        try await withServer("missing") { _, location, password in
+            var missing = location
+            missing.database = "no_such_db"
+            do {
+                try await PostgresDatabase(location: missing, password: password, logger: Self.logger).migrate()
+                Issue.record("migrated a database that does not exist")
+            } catch {
+                #expect("\(error)".contains("database \"no_such_db\" does not exist"), "\(error)")
+            }
+            var unreachable = location
+            unreachable.port = freeLoopbackPort()
+            do {
+                try await PostgresDatabase(location: unreachable, password: password, logger: Self.logger).migrate()
+                Issue.record("migrated on a port nothing listens on")
+            } catch {
+                #expect("\(error)".contains("cannot connect to PostgreSQL at 127.0.0.1:\(unreachable.port)"), "\(error)")
+            }
         }
     }
 
