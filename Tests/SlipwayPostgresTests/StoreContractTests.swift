@@ -389,6 +389,40 @@ import Testing
         }
     }
 
+    /// The log in the database (PostgreSQL only): written under the claim's fence, read
+    /// from another replica in order across attempts; the replica that lost the build
+    /// writes nothing more to it.
+    @Test func aLogIsReadFromAnyReplicaAndAStaleAttemptWritesNothing() async throws {
+        try await SharedPostgres.withDatabase(lease: .seconds(600)) { first, second in
+            let build = try await first.enqueue(Self.request(), supersedeOlder: true)
+            _ = try await first.claimRunnable(freeWorkers: 1)
+            let firstFence = try #require(try await first.fence(of: build.id))
+            #expect(try await first.appendLog(buildID: build.id, fence: firstFence, Array("line one\n".utf8)))
+            #expect(try await first.appendLog(buildID: build.id, fence: firstFence, Array("line two\n".utf8)))
+            let seen = try await second.logChunks(buildID: build.id)
+            #expect(seen.map { String(decoding: $0.bytes, as: UTF8.self) } == ["line one\n", "line two\n"])
+
+            // The first replica is paused past its lease; the second takes the build over.
+            _ = try await first.database.client.query(
+                "UPDATE build SET lease_expires_at = clock_timestamp() - interval '1 second' WHERE id = \(build.id)",
+                logger: SharedPostgres.logger)
+            _ = try await second.recoverInterrupted()
+            _ = try await second.claimRunnable(freeWorkers: 1)
+            let secondFence = try #require(try await second.fence(of: build.id))
+            #expect(secondFence > firstFence)
+            #expect(try await first.appendLog(buildID: build.id, fence: firstFence, Array("stale\n".utf8)) == false)
+            #expect(try await second.appendLog(buildID: build.id, fence: secondFence, Array("attempt two\n".utf8)))
+
+            let all = try await first.logChunks(buildID: build.id)
+            #expect(all.map(\.attempt) == [1, 1, 2])
+            #expect(!all.contains { String(decoding: $0.bytes, as: UTF8.self) == "stale\n" })
+            let rest = try await first.logChunks(buildID: build.id, after: (attempt: seen[1].attempt, sequence: seen[1].sequence))
+            #expect(rest.map { String(decoding: $0.bytes, as: UTF8.self) } == ["attempt two\n"])
+            try await second.transition(build.id, .finish(.success), reason: nil)
+            #expect(try await second.appendLog(buildID: build.id, fence: secondFence, Array("after the end\n".utf8)) == false)
+        }
+    }
+
     // MARK: - Stores
 
     static func request(
