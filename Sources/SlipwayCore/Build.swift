@@ -49,6 +49,10 @@ public struct Build: Sendable, Equatable, Identifiable {
     public var finishedAt: Double?
     /// How many times a worker has started this build (a crash re-queues once).
     public var attempts: Int
+    /// The claim the running attempt was made under: grows with every claim, never goes
+    /// back (a checkpoint gives an attempt back, not its fence). A replica writes for an
+    /// attempt only while the build's fence is still the one it claimed it with.
+    public var fence: Int64 = 0
     /// What the image and model steps produced (nil until they ran).
     public var image: ImageProvenance?
     public var model: ModelProvenance?

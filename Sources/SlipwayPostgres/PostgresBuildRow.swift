@@ -9,7 +9,7 @@ import SlipwayStore
 enum PostgresBuildRow {
     static let columns = """
         id, repository, ref, sha, clone_url, trigger, delivery_id, state, reason, created_at, started_at, finished_at, attempts, \
-        image_name, image_tags, image_digest, model_source, model_version, model_sha256
+        image_name, image_tags, image_digest, model_source, model_version, model_sha256, fence
         """
 
     static func builds(_ rows: PostgresRowSequence) async throws -> [Build] {
@@ -47,6 +47,7 @@ enum PostgresBuildRow {
         if let source = try text(16), let sha256 = try text(18) {
             build.model = ModelProvenance(source: source, version: try text(17), sha256: sha256)
         }
+        build.fence = try row[19].decode(Int64.self)
         return build
     }
 }

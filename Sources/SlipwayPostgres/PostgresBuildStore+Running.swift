@@ -15,8 +15,8 @@ extension PostgresBuildStore: BuildLeaseStore {
     /// into right now is left to it. Under the lock the lane is read again, so a claim is
     /// only made of the lane's oldest queued build while none of its builds runs.
     ///
-    /// A claim gives the build a lease (`lease` from now, on the database's clock), names
-    /// this replica as its owner and increases its fence.
+    /// A claim gives the build a lease (`lease` from now, on the database's clock) and
+    /// names this replica as its owner; its fence grows (`Build.applying`).
     public func claimRunnable(freeWorkers: Int, heldLanes: Set<String>) async throws -> [Build] {
         guard freeWorkers > 0 else { return [] }
         let claimed = try await transaction { [self] connection in
@@ -48,8 +48,8 @@ extension PostgresBuildStore: BuildLeaseStore {
                 let started = try await Self.applyTransition(connection, build, .start, reason: nil, at: now, logger: logger)
                 _ = try await connection.query(
                     """
-                    UPDATE build SET lease_owner = \(replica), lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds)),
-                    fence = fence + 1 WHERE id = \(build.id)
+                    UPDATE build SET lease_owner = \(replica), lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))
+                    WHERE id = \(build.id)
                     """, logger: logger)
                 claimed.append(started)
             }

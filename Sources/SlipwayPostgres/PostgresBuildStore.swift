@@ -148,7 +148,7 @@ extension PostgresBuildStore: BuildIntakeStore {
         _ = try await connection.query(
             """
             UPDATE build SET state = \(build.state.rawValue), reason = \(build.reason), started_at = \(build.startedAt),
-            finished_at = \(build.finishedAt), attempts = \(build.attempts) WHERE id = \(build.id)
+            finished_at = \(build.finishedAt), attempts = \(build.attempts), fence = \(build.fence) WHERE id = \(build.id)
             """, logger: logger)
         try await enqueueStatus(connection, build, summary: statusSummary, at: time, logger: logger)
         return build

@@ -11,6 +11,7 @@ extension Build {
         case (.queued, .running):
             build.startedAt = time
             build.attempts += 1
+            build.fence += 1
             build.finishedAt = nil
         case (.running, .queued):
             build.startedAt = nil

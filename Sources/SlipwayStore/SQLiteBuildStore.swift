@@ -194,11 +194,10 @@ public final class SQLiteBuildStore: BuildStore {
         let build = try current.applying(event, reason: reason, at: time)
         let id = build.id
         try DirectStatement.run(
-            db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ? WHERE id = ?",
+            db, sql: "UPDATE build SET state = ?, reason = ?, started_at = ?, finished_at = ?, attempts = ?, fence = ? WHERE id = ?",
             [
                 .text(build.state.rawValue), .text(build.reason), .real(build.startedAt), .real(build.finishedAt),
-                .integer(Int64(build.attempts)),
-                .integer(id),
+                .integer(Int64(build.attempts)), .integer(build.fence), .integer(id),
             ])
         try enqueueStatus(db, build, summary: statusSummary, at: time, statuses: statuses)
         return build
@@ -446,7 +445,7 @@ public final class SQLiteBuildStore: BuildStore {
     /// spares GRDB's case-insensitive search of the column names for every field.
     static let buildColumns = """
         id, repository, ref, sha, clone_url, trigger, delivery_id, state, reason, created_at, started_at, finished_at, attempts,
-        image_name, image_tags, image_digest, model_source, model_version, model_sha256
+        image_name, image_tags, image_digest, model_source, model_version, model_sha256, fence
         """
 
     /// A build from a row of `SELECT \(buildColumns)`. A value no version writes (an
@@ -480,6 +479,8 @@ public final class SQLiteBuildStore: BuildStore {
         if let source = row.text(16), let sha256 = row.text(18) {
             build.model = ModelProvenance(source: source, version: row.text(17), sha256: sha256)
         }
+        guard let fence = row.integer(19) else { throw bad("fence", 19) }
+        build.fence = fence
         return build
     }
 }

@@ -126,6 +126,10 @@ enum SQLiteMigrations {
             // /readyz writes this one row: only a write tells that the disk takes writes.
             try db.execute(sql: "CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL)")
         }
+        migrator.registerMigration("v9: the fence of each claim") { db in
+            // Issue 18's fencing: the claim an attempt runs under (`Build.fence`).
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN fence INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -297,6 +297,23 @@ import Testing
         }
     }
 
+    @Test(arguments: Backend.allCases)
+    func everyClaimHasALargerFenceAndACheckpointKeepsIt(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            #expect(build.fence == 0)
+            let first = try #require(try await store.claimRunnable(freeWorkers: 1).first)
+            #expect(first.fence == 1)
+            #expect(try await store.build(id: build.id) == first, "the claim returned what was not stored")
+            let checkpointed = try #require(try await store.transition(build.id, .checkpoint, reason: "stopping"))
+            #expect(checkpointed.attempts == 0 && checkpointed.fence == 1, "a checkpoint gives the attempt back, not the fence")
+            let second = try #require(try await store.claimRunnable(freeWorkers: 1).first)
+            #expect(second.fence == 2 && second.attempts == 1)
+            _ = try await store.recoverInterrupted()
+            #expect(try await store.claimRunnable(freeWorkers: 1).first?.fence == 3)
+        }
+    }
+
     /// Two replicas on one database (PostgreSQL only): a delivery redelivered to the other
     /// replica is a duplicate, and pushes to one branch arriving on both at once leave
     /// exactly one build queued, the newest.

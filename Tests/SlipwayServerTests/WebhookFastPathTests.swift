@@ -269,7 +269,11 @@ import Testing
         let route = WebhookRoute(health: store, intake: BuildIntake(store: store, config: config, queue: queue), config: config)
         let router = RouterStandIn()
         let reads = ReadCounter()
-        let channel = try await NIOAsyncTestingChannel(handlers: [reads, WebhookFastPath(route: route, logger: logger), router])
+        let doorLogger = logger
+        let channel = try await NIOAsyncTestingChannel { channel in
+            // The door is made on the channel's loop, where it lives (it is not Sendable).
+            try channel.pipeline.syncOperations.addHandlers([reads, WebhookFastPath(route: route, logger: doorLogger), router])
+        }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080))
         let door = Door(
             channel: channel, gate: gate, router: router, reads: reads,
