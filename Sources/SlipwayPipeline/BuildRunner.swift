@@ -149,10 +149,11 @@ public struct BuildRunner: Sendable {
         }
         let buildID = context.build.id
         let attempt = context.build.attempts
+        let fence = context.build.fence
         do {
             let name = step.name
             try await StoreRetry.untilStored("step \(name) start", logger: logger) { [store] in
-                try await store.recordStepStart(buildID: buildID, attempt: attempt, name: name)
+                try await store.recordStepStart(buildID: buildID, attempt: attempt, name: name, fence: fence)
             }
         } catch is CancellationError {
             return .canceled
@@ -182,7 +183,7 @@ public struct BuildRunner: Sendable {
         do {
             let finalOutcome = outcome
             try await StoreRetry.untilStored("step \(step.name) end", logger: logger) { [store] in
-                try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: finalOutcome)
+                try await store.recordStepEnd(buildID: buildID, attempt: attempt, name: step.name, outcome: finalOutcome, fence: fence)
             }
         } catch {
             logger.error("cannot record the step end", metadata: ["step": "\(step.name)", "error": "\(error)"])
@@ -220,8 +221,10 @@ public struct BuildRunner: Sendable {
     private func apply(_ build: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil, logger: Logger) async {
         do {
             _ = try await StoreRetry.untilStored("build end", logger: logger) { [store] in
-                try await store.transition(build.id, event, reason: reason, statusSummary: statusSummary)
+                try await store.transition(build.id, event, reason: reason, statusSummary: statusSummary, fence: build.fence)
             }
+        } catch let lost as StaleAttempt {
+            logger.notice("build lost to another replica; nothing more is written for this attempt", metadata: ["reason": "\(lost)"])
         } catch {
             // Canceled while retrying (shutdown): the next start recovers the build.
             logger.error("cannot record the build's end", metadata: ["error": "\(error)"])

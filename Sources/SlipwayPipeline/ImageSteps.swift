@@ -53,7 +53,8 @@ public struct ImageStep: BuildStep {
         let (tags, skipped) = ImagePlan.tags(templates: image.tags, build: context.build, model: model)
         for template in skipped { context.log.line("tag template \(template) skipped: this build has no model version") }
         context.artifacts.imageTags = tags
-        try await context.store.recordImage(buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: nil))
+        try await context.store.recordImage(
+            buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: nil), fence: context.build.fence)
         return .success
     }
 
@@ -151,7 +152,8 @@ public struct PushStep: BuildStep {
             digest = pushed
             context.log.line("pushed \(destination) as \(image.name)@\(pushed)")
         }
-        try await context.store.recordImage(buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest))
+        try await context.store.recordImage(
+            buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest), fence: context.build.fence)
         return .success
     }
 

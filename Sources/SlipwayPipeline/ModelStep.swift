@@ -71,7 +71,7 @@ public struct ModelStep: BuildStep {
         context.log.line("placed at \(model.dest)")
         context.artifacts.modelPath = destination
         context.artifacts.model = provenance
-        try await context.store.recordModel(buildID: context.build.id, provenance)
+        try await context.store.recordModel(buildID: context.build.id, provenance, fence: context.build.fence)
         return .success
     }
 

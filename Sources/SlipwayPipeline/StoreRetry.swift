@@ -1,10 +1,12 @@
 import Logging
 import SlipwayCore
+import SlipwayStore
 
 /// Writes that must not be lost (how a step or a build ended): retried while the store
 /// cannot take them (a full disk, say), with a growing pause, until they are stored or
 /// the daemon stops (a build left `running` then is recovered at the next start). A
-/// refusal of the state machine is not retried: it will not change. A write that has
+/// refusal of the state machine, or of a write for an attempt whose build was claimed
+/// again (`StaleAttempt`), is not retried: it will not change. A write that has
 /// begun is carried to its end even when the caller is canceled (the store's contract).
 enum StoreRetry {
     static func untilStored<T: Sendable>(
@@ -22,6 +24,8 @@ enum StoreRetry {
                 return result
             } catch let error as InvalidTransition {
                 throw error
+            } catch let error as StaleAttempt {
+                throw error   // another replica runs the build now: no retry can store this
             } catch {
                 failures += 1
                 // Once, then every tenth: a full disk is not to flood the log it may share.

@@ -14,7 +14,8 @@ extension PostgresBuildStore {
     }
 
     /// Appends `bytes` to the log of the build's current attempt; false, writing nothing,
-    /// when the build is no longer running under `fence`.
+    /// when the build has been claimed again since `fence` (its last lines, written after
+    /// its end by the attempt that ran it, are kept).
     public func appendLog(buildID: Int64, fence: Int64, _ bytes: [UInt8]) async throws -> Bool {
         let now = Date().timeIntervalSince1970
         let chunk = ByteBuffer(bytes: bytes)
@@ -25,7 +26,7 @@ extension PostgresBuildStore {
                 SELECT b.id, b.attempts,
                     COALESCE((SELECT max(l.seq) + 1 FROM build_log l WHERE l.build_id = b.id AND l.attempt = b.attempts), 0),
                     \(chunk), \(now)
-                FROM build b WHERE b.id = \(buildID) AND b.fence = \(fence) AND b.state = 'running'
+                FROM build b WHERE b.id = \(buildID) AND b.fence = \(fence)
                 RETURNING seq
                 """, logger: logger)
             return try await rows.collect().count == 1

@@ -59,11 +59,16 @@ extension PostgresBuildStore: BuildLeaseStore {
         return claimed
     }
 
+    /// The build's row is locked (`FOR UPDATE`) before its fence is compared, so no claim
+    /// can come between the check and the write.
     @discardableResult
-    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build? {
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?, fence: Int64?) async throws
+        -> Build?
+    {
         let now = Date().timeIntervalSince1970
         let build = try await transaction { [logger] connection -> Build? in
             guard let current = try await Self.builds(connection, where: "id = $1", [id], logger: logger).first else { return nil }
+            if let fence, current.fence != fence { throw StaleAttempt(buildID: id, fence: fence) }
             let next = try await Self.applyTransition(
                 connection, current, event, reason: reason, statusSummary: statusSummary, at: now, logger: logger)
             if next.state != .running {
@@ -138,17 +143,19 @@ extension PostgresBuildStore: BuildLeaseStore {
 // MARK: - What a running build records
 
 extension PostgresBuildStore: BuildRecordStore {
-    public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
+    public func recordStepStart(buildID: Int64, attempt: Int, name: String, fence: Int64) async throws {
         let now = Date().timeIntervalSince1970
-        try await transaction { [logger] connection in
-            _ = try await connection.query(
+        try await fencedWrite(buildID, fence) { [logger] connection in
+            try await connection.query(
                 """
-                INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (\(buildID), \(attempt), \(name), 'running', \(now))
+                INSERT INTO build_step (build_id, attempt, name, state, started_at)
+                SELECT \(buildID), \(attempt), \(name), 'running', \(now) FROM build WHERE id = \(buildID) AND fence = \(fence)
+                RETURNING build_id
                 """, logger: logger)
         }
     }
 
-    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws {
+    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws {
         var exitCode: Int32?
         var detail: String?
         switch outcome {
@@ -160,31 +167,55 @@ extension PostgresBuildStore: BuildRecordStore {
         case .error(let text), .skipped(let text): detail = text
         }
         let now = Date().timeIntervalSince1970
-        try await transaction { [logger, exitCode, detail] connection in
-            _ = try await connection.query(
+        try await fencedWrite(buildID, fence, missingRowIsFine: true) { [logger, exitCode, detail] connection in
+            try await connection.query(
                 """
                 UPDATE build_step SET state = \(outcome.state.rawValue), finished_at = \(now), exit_code = \(exitCode), detail = \(detail)
                 WHERE build_id = \(buildID) AND attempt = \(attempt) AND name = \(name)
+                AND EXISTS (SELECT 1 FROM build WHERE id = \(buildID) AND fence = \(fence))
+                RETURNING build_id
                 """, logger: logger)
         }
     }
 
-    public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
+    public func recordImage(buildID: Int64, _ image: ImageProvenance, fence: Int64) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
-        try await transaction { [logger] connection in
-            _ = try await connection.query(
-                "UPDATE build SET image_name = \(image.name), image_tags = \(tags), image_digest = \(image.digest) WHERE id = \(buildID)",
-                logger: logger)
+        try await fencedWrite(buildID, fence) { [logger] connection in
+            try await connection.query(
+                """
+                UPDATE build SET image_name = \(image.name), image_tags = \(tags), image_digest = \(image.digest)
+                WHERE id = \(buildID) AND fence = \(fence) RETURNING id
+                """, logger: logger)
         }
     }
 
-    public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
-        try await transaction { [logger] connection in
-            _ = try await connection.query(
+    public func recordModel(buildID: Int64, _ model: ModelProvenance, fence: Int64) async throws {
+        try await fencedWrite(buildID, fence) { [logger] connection in
+            try await connection.query(
                 """
                 UPDATE build SET model_source = \(model.source), model_version = \(model.version), model_sha256 = \(model.sha256)
-                WHERE id = \(buildID)
+                WHERE id = \(buildID) AND fence = \(fence) RETURNING id
                 """, logger: logger)
+        }
+    }
+
+    /// A write whose statement itself names the fence (so no claim can come between a
+    /// check and the write) and returns the rows it wrote. None written: `StaleAttempt`
+    /// when the build's fence has moved on; else, with `missingRowIsFine`, nothing to do.
+    private func fencedWrite(
+        _ buildID: Int64, _ fence: Int64, missingRowIsFine: Bool = false,
+        _ statement: @escaping @Sendable (PostgresConnection) async throws -> PostgresRowSequence
+    ) async throws {
+        try await transaction { [logger] connection in
+            guard try await statement(connection).collect().isEmpty else { return }
+            var current: Int64?
+            for try await value in try await connection.query("SELECT fence FROM build WHERE id = \(buildID)", logger: logger)
+                .decode(Int64.self)
+            {
+                current = value
+            }
+            if current != fence { throw StaleAttempt(buildID: buildID, fence: fence) }
+            guard missingRowIsFine else { throw PostgresProblem.noRowReturned("build #\(buildID)") }
         }
     }
 }

@@ -68,18 +68,39 @@ public protocol BuildLeaseStore: Sendable {
     /// Applies `event` to a build; nil when the build does not exist. Throws
     /// `InvalidTransition` when the state machine forbids it. `statusSummary` is what the
     /// commit status says instead of `reason` (a failing test: "tests failed (exit 3)").
+    /// `fence`: the write is for the attempt claimed under it (the runner's own end of
+    /// the build), and throws `StaleAttempt`, changing nothing, when the build has been
+    /// claimed again since; nil for a write not made by the attempt (an operator's cancel).
     @discardableResult
-    func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build?
+    func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?, fence: Int64?) async throws -> Build?
     /// Start-up: builds left `running` by a crash go back to `queued` once, then `error`.
     func recoverInterrupted() async throws -> [Build]
 }
 
-/// What a running build records as it goes.
+/// What a running build records as it goes. Each write names the fence its attempt was
+/// claimed under (`Build.fence`) and throws `StaleAttempt`, writing nothing, once the
+/// build has been claimed again (its replica lost it: paused or cut off past its lease).
 public protocol BuildRecordStore: Sendable {
-    func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws
-    func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws
-    func recordImage(buildID: Int64, _ image: ImageProvenance) async throws
-    func recordModel(buildID: Int64, _ model: ModelProvenance) async throws
+    func recordStepStart(buildID: Int64, attempt: Int, name: String, fence: Int64) async throws
+    func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws
+    func recordImage(buildID: Int64, _ image: ImageProvenance, fence: Int64) async throws
+    func recordModel(buildID: Int64, _ model: ModelProvenance, fence: Int64) async throws
+}
+
+/// A write for an attempt whose build has been claimed again since (another replica runs
+/// it now): refused, nothing written. The attempt's processes must stop.
+public struct StaleAttempt: Error, Equatable, CustomStringConvertible {
+    public let buildID: Int64
+    public let fence: Int64
+
+    public init(buildID: Int64, fence: Int64) {
+        self.buildID = buildID
+        self.fence = fence
+    }
+
+    public var description: String {
+        "build #\(buildID) was claimed again since this attempt (fence \(fence)); this replica writes nothing more for it"
+    }
 }
 
 /// The commit statuses waiting to be posted. The outbox is written in the same
@@ -122,7 +143,7 @@ extension BuildLeaseStore {
 
     @discardableResult
     public func transition(_ id: Int64, _ event: BuildEvent, reason: String?) async throws -> Build? {
-        try await transition(id, event, reason: reason, statusSummary: nil)
+        try await transition(id, event, reason: reason, statusSummary: nil, fence: nil)
     }
 }
 

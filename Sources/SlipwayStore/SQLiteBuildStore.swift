@@ -170,9 +170,14 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     @discardableResult
-    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?) async throws -> Build? {
-        let build = try await write { db in
-            try Self.applyTransition(db, id, event, reason: reason, statusSummary: statusSummary, at: Date().timeIntervalSince1970)
+    public func transition(_ id: Int64, _ event: BuildEvent, reason: String?, statusSummary: String?, fence: Int64?) async throws
+        -> Build?
+    {
+        let build = try await write { db -> Build? in
+            guard let current = try Self.fetchBuild(db, id) else { return nil }
+            if let fence, current.fence != fence { throw StaleAttempt(buildID: id, fence: fence) }
+            return try Self.applyTransition(
+                db, current, event, reason: reason, statusSummary: statusSummary, at: Date().timeIntervalSince1970)
         }
         if build != nil { outboxWritten.signal() }
         return build
@@ -267,15 +272,22 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
-    public func recordStepStart(buildID: Int64, attempt: Int, name: String) async throws {
+    public func recordStepStart(buildID: Int64, attempt: Int, name: String, fence: Int64) async throws {
         try await write { db in
+            try Self.checkFence(db, buildID, fence)
             try db.run(
                 sql: "INSERT INTO build_step (build_id, attempt, name, state, started_at) VALUES (?, ?, ?, 'running', ?)",
                 arguments: [buildID, attempt, name, Date().timeIntervalSince1970])
         }
     }
 
-    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome) async throws {
+    /// In the write's transaction (the single writer's): the build is still claimed under `fence`.
+    static func checkFence(_ db: Database, _ buildID: Int64, _ fence: Int64) throws {
+        let current = try db.cachedInt64(sql: "SELECT fence FROM build WHERE id = ?", arguments: [buildID])
+        guard current == fence else { throw StaleAttempt(buildID: buildID, fence: fence) }
+    }
+
+    public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws {
         var exitCode: Int32?
         var detail: String?
         switch outcome {
@@ -287,6 +299,7 @@ public final class SQLiteBuildStore: BuildStore {
         case .error(let text), .skipped(let text): detail = text
         }
         try await write { [exitCode, detail] db in
+            try Self.checkFence(db, buildID, fence)
             try db.run(
                 sql:
                     "UPDATE build_step SET state = ?, finished_at = ?, exit_code = ?, detail = ? WHERE build_id = ? AND attempt = ? AND name = ?",
@@ -390,17 +403,19 @@ public final class SQLiteBuildStore: BuildStore {
         }
     }
 
-    public func recordImage(buildID: Int64, _ image: ImageProvenance) async throws {
+    public func recordImage(buildID: Int64, _ image: ImageProvenance, fence: Int64) async throws {
         let tags = String(decoding: try JSONEncoder().encode(image.tags), as: UTF8.self)
         try await write { db in
+            try Self.checkFence(db, buildID, fence)
             try db.run(
                 sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
                 arguments: [image.name, tags, image.digest, buildID])
         }
     }
 
-    public func recordModel(buildID: Int64, _ model: ModelProvenance) async throws {
+    public func recordModel(buildID: Int64, _ model: ModelProvenance, fence: Int64) async throws {
         try await write { db in
+            try Self.checkFence(db, buildID, fence)
             try db.run(
                 sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
                 arguments: [model.source, model.version, model.sha256, buildID])

@@ -54,14 +54,14 @@ import Testing
                 BuildRequest(
                     repository: "acme/app", ref: "refs/heads/main", sha: CommitID(TestRepository.head)!,
                     cloneURL: nil, trigger: .push, deliveryID: nil), supersedeOlder: false)
-            _ = try await store.claimRunnable(freeWorkers: 1)
+            let fence = try #require(try await store.claimRunnable(freeWorkers: 1).first?.fence)
             try await store.recordImage(
                 buildID: build.id,
                 ImageProvenance(
                     name: Self.imageName, tags: ["main"],
-                    digest: Self.digest(Character(UnicodeScalar(97 + index)!))))
+                    digest: Self.digest(Character(UnicodeScalar(97 + index)!))), fence: fence)
             try await store.recordModel(
-                buildID: build.id, ModelProvenance(source: "s3://models/app.onnx", version: "v\(index + 1)", sha256: "00"))
+                buildID: build.id, ModelProvenance(source: "s3://models/app.onnx", version: "v\(index + 1)", sha256: "00"), fence: fence)
             try await store.transition(build.id, .finish(.success), reason: nil)
         }
         try await beforeStart(daemon)

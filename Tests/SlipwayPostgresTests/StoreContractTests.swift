@@ -139,8 +139,8 @@ import Testing
     func anInterruptedBuildIsRequeuedOnceThenErrored(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let build = try await store.enqueue(Self.request(), supersedeOlder: true)
-            _ = try await store.claimRunnable(freeWorkers: 1)
-            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+            let fence = try #require(try await store.claimRunnable(freeWorkers: 1).first?.fence)
+            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test", fence: fence)
 
             let first = try await store.recoverInterrupted()
             #expect(first.map(\.state) == [.queued])
@@ -181,8 +181,10 @@ import Testing
     func stepsAreRecordedPerAttempt(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let build = try await store.enqueue(Self.request(), supersedeOlder: true)
-            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
-            try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"))
+            let fence = try #require(try await store.claimRunnable(freeWorkers: 1).first?.fence)
+            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test", fence: fence)
+            try await store.recordStepEnd(
+                buildID: build.id, attempt: 1, name: "test", outcome: .failure(exitCode: 3, detail: "exit 3"), fence: fence)
             let steps = try await store.steps(buildID: build.id)
             #expect(steps.count == 1)
             #expect(steps.first?.state == .failure)
@@ -210,8 +212,9 @@ import Testing
     func aRepositoryDeploysOneAtATimeItsNewestImagedBuild(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let built = try await store.enqueue(Self.request(), supersedeOlder: true)
-            _ = try await store.claimRunnable(freeWorkers: 1)
-            try await store.recordImage(buildID: built.id, ImageProvenance(name: "registry/app", tags: ["main"], digest: "sha256:aa"))
+            let fence = try #require(try await store.claimRunnable(freeWorkers: 1).first?.fence)
+            try await store.recordImage(
+                buildID: built.id, ImageProvenance(name: "registry/app", tags: ["main"], digest: "sha256:aa"), fence: fence)
             try await store.transition(built.id, .finish(.success), reason: nil)
             _ = try await store.enqueue(Self.request("refs/heads/dev", sha: "b1"), supersedeOlder: true)   // no image
             let deployable = try #require(try await store.newestDeployableBuild(repository: "acme/app"))
@@ -311,6 +314,42 @@ import Testing
             #expect(second.fence == 2 && second.attempts == 1)
             _ = try await store.recoverInterrupted()
             #expect(try await store.claimRunnable(freeWorkers: 1).first?.fence == 3)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func writesForAnAttemptClaimedAgainAreRefusedAndChangeNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let build = try await store.enqueue(Self.request(), supersedeOlder: true)
+            let stale = try #require(try await store.claimRunnable(freeWorkers: 1).first?.fence)
+            try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test", fence: stale)
+            _ = try await store.recoverInterrupted()   // its replica stopped renewing: taken over
+            let current = try #require(try await store.claimRunnable(freeWorkers: 1).first)
+            #expect(current.fence > stale)
+
+            await #expect(throws: StaleAttempt(buildID: build.id, fence: stale)) {
+                try await store.recordStepStart(buildID: build.id, attempt: 1, name: "image", fence: stale)
+            }
+            await #expect(throws: StaleAttempt(buildID: build.id, fence: stale)) {
+                try await store.recordStepEnd(buildID: build.id, attempt: 1, name: "test", outcome: .success, fence: stale)
+            }
+            await #expect(throws: StaleAttempt(buildID: build.id, fence: stale)) {
+                try await store.recordImage(buildID: build.id, ImageProvenance(name: "r/a", tags: [], digest: "sha256:ee"), fence: stale)
+            }
+            await #expect(throws: StaleAttempt(buildID: build.id, fence: stale)) {
+                try await store.recordModel(
+                    buildID: build.id, ModelProvenance(source: "s3://m/x", version: nil, sha256: "11"), fence: stale)
+            }
+            await #expect(throws: StaleAttempt(buildID: build.id, fence: stale)) {
+                try await store.transition(build.id, .finish(.success), reason: nil, statusSummary: nil, fence: stale)
+            }
+            let after = try #require(try await store.build(id: build.id))
+            #expect(after == current, "a stale write changed the build")
+            #expect(try await store.steps(buildID: build.id).map(\.name) == ["test"], "a stale step was recorded")
+
+            // The current attempt's writes, and an operator's (no fence), go through.
+            try await store.recordStepStart(buildID: build.id, attempt: current.attempts, name: "test", fence: current.fence)
+            #expect(try await store.transition(build.id, .cancel, reason: "canceled by ops")?.state == .canceled)
         }
     }
 
@@ -436,7 +475,8 @@ import Testing
             let rest = try await first.logChunks(buildID: build.id, after: (attempt: seen[1].attempt, sequence: seen[1].sequence))
             #expect(rest.map { String(decoding: $0.bytes, as: UTF8.self) } == ["attempt two\n"])
             try await second.transition(build.id, .finish(.success), reason: nil)
-            #expect(try await second.appendLog(buildID: build.id, fence: secondFence, Array("after the end\n".utf8)) == false)
+            #expect(try await second.appendLog(buildID: build.id, fence: secondFence, Array("build ended\n".utf8)))
+            #expect(try await first.appendLog(buildID: build.id, fence: firstFence, Array("stale again\n".utf8)) == false)
         }
     }
 

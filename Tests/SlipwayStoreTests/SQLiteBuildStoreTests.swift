@@ -178,7 +178,7 @@ import Testing
     @Test func unreadableStoredValuesAreErrorsNamingTheirRow() async throws {
         let build = try await store.enqueue(request(), supersedeOlder: false)
         _ = try await store.recordDelivery(delivery("d-bad"), build: nil, supersedeOlder: false)
-        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test")
+        try await store.recordStepStart(buildID: build.id, attempt: 1, name: "test", fence: 0)
         let file = try DatabaseQueue(path: store.path)
         try await file.write { db in
             try db.execute(sql: "UPDATE build SET state = 'bogus' WHERE id = ?", arguments: [build.id])
