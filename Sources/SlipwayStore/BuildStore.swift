@@ -19,9 +19,14 @@ import SlipwayCore
 ///   when the calling task is cancelled (a canceled build still records how it ended);
 ///   `recordDelivery` of a cancelled caller is either committed and returned, or rolled
 ///   back whole and thrown, never committed and thrown;
-/// - each state change goes through `BuildState.applying(_:)`, so no store writes a
-///   transition the state machine forbids, and writes the build's commit status to the
-///   outbox in the same transaction;
+/// - each state change goes through `Build.applying(_:reason:at:)` (and so
+///   `BuildState.applying(_:)`), so no store writes a transition the state machine
+///   forbids, and writes the build's commit status to the outbox in the same transaction;
+/// - every claim gives the build a larger `fence`; a write for an attempt names the fence
+///   it was claimed under and is refused (`StaleAttempt`), writing nothing, once the build
+///   has been claimed again, checked atomically with the write;
+/// - a delivery id is stored once, and one lane's builds are queued, superseded and
+///   claimed one transaction at a time, however many processes share the store;
 /// - a stored value that cannot be read back (a state no version writes, a malformed
 ///   commit id) is an error naming the table, row and column (`StoredValueError`), never
 ///   replaced by a default.
