@@ -36,7 +36,7 @@ public final class PostgresBuildStore: Sendable {
     }
 
     /// The lease as an interval PostgreSQL adds to its own clock.
-    var leaseSeconds: Double { Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18 }
+    var leaseSeconds: Double { lease.inSeconds }
 
     /// One transaction on a pooled connection; the error is the one that made it fail
     /// (not postgres-nio's wrapper), and a failure to reach the database is remembered

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import SlipwayCore
 
 /// Which replica runs each job that must run once in the cluster (the status outbox
 /// poster, the model watchers, the deploy scheduler): a row of `singleton_lease` per job
@@ -30,7 +31,7 @@ public struct PostgresSingletonLeases: Sendable {
     /// another replica holds a lease that has not run out. One statement: two replicas
     /// asking at once cannot both get it.
     public func hold(_ job: String) async throws -> Held? {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let seconds = lease.inSeconds
         let rows = try await database.client.query(
             """
             INSERT INTO singleton_lease (name, owner, expires_at, fence)
