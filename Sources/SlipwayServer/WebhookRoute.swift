@@ -145,6 +145,13 @@ struct WebhookRoute: Sendable {
             logger.log(.notice, "delivery refused", ["reason": "\(WebhookSignature.Problem.mismatch)"])
             return .answer(Self.signatureMismatch)
         }
+        // No repository name holds a control character (GitHub allows letters, digits,
+        // '.', '-' and '_'): one that does is refused here, named, rather than stored
+        // (PostgreSQL cannot keep a NUL in text) or shown (a terminal would obey it).
+        if let named, named.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            logger.log(.notice, "delivery refused: control character in repository.full_name")
+            return .answer(.error(.badRequest, "the payload's repository.full_name holds a control character", .badRequest))
+        }
         logger.repository = named
 
         // 6. Headers GitHub always sends.

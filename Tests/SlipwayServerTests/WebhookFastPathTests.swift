@@ -114,6 +114,23 @@ import Testing
         }
     }
 
+    @Test func aRepositoryNameWithAControlCharacterIsRefusedNotStored() async throws {
+        try await withDoor { door in
+            let text = String(decoding: door.push, as: UTF8.self)
+            for name in [#"Codertocat/Hello\u0000World"#, #"Codertocat/Hello\u001b[2JWorld"#] {
+                let body = Array(
+                    text.replacingOccurrences(of: #""full_name": "Codertocat/Hello-World""#, with: #""full_name": "\#(name)""#).utf8)
+                #expect(body != door.push)
+                // Not a push (a push's name is checked as it is decoded): an event that is
+                // only recorded, with the repository it names.
+                try await door.send(door.delivery("d-\(name.count)", extra: [HTTPField.Name("X-GitHub-Event")!: "issues"], body: body))
+                let answer = try await door.answer()
+                #expect(answer.status == .badRequest && answer.body.contains("repository.full_name"), "\(answer.status) \(answer.body)")
+            }
+            #expect(door.gate.calls == 0, "something was stored")
+        }
+    }
+
     // MARK: - The door on a test channel
 
     static func head(_ method: HTTPRequest.Method, _ path: String, _ fields: HTTPFields) -> HTTPRequest {
@@ -140,7 +157,8 @@ import Testing
             try await channel.testingEventLoop.executeInContext { self.router.read() }
         }
 
-        func delivery(_ id: String, signed: Bool = true, extra: HTTPFields = [:]) -> [HTTPRequestPart] {
+        func delivery(_ id: String, signed: Bool = true, extra: HTTPFields = [:], body: [UInt8]? = nil) -> [HTTPRequestPart] {
+            let push = body ?? self.push
             var fields: HTTPFields = [
                 .contentType: "application/json", .contentLength: "\(push.count)", HTTPField.Name("X-GitHub-Event")!: "push",
                 HTTPField.Name("X-GitHub-Delivery")!: id,
@@ -159,8 +177,9 @@ import Testing
             try await run()
         }
 
+        /// Runs what the loop has queued (a deferred flush, a store's answer).
         func run() async throws {
-            try await channel.testingEventLoop.executeInContext {}
+            await channel.testingEventLoop.run()
         }
 
         /// The next whole answer written, waiting for it.
@@ -179,6 +198,7 @@ import Testing
         private func next() async throws -> HTTPResponsePart {
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
+                try await run()
                 if let part = try await channel.readOutbound(as: HTTPResponsePart.self) { return part }
                 try await Task.sleep(for: .milliseconds(5))
             }
@@ -254,6 +274,7 @@ import Testing
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let yaml = """
             state_dir: \(directory.path)
+            webhook_secrets: [env:HOOK]        # an organization's: deliveries of other repositories verify too
             repositories:
               - name: Codertocat/Hello-World
                 webhook_secrets: [env:HOOK]
