@@ -42,8 +42,10 @@ public final class DaemonHarness: @unchecked Sendable {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the daemon and waits until /readyz answers 200.
-    public func start(timeout: Duration = .seconds(20), retriesLeft: Int = 2) async throws {
+    /// Starts the daemon and waits until /readyz answers 200. The wait is long: /readyz
+    /// syncs a write, and a machine busy writing elsewhere (a build beside the tests) can
+    /// hold an fdatasync for seconds (seen: over 20 s).
+    public func start(timeout: Duration = .seconds(60), retriesLeft: Int = 2) async throws {
         let process = Process()
         if let runAs {
             _ = try runProgram("/bin/chown", ["-R", "\(runAs.uid):\(runAs.gid)", directory.path])
