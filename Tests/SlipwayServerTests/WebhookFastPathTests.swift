@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    /// Pipelined behind a delivery being stored: a router request, then another delivery.
+    /// The router gets its request alone, and the second delivery waits for its answer.
+    @Test func pipelinedRequestsAroundADeliveryKeepTheirOrderAndTheirParts() async throws {
+        try await withDoor { door in
+            door.gate.hold()
+            try await door.send(door.delivery("d-1") + door.get("/healthz") + door.delivery("d-2"))
+            try await door.waitForSyncs(blocked: 1)
+            door.gate.release()
+            #expect(try await door.answer().status == .accepted)
+            try await door.waitUntil { door.router.parts == ["head /healthz", "end"] }
+            try await door.router.answer(door.channel, .ok)
+            #expect(try await door.answer().status == .ok)
+            #expect(try await door.answer().status == .accepted)
+            #expect(door.router.parts == ["head /healthz", "end"], "a delivery's parts reached the router")
+        }
+    }
+
     @Test func aDeliveryBehindARouterRequestWaitsForThatAnswer() async throws {
         try await withDoor { door in
             try await door.send(door.get("/healthz") + door.delivery("d-1"))
@@ -241,10 +258,13 @@ import Testing
 
         private let lock = NSLock()
         private var seen: [String] = []
+        private var given: [String] = []
         private var quiesces = 0
         private var context: ChannelHandlerContext?
 
         var heads: [String] { lock.withLock { seen } }
+        /// Every part it was given: "head /path", "body", "end".
+        var parts: [String] { lock.withLock { given } }
         var quiesced: Int { lock.withLock { quiesces } }
 
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -252,7 +272,16 @@ import Testing
         func read() { context?.read() }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            if case .head(let head) = unwrapInboundIn(data) { lock.withLock { seen.append(head.path ?? "") } }
+            let part = unwrapInboundIn(data)
+            lock.withLock {
+                switch part {
+                case .head(let head):
+                    seen.append(head.path ?? "")
+                    given.append("head \(head.path ?? "")")
+                case .body: given.append("body")
+                case .end: given.append("end")
+                }
+            }
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -174,9 +174,12 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// `part` must wait: it goes first among the held parts. Either nothing is held (a
+    /// part just read), or it is the one `release` has just taken from the front, and the
+    /// rest of its request is still behind it.
     private func hold(_ part: HTTPRequestPart) {
         holding = true
-        held.append(part)
+        held.prepend(part)
     }
 
     /// An answer is out: the parts held behind it are taken, in order, until one must
