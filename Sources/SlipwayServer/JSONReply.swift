@@ -17,12 +17,6 @@ enum JSONReply {
         return ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data("{}".utf8))
     }
 
-    /// A reply already in JSON, for the webhook's hot path (a JSONEncoder per delivery
-    /// was a visible cost there).
-    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
     static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         make(status, ["error": message], headers: headers)
     }
