@@ -69,13 +69,8 @@ extension PostgresBuildStore: BuildLeaseStore {
         let build = try await transaction { [logger] connection -> Build? in
             guard let current = try await Self.builds(connection, where: "id = $1", [id], logger: logger).first else { return nil }
             if let fence, current.fence != fence { throw StaleAttempt(buildID: id, fence: fence) }
-            let next = try await Self.applyTransition(
+            return try await Self.applyTransition(
                 connection, current, event, reason: reason, statusSummary: statusSummary, at: now, logger: logger)
-            if next.state != .running {
-                _ = try await connection.query(
-                    "UPDATE build SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(id)", logger: logger)
-            }
-            return next
         }
         if build != nil { outboxWritten.signal() }
         return build
@@ -103,8 +98,6 @@ extension PostgresBuildStore: BuildLeaseStore {
                     try await Self.applyTransition(
                         connection, build, .crashRecovered(attemptsLeft: left), reason: reason, at: now, logger: logger)
                 )
-                _ = try await connection.query(
-                    "UPDATE build SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(build.id)", logger: logger)
                 _ = try await connection.query(
                     """
                     UPDATE build_step SET state = 'error', finished_at = \(now), detail = 'interrupted: the replica running it stopped'
@@ -156,16 +149,7 @@ extension PostgresBuildStore: BuildRecordStore {
     }
 
     public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws {
-        var exitCode: Int32?
-        var detail: String?
-        switch outcome {
-        case .success: exitCode = 0
-        case .canceled: break
-        case .failure(let failure):
-            exitCode = failure.exitCode
-            detail = failure.detail
-        case .error(let text), .skipped(let text): detail = text
-        }
+        let (exitCode, detail) = outcome.recorded
         let now = Date().timeIntervalSince1970
         try await fencedWrite(buildID, fence, missingRowIsFine: true) { [logger, exitCode, detail] connection in
             try await connection.query(

@@ -140,6 +140,8 @@ extension PostgresBuildStore: BuildIntakeStore {
     }
 
     /// The one place a build's state is written (`Build.applying`), with its commit status.
+    /// A build that stops running gives its lease up in the same statement (a claim sets
+    /// it, `claimRunnable`).
     static func applyTransition(
         _ connection: PostgresConnection, _ current: Build, _ event: BuildEvent, reason: String?, statusSummary: String? = nil,
         at time: Double, logger: Logger
@@ -148,7 +150,10 @@ extension PostgresBuildStore: BuildIntakeStore {
         _ = try await connection.query(
             """
             UPDATE build SET state = \(build.state.rawValue), reason = \(build.reason), started_at = \(build.startedAt),
-            finished_at = \(build.finishedAt), attempts = \(build.attempts), fence = \(build.fence) WHERE id = \(build.id)
+            finished_at = \(build.finishedAt), attempts = \(build.attempts), fence = \(build.fence),
+            lease_owner = CASE WHEN \(build.state == .running) THEN lease_owner END,
+            lease_expires_at = CASE WHEN \(build.state == .running) THEN lease_expires_at END
+            WHERE id = \(build.id)
             """, logger: logger)
         try await enqueueStatus(connection, build, summary: statusSummary, at: time, logger: logger)
         return build

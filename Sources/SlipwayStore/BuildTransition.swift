@@ -25,3 +25,16 @@ extension Build {
         return build
     }
 }
+
+extension StepOutcome {
+    /// What a step's record keeps of how it ended: the exit code (0: every process of the
+    /// step exited 0) and the detail.
+    package var recorded: (exitCode: Int32?, detail: String?) {
+        switch self {
+        case .success: (0, nil)
+        case .canceled: (nil, nil)
+        case .failure(let failure): (failure.exitCode, failure.detail)
+        case .error(let text), .skipped(let text): (nil, text)
+        }
+    }
+}

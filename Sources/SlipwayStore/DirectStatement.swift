@@ -35,8 +35,12 @@ enum DirectStatement {
     }
 
     /// The current row's columns, by position.
-    struct Columns {
+    struct Columns: StoredColumns {
         let handle: OpaquePointer
+
+        func text(_ index: Int) -> String? { text(Int32(index)) }
+        func integer(_ index: Int) -> Int64? { integer(Int32(index)) }
+        func real(_ index: Int) -> Double? { real(Int32(index)) }
 
         func text(_ index: Int32) -> String? {
             guard sqlite3_column_type(handle, index) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, index) else { return nil }

@@ -288,16 +288,7 @@ public final class SQLiteBuildStore: BuildStore {
     }
 
     public func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws {
-        var exitCode: Int32?
-        var detail: String?
-        switch outcome {
-        case .success: exitCode = 0   // every process of the step exited 0
-        case .canceled: break
-        case .failure(let failure):
-            exitCode = failure.exitCode
-            detail = failure.detail
-        case .error(let text), .skipped(let text): detail = text
-        }
+        let (exitCode, detail) = outcome.recorded
         try await write { [exitCode, detail] db in
             try Self.checkFence(db, buildID, fence)
             try db.run(
@@ -456,47 +447,11 @@ public final class SQLiteBuildStore: BuildStore {
         try DirectStatement.rows(db, sql: "SELECT \(buildColumns) FROM build WHERE id = ?", [.integer(id)], build(from:)).first
     }
 
-    /// The columns `build(from:)` reads, in its order: rows are read by position, which
-    /// spares GRDB's case-insensitive search of the column names for every field.
-    static let buildColumns = """
-        id, repository, ref, sha, clone_url, trigger, delivery_id, state, reason, created_at, started_at, finished_at, attempts,
-        image_name, image_tags, image_digest, model_source, model_version, model_sha256, fence
-        """
+    /// The columns `build(from:)` reads (`StoredBuild`).
+    static var buildColumns: String { StoredBuild.columns }
 
-    /// A build from a row of `SELECT \(buildColumns)`. A value no version writes (an
-    /// unknown state or trigger, a malformed commit id, a NULL in a NOT NULL column) is a
-    /// `StoredValueError` naming the row, never read as something else.
     static func build(from row: DirectStatement.Columns) throws -> Build {
-        let id = row.integer(0)
-        func bad(_ column: String, _ index: Int32) -> StoredValueError {
-            StoredValueError(table: "build", row: id.map(String.init) ?? "?", column: column, value: row.text(index))
-        }
-        guard let id else { throw bad("id", 0) }
-        guard let repository = row.text(1) else { throw bad("repository", 1) }
-        guard let ref = row.text(2) else { throw bad("ref", 2) }
-        guard let sha = row.text(3).flatMap(CommitID.init) else { throw bad("sha", 3) }
-        guard let trigger = row.text(5).flatMap(BuildTrigger.init(rawValue:)) else { throw bad("trigger", 5) }
-        guard let state = row.text(7).flatMap(BuildState.init(rawValue:)) else { throw bad("state", 7) }
-        guard let createdAt = row.real(9) else { throw bad("created_at", 9) }
-        guard let attempts = row.integer(12) else { throw bad("attempts", 12) }
-        var build = Build(
-            id: id, repository: repository, ref: ref, sha: sha, cloneURL: row.text(4), trigger: trigger, deliveryID: row.text(6),
-            state: state, reason: row.text(8), createdAt: createdAt, startedAt: row.real(10), finishedAt: row.real(11),
-            attempts: Int(attempts))
-        if let name = row.text(13) {
-            var tags: [String] = []
-            if let text = row.text(14) {
-                guard let decoded = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else { throw bad("image_tags", 14) }
-                tags = decoded
-            }
-            build.image = ImageProvenance(name: name, tags: tags, digest: row.text(15))
-        }
-        if let source = row.text(16), let sha256 = row.text(18) {
-            build.model = ModelProvenance(source: source, version: row.text(17), sha256: sha256)
-        }
-        guard let fence = row.integer(19) else { throw bad("fence", 19) }
-        build.fence = fence
-        return build
+        try StoredBuild.build(from: row)
     }
 }
 

@@ -407,7 +407,21 @@ import Testing
             #expect(retried.first?.attempts == 2)
             #expect(try await first.renewLeases(of: [build.id]) == [build.id], "the first owner did not learn it lost the build")
             #expect(try await second.renewLeases(of: [build.id]).isEmpty)
+            #expect(try await Self.leaseOwner(build.id, first) == "replica-b")
+            try await second.transition(build.id, .finish(.success), reason: nil)
+            #expect(try await Self.leaseOwner(build.id, first) == nil, "a finished build kept its lease")
         }
+    }
+
+    /// Who holds the build's lease, as stored.
+    static func leaseOwner(_ id: Int64, _ store: PostgresBuildStore) async throws -> String? {
+        var owner: String?
+        for try await value in try await store.database.client.query(
+            "SELECT lease_owner FROM build WHERE id = \(id)", logger: SharedPostgres.logger
+        ).decode(String?.self) {
+            owner = value
+        }
+        return owner
     }
 
     /// Singleton jobs (PostgreSQL only): one holder at a time, kept while renewed, taken
