@@ -71,3 +71,8 @@ enum PostgresProblem: Error, CustomStringConvertible {
         }
     }
 }
+
+extension PostgresTransactionError {
+    /// What made the transaction fail, not postgres-nio's wrapper of it.
+    var cause: any Error { closureError ?? beginError ?? commitError ?? self }
+}

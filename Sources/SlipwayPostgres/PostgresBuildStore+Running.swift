@@ -35,13 +35,7 @@ extension PostgresBuildStore: BuildLeaseStore {
             var claimed: [Build] = []
             for id in QueuePolicy.runnable(queued: candidates, runningLanes: running, freeWorkers: freeWorkers) {
                 guard let lane = candidates.first(where: { $0.id == id })?.lane else { continue }
-                var locked = false
-                for try await taken in try await connection.query(
-                    "SELECT pg_try_advisory_xact_lock(hashtextextended(\(lane), 18))", logger: logger
-                ).decode(Bool.self) {
-                    locked = taken
-                }
-                guard locked else { continue }
+                guard try await Self.lockLane(lane, waiting: false, connection, logger: logger) else { continue }
                 let head = try await Self.builds(
                     connection, where: "lane = $1 AND state IN ('queued', 'running')", [lane], limit: 1, logger: logger)
                 guard let build = head.first, build.id == id, build.state == .queued else { continue }

@@ -7,9 +7,9 @@ import Synchronization
 
 /// The store on PostgreSQL, shared by every replica (issue 18). This part: taking
 /// deliveries and builds (`BuildIntakeStore`), reading them (`BuildQueryStore`) and
-/// saying whether writes can be kept (`StoreHealth`); claiming and running them
-/// (`BuildLeaseStore`, `BuildRecordStore`) and the status outbox
-/// (`PostgresBuildStore+Running.swift`). Fencing each write of an attempt follows.
+/// saying whether writes can be kept (`StoreHealth`); claiming and running them, each
+/// write of an attempt fenced (`BuildLeaseStore`, `BuildRecordStore`), and the status
+/// outbox (`PostgresBuildStore+Running.swift`).
 ///
 /// What holds across replicas:
 /// - a delivery id is stored once, whichever replica gets it first: the delivery's
@@ -47,9 +47,8 @@ public final class PostgresBuildStore: Sendable {
             lastWriteFailure.withLock { $0 = nil }
             return result
         } catch let error as PostgresTransactionError {
-            let cause = error.closureError ?? error.beginError ?? error.commitError ?? error
-            note(cause)
-            throw cause
+            note(error.cause)
+            throw error.cause
         } catch {
             note(error)
             throw error
@@ -132,11 +131,24 @@ extension PostgresBuildStore: BuildIntakeStore {
         return (build, superseded)
     }
 
-    /// The lane's transaction-scoped advisory lock: one transaction at a time queues or
-    /// supersedes builds of a lane, cluster-wide. (Its key is the lane's 64-bit hash; two
-    /// lanes sharing a hash only wait for each other.)
-    static func lockLane(_ lane: String, _ connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lane), 18))", logger: logger)
+    /// The lane's transaction-scoped advisory lock: one transaction at a time queues,
+    /// supersedes or claims builds of a lane, cluster-wide. (Its key is the lane's 64-bit
+    /// hash; two lanes sharing a hash only wait for each other.) Without `waiting`, false
+    /// when another transaction holds it.
+    @discardableResult
+    static func lockLane(_ lane: String, waiting: Bool = true, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let seed: Int64 = 18
+        guard !waiting else {
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lane), \(seed)))", logger: logger)
+            return true
+        }
+        var taken = false
+        for try await value in try await connection.query(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(\(lane), \(seed)))", logger: logger
+        ).decode(Bool.self) {
+            taken = value
+        }
+        return taken
     }
 
     /// The one place a build's state is written (`Build.applying`), with its commit status.

@@ -166,7 +166,7 @@ enum PostgresMigrations {
                 try await applyMissing(connection, logger: logger)
             }
         } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.beginError ?? error.commitError ?? error
+            throw error.cause
         }
     }
 
