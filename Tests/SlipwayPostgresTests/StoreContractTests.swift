@@ -222,26 +222,16 @@ import Testing
             #expect(deployable.image?.digest == "sha256:aa")
 
             let image = "registry/app@sha256:aa"
-            guard
-                case .created(let first) = try await store.createDeployment(
-                    of: deployable, image: image, trigger: .manual, requestedBy: "ops")
-            else {
-                Issue.record("not created")
-                return
-            }
+            let first = try Self.created(
+                try await store.createDeployment(of: deployable, image: image, trigger: .manual, requestedBy: "ops"))
             #expect(first.state == .queued && first.requestedBy == "ops" && first.image == image)
             #expect(
                 try await store.createDeployment(of: deployable, image: image, trigger: .schedule, requestedBy: "schedule") == .busy(first))
             try await store.startDeployment(id: first.id)
             #expect(try await store.deployment(id: first.id)?.state == .running)
             try await store.finishDeployment(id: first.id, state: .success, reason: nil)
-            guard
-                case .created(let second) = try await store.createDeployment(
-                    of: deployable, image: image, trigger: .schedule, requestedBy: "schedule")
-            else {
-                Issue.record("the repository stayed busy")
-                return
-            }
+            let second = try Self.created(
+                try await store.createDeployment(of: deployable, image: image, trigger: .schedule, requestedBy: "schedule"))
             #expect(try await store.deployments(repository: "acme/app", limit: 10).map(\.id) == [second.id, first.id])
             #expect(try await store.deployments(repository: nil, limit: 1).map(\.id) == [second.id])
             #expect(try await store.deployment(id: first.id)?.state == .success)
@@ -263,13 +253,8 @@ import Testing
     func anInterruptedDeploymentEndsAsError(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let build = try await store.enqueue(Self.request(), supersedeOlder: true)
-            guard
-                case .created(let deployment) = try await store.createDeployment(
-                    of: build, image: "r/a@sha256:bb", trigger: .manual, requestedBy: "ops")
-            else {
-                Issue.record("not created")
-                return
-            }
+            let deployment = try Self.created(
+                try await store.createDeployment(of: build, image: "r/a@sha256:bb", trigger: .manual, requestedBy: "ops"))
             try await store.startDeployment(id: deployment.id)
             let ended = try await store.recoverInterruptedDeployments()
             #expect(ended.map(\.id) == [deployment.id])
@@ -284,13 +269,8 @@ import Testing
     @Test func onlyADeploymentWhoseReplicaStoppedIsEnded() async throws {
         try await SharedPostgres.withDatabase(lease: .seconds(600)) { first, second in
             let build = try await first.enqueue(Self.request(), supersedeOlder: true)
-            guard
-                case .created(let deployment) = try await first.createDeployment(
-                    of: build, image: "r/a@sha256:cc", trigger: .manual, requestedBy: "ops")
-            else {
-                Issue.record("not created")
-                return
-            }
+            let deployment = try Self.created(
+                try await first.createDeployment(of: build, image: "r/a@sha256:cc", trigger: .manual, requestedBy: "ops"))
             try await first.startDeployment(id: deployment.id)
             _ = try await first.renewLeases(of: [])
             #expect(try await second.recoverInterruptedDeployments().isEmpty, "a live deployment was ended")
@@ -500,6 +480,12 @@ import Testing
         _ ref: String = "refs/heads/main", sha: String = "a1", delivery: String? = nil, repository: String = "acme/app"
     ) -> BuildRequest {
         BuildRequest(repository: repository, ref: ref, sha: commit(sha), cloneURL: nil, trigger: .push, deliveryID: delivery)
+    }
+
+    /// The deployment a creation made; a test error when the repository was busy.
+    static func created(_ creation: DeploymentCreation) throws -> Deployment {
+        guard case .created(let deployment) = creation else { throw HarnessError("not created: \(creation)") }
+        return deployment
     }
 
     static func commit(_ label: String) -> CommitID { CommitID(Crypto.sha256(Array(label.utf8)).hexString.prefix(40))! }
