@@ -75,16 +75,14 @@ extension SQLiteBuildStore: DeploymentStore {
 
     public func recoverInterruptedDeployments() async throws -> [Deployment] {
         try await write { db in
-            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM deployment WHERE state IN ('queued', 'running') ORDER BY id")
-            try db.execute(
+            // As they ended (RETURNING gives the rows after the update, in no set order).
+            try Row.fetchAll(
+                db,
                 sql: """
                     UPDATE deployment SET state = 'error', reason = 'interrupted: the daemon stopped during the deployment', finished_at = ?
-                    WHERE state IN ('queued', 'running')
-                    """, arguments: [Date().timeIntervalSince1970])
-            // As they ended.
-            return try ids.compactMap { id in
-                try Row.fetchOne(db, sql: "SELECT * FROM deployment WHERE id = ?", arguments: [id]).map(Self.deployment(from:))
-            }
+                    WHERE state IN ('queued', 'running') RETURNING *
+                    """, arguments: [Date().timeIntervalSince1970]
+            ).map(Self.deployment(from:)).sorted { $0.id < $1.id }
         }
     }
 
