@@ -10,7 +10,9 @@ import Glibc
 /// to the `postgres` user and its programs run as that user (`setpriv`).
 ///
 /// Connections over TCP need a password (scram-sha-256); the test's own administration
-/// goes through the cluster's Unix socket (`psql`), trusted.
+/// goes through the cluster's Unix socket (`psql`), trusted. Every program it runs and
+/// waits for runs through `blocking`, off Swift's cooperative threads (run on them, a
+/// dozen tests' initdb and psql starved the code under test beside them).
 public final class PostgresHarness: @unchecked Sendable {   // `process` under `lock`
     public static let binaries = "/usr/lib/postgresql/15/bin"
 
@@ -27,7 +29,7 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// Makes the cluster (initdb); `start()` runs it.
-    public init(label: String) throws {
+    public init(label: String) async throws {
         directory = try TestPaths.temporaryDirectory("postgres-\(label)")
         port = freeLoopbackPort()
         do {
@@ -38,17 +40,15 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
             // to others (it holds nothing secret), the data directory is that user's.
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
             for child in [data, socketDirectory] { try FileManager.default.createDirectory(at: child, withIntermediateDirectories: true) }
-            try giveToServerUser(data.path, socketDirectory.path)
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            try giveToServerUser(logFile.path)
-            let made = try runProgram(
-                "/usr/bin/env",
-                asServerUser(
-                    Self.binaries + "/initdb",
-                    [
-                        "-D", data.path, "-U", administrator, "--auth-local=trust", "--auth-host=scram-sha-256",
-                        "--encoding=UTF8", "--locale=C", "--no-sync",
-                    ]))
+            try await Self.giveToServerUser(data.path, socketDirectory.path, logFile.path)
+            let initdb = Self.asServerUser(
+                Self.binaries + "/initdb",
+                [
+                    "-D", data.path, "-U", administrator, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+                    "--locale=C", "--no-sync",
+                ])
+            let made = try await blocking { try runProgram("/usr/bin/env", initdb) }
             guard made.status == 0 else { throw HarnessError("initdb failed: \(made.output)") }
         } catch {
             remove()
@@ -61,7 +61,7 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     public func start(retriesLeft: Int = 2) async throws {
         let process = try launchServer(
             "/usr/bin/env",
-            asServerUser(
+            Self.asServerUser(
                 Self.binaries + "/postgres",
                 [
                     "-D", data.path, "-p", "\(port)", "-k", socketDirectory.path, "-c", "listen_addresses=127.0.0.1",
@@ -70,11 +70,9 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
             log: logFile)
         lock.withLock { self.process = process }
         let deadline = ContinuousClock.now + .seconds(30)
+        let isReady = [Self.binaries + "/pg_isready", "-h", socketDirectory.path, "-p", "\(port)", "-q"]
         while ContinuousClock.now < deadline {
-            if process.isRunning,
-                let ready = try? runProgram(Self.binaries + "/pg_isready", ["-h", socketDirectory.path, "-p", "\(port)", "-q"]),
-                ready.status == 0
-            {
+            if process.isRunning, try await blocking({ try runProgram(isReady[0], Array(isReady.dropFirst())).status }) == 0 {
                 return
             }
             if !process.isRunning {
@@ -93,22 +91,21 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     /// Runs `sql` as the administrator over the socket; its output, or a thrown error
     /// with psql's message.
     @discardableResult
-    public func psql(_ sql: String, database: String = "postgres") throws -> String {
-        let result = try runProgram(
-            Self.binaries + "/psql",
-            [
-                "-h", socketDirectory.path, "-p", "\(port)", "-U", administrator, "-d", database, "-X", "-q", "-A", "-t",
-                "-v", "ON_ERROR_STOP=1", "-c", sql,
-            ])
+    public func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        let arguments = [
+            "-h", socketDirectory.path, "-p", "\(port)", "-U", administrator, "-d", database, "-X", "-q", "-A", "-t", "-v",
+            "ON_ERROR_STOP=1", "-c", sql,
+        ]
+        let result = try await blocking { try runProgram(Self.binaries + "/psql", arguments) }
         guard result.status == 0 else { throw HarnessError("psql failed: \(result.output)") }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A login role with a password and a database it owns: what an operator sets up for
     /// Slipway (README, "Running several replicas").
-    public func createRoleAndDatabase(role: String, password: String, database: String) throws {
-        try psql("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
-        try psql("CREATE DATABASE \(database) OWNER \(role)")
+    public func createRoleAndDatabase(role: String, password: String, database: String) async throws {
+        try await psql("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
+        try await psql("CREATE DATABASE \(database) OWNER \(role)")
     }
 
     /// The server's process id, for a test that pauses or kills it.
@@ -139,16 +136,14 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     private static var isRoot: Bool { geteuid() == 0 }
 
     /// `env` arguments that run `program` as the server's user (as root), or as is.
-    private func asServerUser(_ program: String, _ arguments: [String]) -> [String] {
+    private static func asServerUser(_ program: String, _ arguments: [String]) -> [String] {
         guard Self.isRoot else { return [program] + arguments }
         return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", program] + arguments
     }
 
-    private func giveToServerUser(_ paths: String...) throws {
-        guard Self.isRoot else { return }
-        for path in paths {
-            let result = try runProgram("/bin/chown", ["postgres:postgres", path])
-            guard result.status == 0 else { throw HarnessError("chown \(path): \(result.output)") }
-        }
+    private static func giveToServerUser(_ paths: String...) async throws {
+        guard isRoot else { return }
+        let result = try await blocking { try runProgram("/bin/chown", ["postgres:postgres"] + paths) }
+        guard result.status == 0 else { throw HarnessError("chown \(paths): \(result.output)") }
     }
 }

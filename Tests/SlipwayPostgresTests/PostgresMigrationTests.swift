@@ -18,8 +18,9 @@ import Testing
             }
             // One replica applied the whole schema; the others found it done.
             #expect(applied.sorted { $0.count > $1.count } == [PostgresMigrations.all.map(\.version), [], []])
-            #expect(try server.psql("SELECT count(*) FROM schema_migration", database: "slipway") == "\(PostgresMigrations.all.count)")
-            let tables = try server.psql(
+            #expect(
+                try await server.psql("SELECT count(*) FROM schema_migration", database: "slipway") == "\(PostgresMigrations.all.count)")
+            let tables = try await server.psql(
                 "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", database: "slipway")
             #expect(
                 tables
@@ -40,7 +41,7 @@ import Testing
                 for try await count in rows.decode(Int.self) { #expect(count == 0) }
                 group.cancelAll()
             }
-            try server.psql("INSERT INTO schema_migration (version, name) VALUES (999, 'from the future')", database: "slipway")
+            try await server.psql("INSERT INTO schema_migration (version, name) VALUES (999, 'from the future')", database: "slipway")
             await #expect(throws: PostgresMigrations.Problem.self) { try await database.migrate() }
         }
     }
@@ -92,11 +93,11 @@ import Testing
     }()
 
     func withServer(_ label: String, _ body: (PostgresHarness, PostgresLocation, String) async throws -> Void) async throws {
-        let server = try PostgresHarness(label: label)
+        let server = try await PostgresHarness(label: label)
         defer { server.remove() }
         try await server.start()
         let password = "pw-" + UUID().uuidString
-        try server.createRoleAndDatabase(role: "slipway", password: password, database: "slipway")
+        try await server.createRoleAndDatabase(role: "slipway", password: password, database: "slipway")
         let location = PostgresLocation(user: "slipway", host: "127.0.0.1", port: server.port, database: "slipway", tls: .disable)
         try await body(server, location, password)
     }

@@ -521,9 +521,9 @@ enum SharedPostgres {
         let task = server.withLock { task in
             if let task { return task }
             let started = Task {
-                let harness = try PostgresHarness(label: "contract")
+                let harness = try await PostgresHarness(label: "contract")
                 try await harness.start()
-                try harness.psql("CREATE ROLE slipway LOGIN PASSWORD 'contract' CREATEDB")
+                try await harness.psql("CREATE ROLE slipway LOGIN PASSWORD 'contract' CREATEDB")
                 atexit { SharedPostgres.stopAtExit() }
                 return harness
             }
@@ -550,17 +550,22 @@ enum SharedPostgres {
     ) async throws {
         let server = try await harness()
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
-        try server.psql("CREATE DATABASE \(name) OWNER slipway")
-        defer { _ = try? server.psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        try await server.psql("CREATE DATABASE \(name) OWNER slipway")
         let location = PostgresLocation(user: "slipway", host: "127.0.0.1", port: server.port, database: String(name), tls: .disable)
         let databases = (0..<2).map { _ in PostgresDatabase(location: location, password: "contract", logger: logger) }
-        try await databases[0].migrate()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for database in databases { group.addTask { await database.run() } }
-            defer { group.cancelAll() }
-            try await body(
-                PostgresBuildStore(database: databases[0], replica: "replica-a", lease: lease, logger: logger),
-                PostgresBuildStore(database: databases[1], replica: "replica-b", lease: lease, logger: logger))
+        do {
+            try await databases[0].migrate()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for database in databases { group.addTask { await database.run() } }
+                defer { group.cancelAll() }
+                try await body(
+                    PostgresBuildStore(database: databases[0], replica: "replica-a", lease: lease, logger: logger),
+                    PostgresBuildStore(database: databases[1], replica: "replica-b", lease: lease, logger: logger))
+            }
+        } catch {
+            _ = try? await server.psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            throw error
         }
+        try await server.psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 }
