@@ -171,6 +171,7 @@ let package = Package(
             name: "SlipwayTesting",
             dependencies: [
                 "SlipwayCore",
+                "CSystemCalls",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

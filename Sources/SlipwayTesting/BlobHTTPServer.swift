@@ -9,7 +9,7 @@ public final class BlobHTTPServer: @unchecked Sendable {
     public let directory: URL
     public let root: URL
     public let port: Int
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// `azureAccount`: serve as Azure Blob Storage for that account and key (base64),
     /// checking every request's Shared Key with the Azure SDK.
@@ -19,15 +19,13 @@ public final class BlobHTTPServer: @unchecked Sendable {
         root = directory.appendingPathComponent("files")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         port = freeLoopbackPort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try PythonTools.python())
-        process.arguments = [
-            TestPaths.fake("blob_http_server.py").path, root.path, String(port), bearerToken ?? "-",
-            dropFirstDownloadHalfway ? "1" : "0", requestLog.path,
-            azureAccount.map { "\($0.name):\($0.key)" } ?? "-",
-        ]
-        try process.run()
-        self.process = process
+        process = try ChildProcess(
+            try PythonTools.python(),
+            [
+                TestPaths.fake("blob_http_server.py").path, root.path, String(port), bearerToken ?? "-",
+                dropFirstDownloadHalfway ? "1" : "0", requestLog.path,
+                azureAccount.map { "\($0.name):\($0.key)" } ?? "-",
+            ], standardOutput: STDOUT_FILENO, standardError: STDERR_FILENO)
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -52,7 +50,7 @@ public final class BlobHTTPServer: @unchecked Sendable {
     }
 
     public func stop() {
-        if let process { stopProcess(process) }
+        process?.stop()
         process = nil
         TestPaths.removeTemporaryDirectory(directory)
     }

@@ -33,21 +33,22 @@ public struct CLIProcess: Sendable {
         let out = directory.appendingPathComponent("\(id).out"), err = directory.appendingPathComponent("\(id).err")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        process.executableURL = try TestPaths.executable("slipway")
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
+        let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
+        defer {
+            try? outHandle.close()
+            try? errHandle.close()
+        }
+        let process = try ChildProcess(
+            try TestPaths.executable("slipway").path, arguments, environment: environment,
+            standardOutput: outHandle.fileDescriptor, standardError: errHandle.fileDescriptor)
         return Running(process: process, out: out, err: err)
     }
 
     public final class Running: @unchecked Sendable {
-        let process: Process
+        let process: ChildProcess
         let out: URL, err: URL
 
-        init(process: Process, out: URL, err: URL) {
+        init(process: ChildProcess, out: URL, err: URL) {
             self.process = process
             self.out = out
             self.err = err
@@ -57,10 +58,9 @@ public struct CLIProcess: Sendable {
         public var isRunning: Bool { process.isRunning }
 
         public func wait(timeout: TimeInterval = 120) -> Result {
-            waitForExit(process, timeout: timeout)
-            if process.isRunning { stopProcess(process) }
+            if process.wait(timeout: timeout) == nil { process.stop() }
             return Result(
-                status: process.isRunning ? -1 : process.terminationStatus, stdout: stdoutSoFar(),
+                status: process.status, stdout: stdoutSoFar(),
                 stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
         }
     }

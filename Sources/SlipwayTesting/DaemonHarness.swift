@@ -11,7 +11,7 @@ public final class DaemonHarness: @unchecked Sendable {
     public private(set) var port: Int
     public let configPath: String
     public let environment: [String: String]
-    private var process: Process?
+    private var process: ChildProcess?
     public private(set) var stderrPath: String
     private let makeConfig: (Int, String) -> String
     /// When set, the daemon runs as this uid and gid (through setpriv), not as the test's
@@ -46,33 +46,25 @@ public final class DaemonHarness: @unchecked Sendable {
     /// syncs a write, and a machine busy writing elsewhere (a build beside the tests) can
     /// hold an fdatasync for seconds (seen: over 20 s).
     public func start(timeout: Duration = .seconds(60), retriesLeft: Int = 2) async throws {
-        let process = Process()
+        let daemon = try TestPaths.executable("slipwayd").path
+        let command: [String]
         if let runAs {
             _ = try runProgram("/bin/chown", ["-R", "\(runAs.uid):\(runAs.gid)", directory.path])
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = [
-                "--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--",
-                try TestPaths.executable("slipwayd").path, "--config", configPath,
-            ]
+            command = ["/usr/bin/setpriv", "--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--", daemon]
         } else if let openFileLimit {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = [
-                "--nofile=\(openFileLimit):\(openFileLimit)", "--", try TestPaths.executable("slipwayd").path, "--config", configPath,
-            ]
+            command = ["/usr/bin/prlimit", "--nofile=\(openFileLimit):\(openFileLimit)", "--", daemon]
         } else {
-            process.executableURL = try TestPaths.executable("slipwayd")
-            process.arguments = ["--config", configPath]
+            command = [daemon]
         }
-        process.currentDirectoryURL = directory
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         if !FileManager.default.fileExists(atPath: stderrPath) { _ = FileManager.default.createFile(atPath: stderrPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        defer { try? log.close() }
         let logStart = try log.seekToEnd()
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        let process = try ChildProcess(
+            command[0], Array(command.dropFirst()) + ["--config", configPath], environment: env, directory: directory,
+            standardOutput: log.fileDescriptor, standardError: log.fileDescriptor)
         self.process = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -85,7 +77,7 @@ public final class DaemonHarness: @unchecked Sendable {
                     try writeConfig(makeConfig(port, stateDirectory))
                     return try await start(timeout: timeout, retriesLeft: retriesLeft - 1)
                 }
-                throw HarnessError("slipwayd exited with \(process.terminationStatus) during start-up:\n\(log)")
+                throw HarnessError("slipwayd exited with \(process.status) during start-up:\n\(log)")
             }
             // Ready means *this* process bound the port (its own "listening" line) and
             // answers: a daemon of another test that took the same port also answers /readyz.
@@ -104,21 +96,21 @@ public final class DaemonHarness: @unchecked Sendable {
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
         guard let process else { return 0 }
-        kill(process.processIdentifier, signal)
+        if signal != 0 { process.send(signal) }
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
-                kill(process.processIdentifier, SIGKILL)
+                process.send(SIGKILL)
                 throw HarnessError("slipwayd did not exit within \(timeout) of signal \(signal)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         self.process = nil
-        return process.terminationStatus
+        return process.status
     }
 
     public func signal(_ signal: Int32) {
-        if let process { kill(process.processIdentifier, signal) }
+        process?.send(signal)
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }

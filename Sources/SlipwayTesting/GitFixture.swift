@@ -77,42 +77,48 @@ public final class GitFixture: @unchecked Sendable {
 }
 
 /// Runs a program to completion and returns its exit status and combined output (only
-/// its standard output with `stdoutOnly`).
+/// its standard output with `stdoutOnly`). A program whose output has not ended within
+/// `timeout` is stopped, and its status is -1.
 public func runProgram(
     _ path: String, _ arguments: [String], environment: [String: String]? = nil,
-    in directory: URL? = nil, stdoutOnly: Bool = false
+    in directory: URL? = nil, stdoutOnly: Bool = false, timeout: TimeInterval = 600
 ) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    if let directory { process.currentDirectoryURL = directory }
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = stdoutOnly ? FileHandle.nullDevice : output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    waitForExit(process)
-    return (process.terminationStatus, text)
-}
-
-/// Foundation's `waitUntilExit` can spin forever off the main thread on Linux; poll instead.
-func waitForExit(_ process: Process, timeout: TimeInterval = 600) {
+    let ends = try closeOnExecPipe()
+    defer { close(ends.reading) }
+    let process: ChildProcess
+    do {
+        defer { close(ends.writing) }
+        process = try ChildProcess(
+            path, arguments, environment: environment, directory: directory, standardOutput: ends.writing,
+            standardError: stdoutOnly ? nil : ends.writing)
+    }
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning, Date() < deadline { usleep(5_000) }
+    let text = String(decoding: readToEnd(ends.reading, until: deadline), as: UTF8.self)
+    guard process.wait(timeout: max(deadline.timeIntervalSinceNow, 0)) != nil else {
+        process.stop()
+        return (-1, text)
+    }
+    return (process.status, text)
 }
 
-/// SIGTERM, up to 5 s to exit, then SIGKILL.
-func stopProcess(_ process: Process) {
-    let pid = process.processIdentifier
-    kill(pid, SIGTERM)
-    let deadline = Date().addingTimeInterval(5)
-    while isAlive(pid), Date() < deadline { usleep(5_000) }
-    if isAlive(pid) { kill(pid, SIGKILL) }
+/// What `descriptor` gives until its end, or until `deadline`.
+private func readToEnd(_ descriptor: Int32, until deadline: Date) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while deadline.timeIntervalSinceNow > 0 {
+        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let waited = poll(&ready, 1, Int32(min(deadline.timeIntervalSinceNow, 1) * 1000) + 1)
+        if waited == 0 || (waited < 0 && errno == EINTR) { continue }
+        let count = read(descriptor, &buffer, buffer.count)
+        if count < 0, errno == EINTR { continue }
+        guard count > 0 else { break }
+        data.append(contentsOf: buffer[..<count])
+    }
+    return data
 }
 
 /// True while process `pid` exists and has not exited. Reads /proc: a zombie has exited
-/// even before Foundation (or init, for an orphan) has reaped it.
+/// even before its parent (or init, for an orphan) has reaped it.
 func isAlive(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
         let close = stat.lastIndex(of: ")")
@@ -120,16 +126,11 @@ func isAlive(_ pid: Int32) -> Bool {
     return stat[stat.index(after: close)...].dropFirst().first != "Z"
 }
 
-/// Starts a long-running server program with its output in `log`; stop it with `stopProcess`.
-func launchServer(_ path: String, _ arguments: [String], environment: [String: String]? = nil, log: URL) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
+/// Starts a long-running server program with its output in `log`; stop it with `stop()`.
+func launchServer(_ path: String, _ arguments: [String], environment: [String: String]? = nil, log: URL) throws -> ChildProcess {
     _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    return process
+    defer { try? handle.close() }
+    return try ChildProcess(
+        path, arguments, environment: environment, standardOutput: handle.fileDescriptor, standardError: handle.fileDescriptor)
 }

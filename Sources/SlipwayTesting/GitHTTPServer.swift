@@ -10,7 +10,7 @@ public final class GitHTTPServer: @unchecked Sendable {
     public let port: Int
     public let username: String
     public let token: String
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// Serves the bare repositories found in `root` (their directory names are the paths).
     public init(root: URL, username: String = "x-access-token", token: String = "ghs_" + UUID().uuidString) throws {
@@ -18,14 +18,12 @@ public final class GitHTTPServer: @unchecked Sendable {
         port = freeLoopbackPort()
         self.username = username
         self.token = token
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", TestPaths.fake("git_http_server.py").path, root.path, String(port),
-            Data("\(username):\(token)".utf8).base64EncodedString(), requestLog.path,
-        ]
-        try process.run()
-        self.process = process
+        process = try ChildProcess(
+            "/usr/bin/env",
+            [
+                "python3", TestPaths.fake("git_http_server.py").path, root.path, String(port),
+                Data("\(username):\(token)".utf8).base64EncodedString(), requestLog.path,
+            ], standardOutput: STDOUT_FILENO, standardError: STDERR_FILENO)
     }
 
     public var requestLog: URL { directory.appendingPathComponent("requests.log") }
@@ -46,7 +44,7 @@ public final class GitHTTPServer: @unchecked Sendable {
     }
 
     public func stop() {
-        if let process { stopProcess(process) }
+        process?.stop()
         process = nil
         TestPaths.removeTemporaryDirectory(directory)
     }

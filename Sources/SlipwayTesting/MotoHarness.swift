@@ -8,7 +8,7 @@ public final class MotoHarness: @unchecked Sendable {
     public let port: Int
     public private(set) var accessKeyID = ""
     public private(set) var secretAccessKey = ""
-    private var process: Process?
+    private var process: ChildProcess?
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
@@ -64,7 +64,7 @@ public final class MotoHarness: @unchecked Sendable {
     }
 
     public func stop() {
-        if let process { stopProcess(process) }
+        process?.stop()
         process = nil
         TestPaths.removeTemporaryDirectory(directory)
     }

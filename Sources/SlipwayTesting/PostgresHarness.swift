@@ -21,7 +21,7 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     /// The administrator, for `psql` over the socket.
     public let administrator = "slipway_admin"
     private let lock = NSLock()
-    private var process: Process?
+    private var process: ChildProcess?
 
     private var data: URL { directory.appendingPathComponent("data") }
     private var socketDirectory: URL { directory.appendingPathComponent("socket") }
@@ -114,16 +114,15 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     /// Fast shutdown (SIGINT: open transactions are rolled back), then SIGKILL after 10 s.
     public func stop() {
         guard
-            let process = lock.withLock({ () -> Process? in
+            let process = lock.withLock({ () -> ChildProcess? in
                 defer { self.process = nil }
                 return self.process
             })
         else { return }
-        kill(process.processIdentifier, SIGINT)
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        waitForExit(process, timeout: 5)
+        process.send(SIGINT)
+        guard process.wait(timeout: 10) == nil else { return }
+        process.send(SIGKILL)
+        process.wait(timeout: 5)
     }
 
     public func remove() {

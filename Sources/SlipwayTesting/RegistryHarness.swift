@@ -10,7 +10,7 @@ public final class RegistryHarness: @unchecked Sendable {
     public private(set) var port: Int
     public let username = "slipway-ci"
     public let password: String
-    private var process: Process?
+    private var process: ChildProcess?
 
     public var host: String { "127.0.0.1:\(port)" }
 
@@ -78,7 +78,7 @@ public final class RegistryHarness: @unchecked Sendable {
 
     public func stop() {
         guard let process else { return }
-        stopProcess(process)
+        process.stop()
         self.process = nil
     }
 

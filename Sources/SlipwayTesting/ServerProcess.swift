@@ -5,7 +5,7 @@ import Foundation
 public final class ServerProcess: @unchecked Sendable {
     public let directory: URL
     private let lock = NSLock()
-    private var process: Process?
+    private var process: ChildProcess?
 
     public init(label: String) throws {
         directory = try TestPaths.temporaryDirectory(label)
@@ -24,11 +24,11 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     public func stop() {
-        let running = lock.withLock { () -> Process? in
+        let running = lock.withLock { () -> ChildProcess? in
             defer { process = nil }
             return process
         }
-        if let running { stopProcess(running) }
+        running?.stop()
     }
 
     public func remove() {

@@ -288,7 +288,10 @@ import Glibc
 
 /// `count` connections to a port, opened and held by a Python process of their own.
 final class ConnectionFlood: @unchecked Sendable {
-    private let process = Process()
+    private let process: ChildProcess
+    /// Its standard input and output stay open here while it runs: it waits for the end
+    /// of its input, and a closed output would end it on its next write.
+    private let input: FileHandle, output: FileHandle
     let opened: Int
 
     init(port: Int, count: Int) throws {
@@ -305,23 +308,25 @@ final class ConnectionFlood: @unchecked Sendable {
             print(len(held), flush=True)
             sys.stdin.read()
             """
-        process.executableURL = URL(fileURLWithPath: try PythonTools.python())
-        process.arguments = ["-c", script]
-        let output = Pipe(), input = Pipe()
-        process.standardOutput = output
-        process.standardInput = input
-        try process.run()
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let inputPipe = try closeOnExecPipe(), outputPipe = try closeOnExecPipe()
+        input = FileHandle(fileDescriptor: inputPipe.writing, closeOnDealloc: true)
+        output = FileHandle(fileDescriptor: outputPipe.reading, closeOnDealloc: true)
+        defer {
+            close(inputPipe.reading)
+            close(outputPipe.writing)
+        }
+        process = try ChildProcess(
+            try PythonTools.python(), ["-c", script], standardInput: inputPipe.reading, standardOutput: outputPipe.writing)
+        var line = ""
+        while !line.contains("\n") {
+            let more = output.availableData
+            if more.isEmpty { break }
+            line += String(decoding: more, as: UTF8.self)
+        }
         opened = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
-    /// SIGKILL: the test process's children inherit its blocked signals (SIGTERM among them).
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    func stop() { process.stop() }
 }
 
 /// The value of a Prometheus sample line `name value` in `metrics` (0 when absent).

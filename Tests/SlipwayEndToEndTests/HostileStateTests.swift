@@ -67,13 +67,10 @@ import Glibc
         let owner = try TestPaths.temporaryDirectory("socket-owner")
         defer { TestPaths.removeTemporaryDirectory(owner) }
         try unixConfig(owner.appendingPathComponent("state").path).write(toFile: owner.path + "/c.yaml", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = try TestPaths.executable("slipwayd")
-        process.arguments = ["--config", owner.path + "/c.yaml"]
-        process.environment = TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
+        let process = try ChildProcess(
+            try TestPaths.executable("slipwayd").path, ["--config", owner.path + "/c.yaml"],
+            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        defer { process.stop() }
         try await eventually { FileManager.default.fileExists(atPath: socket) }
         try await Task.sleep(for: .milliseconds(300))
         let intruder = try TestPaths.temporaryDirectory("socket-intruder")

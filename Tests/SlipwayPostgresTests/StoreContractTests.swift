@@ -510,6 +510,8 @@ import Testing
 /// and stopped when the process exits; each test gets a database of its own on it.
 enum SharedPostgres {
     private static let server = Mutex<Task<PostgresHarness, any Error>?>(nil)
+    /// The started server, for the exit handler (which cannot await the task).
+    private static let running = Mutex<PostgresHarness?>(nil)
 
     static let logger: Logger = {
         var logger = Logger(label: "postgres-contract")
@@ -523,24 +525,15 @@ enum SharedPostgres {
             let started = Task {
                 let harness = try await PostgresHarness(label: "contract")
                 try await harness.start()
+                running.withLock { $0 = harness }
+                atexit { SharedPostgres.running.withLock { $0 }?.remove() }
                 try await harness.psql("CREATE ROLE slipway LOGIN PASSWORD 'contract' CREATEDB")
-                atexit { SharedPostgres.stopAtExit() }
                 return harness
             }
             task = started
             return started
         }
         return try await task.value
-    }
-
-    private static func stopAtExit() {
-        guard let task = server.withLock({ $0 }) else { return }
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            (try? await task.value)?.remove()
-            done.signal()
-        }
-        _ = done.wait(timeout: .now() + 15)
     }
 
     /// A new database, migrated, and two stores on it (two replicas' pools), each running
