@@ -136,6 +136,7 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayGitHub",
                 "SlipwayStore",
+                "SlipwayPostgres",
                 "SlipwayPipeline",
                 "SlipwayServer",
                 "SlipwaySecrets",

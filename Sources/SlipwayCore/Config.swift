@@ -4,6 +4,9 @@ public struct Config: Sendable, Equatable {
     public var server: ServerConfig
     public var stateDirectory: String
     public var database: DatabaseLocation
+    /// `database_password`: where PostgreSQL's password is kept (never in the URL); nil
+    /// for SQLite, or a server that asks none.
+    public var databasePassword: SecretReference?
     public var queue: QueueConfig
     public var api: APIConfig
     public var github: GitHubConfig?
@@ -67,6 +70,9 @@ public struct QueueConfig: Sendable, Equatable {
     public var shutdownGrace: Duration = .seconds(60)
     /// Finished workspaces kept per repository; older ones are removed.
     public var keepWorkspaces: Int = 5
+    /// PostgreSQL: how long a running build's claim lasts unless its replica renews it
+    /// (every third of it); a dead replica's builds move to another after it runs out.
+    public var lease: Duration = .seconds(30)
 }
 
 public struct APIToken: Sendable, Equatable {

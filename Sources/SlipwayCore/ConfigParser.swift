@@ -38,7 +38,8 @@ public enum ConfigParser {
         let database = readDatabase(fields)
         let queueFields = fields.child("queue")
         let queue = readQueue(queueFields)
-        let later = LaterSettings.read(fields, queue: queueFields)
+        let later = LaterSettings.read(fields)
+        let databasePassword = fields.secret("database_password")
         queueFields?.finish()
         let api = readAPI(fields.child("api"), problems: problems)
         let github = fields.child("github").flatMap { readGitHub($0, problems: problems) }
@@ -67,7 +68,7 @@ public enum ConfigParser {
         }
         if !problems.all.isEmpty { return nil }
         return Config(
-            server: server, stateDirectory: stateDirectory, database: database, queue: queue, api: api,
+            server: server, stateDirectory: stateDirectory, database: database, databasePassword: databasePassword, queue: queue, api: api,
             github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel, sandbox: sandbox, later: later)
     }
 
@@ -143,6 +144,13 @@ public enum ConfigParser {
         if let cancel = fields.bool("cancel_superseded") { queue.cancelSuperseded = cancel }
         if let grace = fields.duration("shutdown_grace") { queue.shutdownGrace = grace }
         if let keep = fields.int("keep_workspaces", range: 0...10_000) { queue.keepWorkspaces = keep }
+        if let lease = fields.duration("lease") {
+            if lease < .seconds(3) || lease > .seconds(3600) {
+                fields.report("lease", "must be from 3s to 1h (renewed every third of it), got \(DurationText.format(lease))")
+            } else {
+                queue.lease = lease
+            }
+        }
         return queue
     }
 

@@ -1,13 +1,9 @@
 /// Keys of the SPEC's contract that belong to features this version does not run yet
-/// (several replicas on PostgreSQL, reconcile, signed provenance). They are read and
+/// (reconcile, signed provenance). They are read and
 /// type-checked like any key, so a SPEC-shaped config parses; `ConfigLoader` then
 /// refuses the ones that would change what the daemon does, naming them, instead of
 /// ignoring them.
 public struct LaterSettings: Sendable, Equatable {
-    /// `database_password`: PostgreSQL only.
-    public var databasePassword: SecretReference?
-    /// `queue.lease`: PostgreSQL only.
-    public var lease: Duration?
     /// `reconcile`: nil when absent or null.
     public var reconcile: Duration?
     /// `provenance`: present or not.
@@ -15,10 +11,8 @@ public struct LaterSettings: Sendable, Equatable {
 
     public init() {}
 
-    static func read(_ fields: YAMLFields, queue: YAMLFields?) -> LaterSettings {
+    static func read(_ fields: YAMLFields) -> LaterSettings {
         var settings = LaterSettings()
-        settings.databasePassword = fields.secret("database_password")
-        settings.lease = queue?.duration("lease")
         settings.reconcile = fields.duration("reconcile")
         if let provenance = fields.child("provenance") {
             _ = provenance.secret("signing_key", required: true)

@@ -80,6 +80,8 @@ extension Config {
     /// Every secret reference with the key path it is written at.
     public func secretReferences() -> [(path: String, reference: SecretReference)] {
         var found: [(String, SecretReference)] = []
+        // Looked up for PostgreSQL only: a SPEC-shaped config names it beside `sqlite`.
+        if case .postgres = database, let databasePassword { found.append(("database_password", databasePassword)) }
         for (index, token) in api.tokens.enumerated() { found.append(("api.tokens[\(index)].token", token.token)) }
         if let github {
             switch github.auth {

@@ -39,11 +39,9 @@ public enum Daemon {
         let lock = try StateDirectoryLock.acquire(stateDirectory: config.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
         if let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
-        let store: SQLiteBuildStore =
-            switch config.database {
-            case .sqlite: SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
-            case .postgres: throw StoreError.unsupported("database: postgres:// is not supported by this version; use sqlite")
-            }
+        let opened = try await DaemonStore.open(config, resolved, logger: logger)
+        defer { opened.close() }
+        let store = opened.store
         let live = LiveConfig(resolved)
         let toolEnvironment = ToolEnvironment.fromProcess()
         let sandboxHost = SandboxHost.fromProcess(configPath: configPath)
@@ -57,7 +55,7 @@ public enum Daemon {
         let runner = BuildRunner(
             store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
             followers: followers, logger: logger, planSteps: plan.steps)
-        let queue = BuildQueue(store: store, config: live, runner: runner, logger: logger)
+        let queue = BuildQueue(store: store, config: live, runner: runner, replicas: opened.replicas, logger: logger)
         let intake = BuildIntake(store: store, config: live, queue: queue)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
         let scheduler = DeployScheduler(deployments: store, runner: deployer, config: live, logger: logger)
@@ -80,12 +78,19 @@ public enum Daemon {
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(intake: intake, config: live, logger: logger)
         let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
+        var replicaServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let leases = opened.leases { replicaServices.append(.init(service: LeaseKeeper(store: leases, queue: queue, logger: logger))) }
+        if let replicas = opened.replicas {
+            replicaServices.append(.init(service: ReplicaEventListener(events: replicas, queue: queue, logger: logger)))
+        }
 
         // Shutdown runs in reverse order: open log streams end first, then the server
-        // stops accepting, then the reloader, then the queue finishes or checkpoints its builds.
+        // stops accepting, then the reloader, then the queue finishes or checkpoints its
+        // builds (their leases kept meanwhile).
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                // The lease keeper stops last: a build finishing within the grace keeps its lease.
+                services: replicaServices + [
                     .init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
                     .init(service: reloader), .init(service: server),
                     .init(service: ShutdownHook { followers.close() }),

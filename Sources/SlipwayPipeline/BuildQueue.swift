@@ -22,6 +22,8 @@ public final class BuildQueue: Service, Sendable {
     private let store: any BuildLeaseStore
     private let config: LiveConfig
     private let runner: BuildRunner
+    /// Replicas sharing the store (PostgreSQL): a cancel reaches the one running the build.
+    private let replicas: (any ReplicaEvents)?
     private let executor = DispatchTaskExecutor(label: "slipway.builds")
     private let logger: Logger
     /// Something may be runnable: a build stored, a build ended, a timer due.
@@ -53,10 +55,13 @@ public final class BuildQueue: Service, Sendable {
         var stopReason: StopReason?
     }
 
-    public init(store: any BuildLeaseStore, config: LiveConfig, runner: BuildRunner, logger: Logger) {
+    public init(
+        store: any BuildLeaseStore, config: LiveConfig, runner: BuildRunner, replicas: (any ReplicaEvents)? = nil, logger: Logger
+    ) {
         self.store = store
         self.config = config
         self.runner = runner
+        self.replicas = replicas
         self.logger = logger
     }
 
@@ -112,12 +117,17 @@ public final class BuildQueue: Service, Sendable {
     }
 
     /// An operator's cancel: a running build is stopped, a queued one canceled in the store.
+    /// A build running on another replica is canceled in the store, and that replica told
+    /// to stop its processes.
     public func cancel(_ build: Build, by who: String) async throws -> CancelResult {
         guard !build.state.isTerminal else { return .alreadyEnded(build.state) }
         if build.state == .running, stop(build.id, reason: .canceled(by: who)) { return .stopping }
         do {
             guard let canceled = try await store.transition(build.id, .cancel, reason: "canceled by \(who)") else {
                 return .alreadyEnded(build.state)
+            }
+            if canceled.state == .canceled, build.state == .running, let replicas {
+                await replicas.announce(.canceled(buildID: build.id, by: who))
             }
             return canceled.state == .canceled ? .canceled : .alreadyEnded(canceled.state)
         } catch let refused as InvalidTransition {

@@ -10,6 +10,12 @@ public enum StopReason: Sendable, Equatable {
     case superseded(by: Int64)
     /// Shutdown ran out of grace: back to `queued`, resumed at the next start.
     case checkpoint
+    /// Another replica took the build over (this one did not renew its lease in time):
+    /// its processes stop and nothing more is written for this attempt.
+    case leaseLost
+    /// An operator canceled it through another replica, which recorded the cancel: its
+    /// processes stop here and nothing more is written.
+    case canceledElsewhere(by: String)
 }
 
 /// Runs one claimed build: its steps in order, each recorded in the store and the build
@@ -112,8 +118,9 @@ public struct BuildRunner: Sendable {
             ran.append(step)
             let outcome = await runStep(step, context, logger: logger)
             if case .canceled = outcome {
-                let state = await stop(build, reason: stopReason(), log: log, logger: logger)
-                Self.recordDuration(ContinuousClock.now - started, repository: build.repository, state: state)
+                if let state = await stop(build, reason: stopReason(), log: log, logger: logger) {
+                    Self.recordDuration(ContinuousClock.now - started, repository: build.repository, state: state)
+                }
                 return BuildCleanUp(steps: ran, context: context)
             }
             switch outcome {
@@ -191,12 +198,21 @@ public struct BuildRunner: Sendable {
         return outcome
     }
 
-    /// Records why the build stopped early; returns the state it goes to.
-    private func stop(_ build: Build, reason: StopReason?, log: BuildLog, logger: Logger) async -> BuildState {
+    /// Records why the build stopped early; returns the state it goes to, or nil when this
+    /// replica may record nothing (it lost the build).
+    private func stop(_ build: Build, reason: StopReason?, log: BuildLog, logger: Logger) async -> BuildState? {
         let event: BuildEvent
         let text: String
         let state: BuildState
         switch reason ?? .canceled(by: "unknown") {
+        case .leaseLost:
+            log.header("this replica lost the build's lease; another replica runs it again, and nothing more is written here")
+            logger.warning("build lost to another replica: its processes were stopped", metadata: ["attempt": "\(build.attempts)"])
+            return nil
+        case .canceledElsewhere(let who):
+            log.header("build canceled by \(who) (through another replica)")
+            logger.notice("build stopped", metadata: ["why": "canceled by \(who) through another replica"])
+            return .canceled
         case .canceled(let who):
             (event, state) = (.cancel, .canceled)
             text = "canceled by \(who)"

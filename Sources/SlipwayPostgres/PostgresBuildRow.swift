@@ -58,6 +58,7 @@ enum PostgresProblem: Error, CustomStringConvertible {
     /// Why the database could not be reached, when `error` says it could not; nil for an
     /// error of the statement itself (a constraint, a serialization failure).
     static func unreachable(_ error: any Error) -> String? {
+        if let expired = error as? ConnectionWaitExpired { return expired.description }
         guard let error = error as? PSQLError else { return nil }
         switch error.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:

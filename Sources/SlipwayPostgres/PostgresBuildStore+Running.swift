@@ -260,3 +260,4 @@ extension PostgresBuildStore: StatusOutboxStore {
         }
     }
 }
+extension PostgresBuildStore: BuildLeaseRenewal {}

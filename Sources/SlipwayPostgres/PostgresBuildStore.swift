@@ -24,14 +24,20 @@ public final class PostgresBuildStore: Sendable {
     /// This replica, as the leases of the builds it runs name it.
     public let replica: String
     /// How long a claim holds without renewal (`queue.lease`).
-    let lease: Duration
+    public let lease: Duration
+    /// Longest wait for a pooled connection: an unreachable database makes a request
+    /// fail (a delivery: 503) instead of waiting for as long as the pool retries.
+    let connectionWait: Duration
     public let outboxWritten = WakeSignal()
     private let lastWriteFailure = Mutex<String?>(nil)
 
-    public init(database: PostgresDatabase, replica: String, lease: Duration = .seconds(30), logger: Logger) {
+    public init(
+        database: PostgresDatabase, replica: String, lease: Duration = .seconds(30), connectionWait: Duration = .seconds(5), logger: Logger
+    ) {
         self.database = database
         self.replica = replica
         self.lease = lease
+        self.connectionWait = connectionWait
         self.logger = logger
     }
 
@@ -41,9 +47,18 @@ public final class PostgresBuildStore: Sendable {
     /// One transaction on a pooled connection; the error is the one that made it fail
     /// (not postgres-nio's wrapper), and a failure to reach the database is remembered
     /// for `writeProblem` until a write succeeds again.
+    ///
+    /// A transaction waits at most `connectionWait` for its connection, and is given up
+    /// only while it waits: once it has its connection it runs to its end, so a caller is
+    /// never told "failed" about something committed.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let result = try await database.client.withTransaction(logger: logger) { connection in try await body(connection) }
+            let result = try await ConnectionWait.bounded(connectionWait, location: database.location) { [database, logger] begin in
+                try await database.client.withTransaction(logger: logger) { connection in
+                    try begin()
+                    return try await body(connection)
+                }
+            }
             lastWriteFailure.withLock { $0 = nil }
             return result
         } catch let error as PostgresTransactionError {

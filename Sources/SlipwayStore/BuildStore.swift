@@ -82,6 +82,17 @@ public protocol BuildLeaseStore: Sendable {
     func recoverInterrupted() async throws -> [Build]
 }
 
+/// A store shared by several replicas (PostgreSQL): a running build is held under a
+/// lease that its replica renews; another replica takes the build over once the lease
+/// has run out (`BuildLeaseStore.recoverInterrupted`).
+public protocol BuildLeaseRenewal: Sendable {
+    /// How long a claim holds without renewal.
+    var lease: Duration { get }
+    /// Extends the leases of `running` (the builds this replica runs) and of its
+    /// deployments; returns those it holds no more, whose processes must stop.
+    func renewLeases(of running: Set<Int64>) async throws -> Set<Int64>
+}
+
 /// What a running build records as it goes. Each write names the fence its attempt was
 /// claimed under (`Build.fence`) and throws `StaleAttempt`, writing nothing, once the
 /// build has been claimed again (its replica lost it: paused or cut off past its lease).

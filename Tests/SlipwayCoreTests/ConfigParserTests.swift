@@ -58,11 +58,12 @@ import Testing
         let found = problems(
             """
             server: {max_body_bytes: lots, public_pages: maybe}
-            queue: {workers: 0}
+            queue: {workers: 0, lease: 1s}
             """ + "\n" + minimalRepository)
-        #expect(found.map(\.path) == ["server.max_body_bytes", "server.public_pages", "queue.workers"])
+        #expect(found.map(\.path) == ["server.max_body_bytes", "server.public_pages", "queue.workers", "queue.lease"])
         #expect(found[0].message.contains("'lots'"))
         #expect(found[2].message.contains("between 1 and 256"))
+        #expect(found[3].message.contains("from 3s to 1h"))
     }
 
     /// Scalars are read as YAML 1.1 types by the parser itself (Yams' regex resolver is
@@ -78,6 +79,7 @@ import Testing
         #expect(config.server.maxBodyBytes == 1_048_576)
         #expect(config.queue.cancelSuperseded == false)
         #expect(config.queue.workers == 3)
+        #expect(config.queue.lease == .seconds(30))
         let quoted = problems(
             """
             server: {public_pages: "true", max_body_bytes: '2048'}

@@ -113,13 +113,23 @@ import Testing
         #expect(outcome.output.contains("TEST_ORG_SECRET"), "\(outcome.output)")
     }
 
-    @Test func aDatabaseThisVersionCannotRunFailsTheCheck() throws {
+    /// Issue 18: a PostgreSQL URL with its password in `database_password`; the password
+    /// is looked up like any secret (and only for PostgreSQL: SQLite ignores the key).
+    @Test func aPostgresDatabaseNeedsItsPasswordAndNeverInTheURL() throws {
         let config = testConfig(port: 8080, stateDirectory: "/tmp/unused")
-            .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway@db/slipway?sslmode=disable")
-        let outcome = try checkConfig(config)
-        #expect(outcome.status == 1)
-        #expect(outcome.output.contains("database"), "\(outcome.output)")
-        #expect(outcome.output.contains("not supported"), "\(outcome.output)")
+            .replacingOccurrences(
+                of: "database: sqlite",
+                with: "database: postgres://slipway@db/slipway?sslmode=disable\ndatabase_password: env:TEST_PG_PASSWORD")
+        let missing = try checkConfig(config)
+        #expect(missing.status == 1)
+        #expect(missing.output.contains("database_password") && missing.output.contains("TEST_PG_PASSWORD"), "\(missing.output)")
+        let given = try checkConfig(config, environment: TestSecrets.environment.merging(["TEST_PG_PASSWORD": "pg-secret-xyz"]) { $1 })
+        #expect(given.status == 0, "\(given.output)")
+        #expect(!given.output.contains("pg-secret-xyz"))
+        let sqlite = try checkConfig(
+            testConfig(port: 8080, stateDirectory: "/tmp/unused")
+                .replacingOccurrences(of: "database: sqlite", with: "database: sqlite\ndatabase_password: env:TEST_PG_PASSWORD"))
+        #expect(sqlite.status == 0, "\(sqlite.output)")
 
         // A password typed into the URL is refused by name and never repeated.
         let withPassword = try checkConfig(

@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import SlipwayCore
+import SlipwayPostgres
+import SlipwayStore
+
+/// The store the daemon runs on (`database:`): SQLite in the state directory, or the
+/// PostgreSQL database this replica shares with the others.
+struct DaemonStore: Sendable {
+    let store: any BuildStore & DeploymentStore
+    /// PostgreSQL: this replica's builds hold leases (`LeaseKeeper` keeps them).
+    let leases: (any BuildLeaseRenewal & BuildLeaseStore)?
+    /// PostgreSQL: what the replicas tell each other.
+    let replicas: (any ReplicaEvents)?
+    /// PostgreSQL: the connection pool, kept until `close()`.
+    private let pool: Task<Void, Never>?
+
+    static func open(_ config: Config, _ resolved: ResolvedConfig, logger: Logger) async throws -> DaemonStore {
+        switch config.database {
+        case .sqlite:
+            let store = SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
+            return DaemonStore(store: store, leases: nil, replicas: nil, pool: nil)
+        case .postgres(let location):
+            let password = config.databasePassword.flatMap { resolved.secret($0) }
+            let database = PostgresDatabase(location: location, password: password, logger: logger)
+            let applied = try await database.migrate()
+            if !applied.isEmpty { logger.notice("database schema migrated", metadata: ["versions": "\(applied)"]) }
+            // The pool runs apart from the service group: start-up (recovery of
+            // interrupted deployments) and the drain at shutdown use it outside the group.
+            let pool = Task { await database.run() }
+            let replica = replicaName()
+            logger.notice(
+                "sharing the PostgreSQL database with any other replicas",
+                metadata: ["replica": "\(replica)", "database": "\(location.host):\(location.port)/\(location.database)"])
+            let store = PostgresBuildStore(database: database, replica: replica, lease: config.queue.lease, logger: logger)
+            return DaemonStore(
+                store: store, leases: store, replicas: PostgresReplicaEvents(database: database, logger: logger), pool: pool)
+        }
+    }
+
+    /// Ends the pool (after the service group, whose drain may still write).
+    func close() { pool?.cancel() }
+
+    /// Names this process among the replicas: host, pid, and a random part, so a
+    /// restarted replica (same host, maybe the same pid) never takes its old leases for
+    /// its own.
+    private static func replicaName() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return "\(host)-\(getpid())-\(random)"
+    }
+}

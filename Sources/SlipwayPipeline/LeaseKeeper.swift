@@ -1,0 +1,82 @@
+import Logging
+import ServiceLifecycle
+import SlipwayCore
+import SlipwayStore
+
+/// Several replicas on PostgreSQL: keeps the leases of the builds this replica runs
+/// (renewed every third of `queue.lease`), and takes over the builds of a replica that
+/// stopped renewing its own.
+///
+/// - A build whose lease was taken over (this replica was paused or cut off for longer
+///   than the lease) is stopped here at the next renewal: its processes end, and the
+///   store refuses every write of that attempt anyway (its fence is old).
+/// - While the database cannot be reached, leases cannot be renewed: once a whole lease
+///   has passed since the last renewal, another replica may have taken the builds, so
+///   they are stopped here too.
+/// - Every lease, builds whose lease ran out are queued again (another attempt) and the
+///   queue is woken; each round also wakes it for builds other replicas stored.
+public struct LeaseKeeper: Service {
+    let store: any BuildLeaseRenewal & BuildLeaseStore
+    let queue: BuildQueue
+    let logger: Logger
+
+    public init(store: any BuildLeaseRenewal & BuildLeaseStore, queue: BuildQueue, logger: Logger) {
+        self.store = store
+        self.queue = queue
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        _ = await cancelWhenGracefulShutdown { await keepForever() }
+    }
+
+    private func keepForever() async {
+        let lease = store.lease
+        var lastRenewal = ContinuousClock.now
+        var lastRecovery = ContinuousClock.now
+        while (try? await Task.sleep(for: lease / 3)) != nil {
+            lastRenewal = await renew(since: lastRenewal, lease: lease)
+            if ContinuousClock.now - lastRecovery >= lease {
+                lastRecovery = .now
+                await takeOverExpired()
+            }
+            queue.wake()
+        }
+    }
+
+    /// Renews; returns when the leases were last renewed.
+    private func renew(since lastRenewal: ContinuousClock.Instant, lease: Duration) async -> ContinuousClock.Instant {
+        let running = Set(queue.runningBuildIDs)
+        do {
+            let lost = try await store.renewLeases(of: running)
+            for id in lost.sorted() {
+                logger.warning(
+                    "build taken over by another replica after this one missed its lease; stopping it", metadata: ["build": "\(id)"])
+                queue.stop(id, reason: .leaseLost)
+            }
+            return .now
+        } catch {
+            let overdue = ContinuousClock.now - lastRenewal >= lease
+            logger.warning(
+                "cannot renew the leases of this replica's builds",
+                metadata: ["error": "\(error)", "builds": "\(running.sorted())", "overdue": "\(overdue)"])
+            if overdue {
+                for id in running.sorted() { queue.stop(id, reason: .leaseLost) }
+            }
+            return lastRenewal
+        }
+    }
+
+    private func takeOverExpired() async {
+        do {
+            let recovered = try await store.recoverInterrupted()
+            for build in recovered {
+                logger.warning(
+                    "build's replica stopped renewing its lease: queued again here",
+                    metadata: ["build": "\(build.id)", "repo": "\(build.repository)", "state": "\(build.state.rawValue)"])
+            }
+        } catch {
+            logger.warning("cannot look for builds whose lease ran out", metadata: ["error": "\(error)"])
+        }
+    }
+}

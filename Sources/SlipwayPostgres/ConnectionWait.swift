@@ -1,0 +1,59 @@
+import SlipwayCore
+import Synchronization
+
+/// A bound on how long work waits for a pooled connection. postgres-nio's pool keeps a
+/// request waiting while it retries an unreachable server, as long as it takes; a
+/// delivery must be refused (503) within seconds instead, and never be told "failed"
+/// once its transaction has begun (it may commit).
+enum ConnectionWait {
+    private enum Phase { case waiting, begun, abandoned }
+
+    /// Runs `work`, which calls `begin()` as soon as it has its connection. Throws
+    /// `ConnectionWaitExpired` when `limit` passes first; work that has begun is waited for.
+    static func bounded<T: Sendable>(
+        _ limit: Duration, location: PostgresLocation,
+        _ work: @escaping @Sendable (_ begin: @escaping @Sendable () throws -> Void) async throws -> T
+    ) async throws -> T {
+        let phase = Mutex(Phase.waiting)
+        let begin: @Sendable () throws -> Void = {
+            let abandoned = phase.withLock { phase in
+                if phase == .waiting { phase = .begun }
+                return phase == .abandoned
+            }
+            if abandoned { throw CancellationError() }
+        }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work(begin) }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            while let finished = try await group.next() {
+                if let value = finished {
+                    group.cancelAll()
+                    return value
+                }
+                let gaveUp = phase.withLock { phase in
+                    if phase == .waiting { phase = .abandoned }
+                    return phase == .abandoned
+                }
+                if gaveUp {
+                    group.cancelAll()
+                    throw ConnectionWaitExpired(location: location, limit: limit)
+                }
+            }
+            throw CancellationError()
+        }
+    }
+}
+
+/// No pooled connection to PostgreSQL came within the limit: the server is down,
+/// unreachable, or refuses this replica (its log says why).
+public struct ConnectionWaitExpired: Error, CustomStringConvertible {
+    let location: PostgresLocation
+    let limit: Duration
+
+    public var description: String {
+        "no connection to PostgreSQL at \(location.host):\(location.port) within \(DurationText.format(limit))"
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import SlipwayCore
+import SlipwayTesting
+import Testing
+
+/// Issue 18: slipwayd replicas on one PostgreSQL database (a real PostgreSQL 15 server of
+/// the test's own), each a whole daemon with its own state directory.
+@Suite struct ReplicaTests {
+    /// One replica on PostgreSQL takes a push and builds it. While the database is down it
+    /// is not ready and refuses deliveries (503, never a 202 for what was not stored); once
+    /// the database is back, it is ready and takes them again.
+    @Test func aReplicaBuildsAPushAndRefusesDeliveriesWhileTheDatabaseIsDown() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let daemon = try cluster.replica("pg-one")
+        try await daemon.run { daemon in
+            let reply = try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)
+            #expect(reply.status == 202, "\(reply.text)")
+            let id = try #require(daemon.buildID(of: reply))
+            #expect(try await cluster.waitForEnd(of: id, on: daemon).state == "success")
+
+            cluster.server.stop()
+            try await eventually(timeout: .seconds(30)) { try await daemon.get("/readyz").status == 503 }
+            let refused = try await daemon.deliver(event: "push", payload: pushPayload(branch: "down"), secret: TestSecrets.repository)
+            #expect(refused.status == 503, "\(refused.text)")
+
+            try await cluster.server.start()
+            try await eventually(timeout: .seconds(30)) { try await daemon.get("/readyz").status == 200 }
+            let accepted = try await daemon.deliver(event: "push", payload: pushPayload(branch: "back"), secret: TestSecrets.repository)
+            #expect(accepted.status == 202, "\(accepted.text)")
+            let stored = try await cluster.psql("SELECT count(*) FROM delivery")
+            #expect(stored == "2", "the refused delivery must not be stored")
+        }
+    }
+
+    /// Three replicas started at the same moment on an empty database: one schema, all
+    /// ready. Deliveries sent round-robin over them from several connections, a tenth of
+    /// them delivered again to another replica: one build per delivery id, every 2xx
+    /// stored, the redeliveries answered as duplicates.
+    @Test func threeReplicasShareOneQueueAndStoreEachDeliveryOnce() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let replicas = try (0..<3).map { try cluster.replica("pg-\($0)") }
+        defer { Task { for replica in replicas { await replica.shutdown() } } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for replica in replicas { group.addTask { try await replica.start() } }
+            try await group.waitForAll()
+        }
+        #expect(try await cluster.psql("SELECT count(*) FROM schema_migration") != "0")
+
+        let deliveries = 300
+        let results = try await withThrowingTaskGroup(of: (Int, Int, Int?).self) { group in
+            for index in 0..<deliveries {
+                group.addTask {
+                    let id = "round-robin-\(index)"
+                    let payload = pushPayload(branch: "b\(index % 12)", message: "push \(index)")
+                    let first = try await replicas[index % 3].deliver(
+                        event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: id)
+                    guard index % 10 == 0 else { return (first.status, 0, nil) }
+                    let again = try await replicas[(index + 1) % 3].deliver(
+                        event: "push", payload: payload, secret: TestSecrets.repository, deliveryID: id)
+                    return (first.status, again.status, again.json["build"] as? Int)
+                }
+            }
+            return try await group.reduce(into: [(Int, Int, Int?)]()) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.0 == 202 }, "\(results.map(\.0).filter { $0 != 202 })")
+        #expect(results.filter { $0.1 != 0 }.allSatisfy { $0.1 == 200 }, "redeliveries are duplicates")
+        #expect(try await cluster.psql("SELECT count(*) FROM delivery") == "\(deliveries)")
+        #expect(try await cluster.psql("SELECT count(*) FROM build") == "\(deliveries)")
+        #expect(try await cluster.psql("SELECT count(DISTINCT build_id) FROM delivery") == "\(deliveries)")
+        // Each lane's newest push is built; the older ones were superseded, on any replica.
+        try await eventually(timeout: .seconds(120)) {
+            try await cluster.psql("SELECT count(*) FROM build WHERE state IN ('queued', 'running')") == "0"
+        }
+        // Each lane's newest build succeeded; an older one succeeded too if it ended before
+        // the next push of its lane came, or was superseded.
+        #expect(
+            try await cluster.psql(
+                "SELECT count(*) FROM build b WHERE state = 'success' AND NOT EXISTS (SELECT 1 FROM build n WHERE n.ref = b.ref AND n.id > b.id)"
+            ) == "12")
+        #expect(try await cluster.psql("SELECT count(*) FROM build WHERE state NOT IN ('success', 'superseded')") == "0")
+        for replica in replicas { await replica.shutdown() }
+    }
+
+    /// A replica SIGKILLed with two builds inside their step and two queued: after the
+    /// lease (3 s here) the survivor runs them; each ends once, in success, and the step's
+    /// side effect shows no command ran more than twice.
+    @Test func aKilledReplicasBuildsRunOnTheSurvivorAfterTheLease() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let gate = try TestPaths.temporaryDirectory("replica-gate")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let ran = gate.appendingPathComponent("ran").path
+        let step = ["sh", "-c", "echo $SLIPWAY_BUILD_ID >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let doomed = try cluster.replica("pg-doomed", workers: 2, test: step)
+        let survivor = try cluster.replica("pg-survivor", workers: 4, test: step)
+        defer { Task { await survivor.shutdown() } }
+        try await doomed.run { doomed in
+            var ids: [Int64] = []
+            for branch in ["k1", "k2", "k3", "k4"] {
+                let reply = try await doomed.deliver(event: "push", payload: pushPayload(branch: branch), secret: TestSecrets.repository)
+                ids.append(try #require(doomed.buildID(of: reply)))
+            }
+            try await eventually { Self.lines(ran).count == 2 }   // two inside their step, two queued
+            try await doomed.stop(signal: SIGKILL)
+            let killed = ContinuousClock.now
+            try await survivor.start()
+            // The survivor takes the queued two at once, the killed replica's two after its lease.
+            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 6 }
+            let failover = ContinuousClock.now - killed
+            print("replica failover: SIGKILL to both builds running again on the survivor: \(failover)")
+            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            for id in ids {
+                let build = try await cluster.waitForEnd(of: id, on: survivor)
+                #expect(build.state == "success", "build \(id): \(build)")
+            }
+            let runs = Dictionary(grouping: Self.lines(ran), by: { $0 }).mapValues(\.count)
+            #expect(runs.count == 4 && runs.values.allSatisfy { $0 <= 2 }, "\(runs)")
+            #expect(runs.values.filter { $0 == 2 }.count == 2, "the two killed mid-step ran again: \(runs)")
+            #expect(try await cluster.psql("SELECT count(*) FROM build WHERE state <> 'success'") == "0")
+        }
+        await survivor.shutdown()
+    }
+
+    /// A replica paused (SIGSTOP) for longer than its lease while its build is inside its
+    /// step: another replica takes the build over as attempt 2. Woken (SIGCONT), the
+    /// paused replica learns it lost the lease, kills the step's processes and writes
+    /// nothing more for attempt 1; the build ends as attempt 2 ends.
+    @Test func aPausedReplicaThatLostItsLeaseStopsAndWritesNothingMore() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let gate = try TestPaths.temporaryDirectory("replica-pause")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let ran = gate.appendingPathComponent("ran").path
+        // Each attempt writes its shell's pid; the second attempt waits for the gate.
+        let step = [
+            "sh", "-c",
+            "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done; echo attempt done",
+        ]
+        let paused = try cluster.replica("pg-paused", workers: 1, test: step)
+        let other = try cluster.replica("pg-other", workers: 1, test: step)
+        defer { Task { await other.shutdown() } }
+        try await paused.run { paused in
+            let reply = try await paused.deliver(event: "push", payload: pushPayload(branch: "pause"), secret: TestSecrets.repository)
+            let id = try #require(paused.buildID(of: reply))
+            try await eventually { Self.lines(ran).count == 1 }
+            let firstShell = try #require(Int32(Self.lines(ran)[0]))
+            paused.signal(SIGSTOP)
+            try await other.start()
+            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 2 }
+            let recordedBefore = try await cluster.psql(
+                "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL")
+            let outboxBefore = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)")
+            paused.signal(SIGCONT)
+            // Within a renewal (a third of the lease) and the stop's grace, its step is gone.
+            try await eventually(timeout: .seconds(30)) { kill(firstShell, 0) != 0 }
+            try await Task.sleep(for: .seconds(2))   // time for any write it might still try
+            #expect(
+                try await cluster.psql(
+                    "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL") == recordedBefore)
+            #expect(try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)") == outboxBefore)
+            #expect(try await cluster.psql("SELECT state || ' ' || attempts FROM build WHERE id = \(id)") == "running 2")
+            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            let build = try await cluster.waitForEnd(of: id, on: paused)
+            #expect(build.state == "success" && build.attempts == 2, "\(build)")
+            #expect(paused.daemonLog().contains("build taken over by another replica"))
+        }
+        await other.shutdown()
+    }
+
+    /// `POST /api/v1/builds/{id}/cancel` on replica B of a build running on replica A:
+    /// B records the cancel, and A, told through NOTIFY, stops the build's processes and
+    /// writes nothing more for it.
+    @Test func aCancelThroughAnotherReplicaStopsTheBuildWhereItRuns() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let gate = try TestPaths.temporaryDirectory("replica-cancel")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let ran = gate.appendingPathComponent("ran").path
+        let step = ["sh", "-c", "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let runner = try cluster.replica("pg-runs", workers: 1, test: step)
+        let front = try cluster.replica("pg-front", workers: 1, test: step)
+        defer { Task { await front.shutdown() } }
+        try await runner.run { runner in
+            let reply = try await runner.deliver(event: "push", payload: pushPayload(branch: "cancel-me"), secret: TestSecrets.repository)
+            let id = try #require(runner.buildID(of: reply))
+            try await eventually { Self.lines(ran).count == 1 }
+            let shell = try #require(Int32(Self.lines(ran)[0]))
+            try await front.start()
+            let asked = ContinuousClock.now
+            let canceled = try await front.request(
+                "POST", "/api/v1/builds/\(id)/cancel", headers: [("Authorization", "Bearer \(OperatorAPITests.token)")], body: nil)
+            #expect(canceled.status == 202, "\(canceled.text)")
+            try await eventually(timeout: .seconds(30)) { kill(shell, 0) != 0 }
+            print("replica cancel: asked on one replica to the step's process gone on the other: \(ContinuousClock.now - asked)")
+            let build = try await cluster.waitForEnd(of: id, on: runner)
+            #expect(build.state == "canceled" && build.attempts == 1, "\(build)")
+            #expect(runner.daemonLog().contains("stopping a build canceled through another replica"), "told by NOTIFY, not by its lease")
+            #expect(Self.lines(ran).count == 1, "the canceled build is not run again")
+        }
+        await front.shutdown()
+    }
+
+    private static func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
+
+/// A PostgreSQL server of the test's own with Slipway's role and database, and replicas
+/// configured for it (a state directory each, `queue.lease: 3s`).
+final class ReplicaCluster: Sendable {
+    let server: PostgresHarness
+    static let password = "replica-" + UUID().uuidString
+
+    init() async throws {
+        server = try await PostgresHarness(label: "replicas")
+        do {
+            try await server.start()
+            try await server.createRoleAndDatabase(role: "slipway", password: Self.password, database: "slipway")
+        } catch {
+            print("--- postgres log ---\n\(server.log)")
+            server.remove()
+            throw error
+        }
+    }
+
+    func replica(_ label: String, workers: Int = 2, test: [String] = ["sh", "-c", "echo tests ran"]) throws -> DaemonHarness {
+        var environment = TestSecrets.environment
+        environment["TEST_PG_PASSWORD"] = Self.password
+        environment["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        let port = server.port
+        return try DaemonHarness(label: label, environment: environment) { daemonPort, state in
+            testConfig(
+                port: daemonPort, stateDirectory: state, workers: workers, test: test,
+                topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n"
+            )
+            .replacingOccurrences(
+                of: "database: sqlite",
+                with: "database: postgres://slipway@127.0.0.1:\(port)/slipway?sslmode=disable\ndatabase_password: env:TEST_PG_PASSWORD"
+            )
+            .replacingOccurrences(of: "  shutdown_grace:", with: "  lease: 3s\n  shutdown_grace:")
+        }
+    }
+
+    func psql(_ sql: String) async throws -> String { try await server.psql(sql, database: "slipway") }
+
+    struct BuildSeen: CustomStringConvertible {
+        let state: String
+        let attempts: Int
+        var description: String { "\(state), attempt \(attempts)" }
+    }
+
+    /// Polls build `id` through `daemon`'s API until it is final.
+    func waitForEnd(of id: Int64, on daemon: DaemonHarness, timeout: Duration = .seconds(60)) async throws -> BuildSeen {
+        let deadline = ContinuousClock.now + timeout
+        var last: BuildSeen?
+        while ContinuousClock.now < deadline {
+            let reply = try await daemon.get("/api/v1/builds/\(id)", headers: [("Authorization", "Bearer \(OperatorAPITests.token)")])
+            if reply.status == 200, let state = reply.json["state"] as? String {
+                last = BuildSeen(state: state, attempts: (reply.json["attempts"] as? Int) ?? 0)
+                if let seen = last, BuildState(rawValue: state)?.isTerminal == true { return seen }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("build \(id) did not end within \(timeout): \(last.map(\.description) ?? "never seen")")
+    }
+
+    func remove() { server.remove() }
+}
