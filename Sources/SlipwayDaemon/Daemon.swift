@@ -91,7 +91,9 @@ public enum Daemon {
             configuration: .init(
                 // The lease keeper stops last: a build finishing within the grace keeps its lease.
                 services: replicaServices + [
-                    .init(service: statuses), .init(service: queue), .init(service: scheduler), .init(service: watcher),
+                    .init(service: opened.once("status-poster", statuses, logger: logger)), .init(service: queue),
+                    .init(service: opened.once("deploy-scheduler", scheduler, logger: logger)),
+                    .init(service: opened.once("model-watch", watcher, logger: logger)),
                     .init(service: reloader), .init(service: server),
                     .init(service: ShutdownHook { followers.close() }),
                 ],

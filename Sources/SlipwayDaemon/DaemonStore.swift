@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import SlipwayCore
+import SlipwayPipeline
 import SlipwayPostgres
 import SlipwayStore
 
@@ -12,6 +14,8 @@ struct DaemonStore: Sendable {
     let leases: (any BuildLeaseRenewal & BuildLeaseStore)?
     /// PostgreSQL: what the replicas tell each other.
     let replicas: (any ReplicaEvents)?
+    /// PostgreSQL: the jobs that run on one replica at a time.
+    let singletons: (any SingletonJobs)?
     /// PostgreSQL: the connection pool, kept until `close()`.
     private let pool: Task<Void, Never>?
 
@@ -19,7 +23,7 @@ struct DaemonStore: Sendable {
         switch config.database {
         case .sqlite:
             let store = SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
-            return DaemonStore(store: store, leases: nil, replicas: nil, pool: nil)
+            return DaemonStore(store: store, leases: nil, replicas: nil, singletons: nil, pool: nil)
         case .postgres(let location):
             let password = config.databasePassword.flatMap { resolved.secret($0) }
             let database = PostgresDatabase(location: location, password: password, logger: logger)
@@ -34,8 +38,16 @@ struct DaemonStore: Sendable {
                 metadata: ["replica": "\(replica)", "database": "\(location.host):\(location.port)/\(location.database)"])
             let store = PostgresBuildStore(database: database, replica: replica, lease: config.queue.lease, logger: logger)
             return DaemonStore(
-                store: store, leases: store, replicas: PostgresReplicaEvents(database: database, logger: logger), pool: pool)
+                store: store, leases: store, replicas: PostgresReplicaEvents(database: database, logger: logger),
+                singletons: PostgresSingletonLeases(database: database, replica: replica, lease: config.queue.lease, logger: logger),
+                pool: pool)
         }
+    }
+
+    /// `service` as it runs in the cluster: on one replica at a time (PostgreSQL), or here.
+    func once(_ job: String, _ service: any Service, logger: Logger) -> any Service {
+        guard let singletons else { return service }
+        return SingletonService(job: job, jobs: singletons, service: service, logger: logger)
     }
 
     /// Ends the pool (after the service group, whose drain may still write).

@@ -15,7 +15,9 @@ import SlipwayStore
 ///   they are stopped here too.
 /// - Every lease, builds whose lease ran out are queued again (another attempt) and the
 ///   queue is woken; each round also wakes it for builds other replicas stored.
-public struct LeaseKeeper: Service {
+public struct LeaseKeeper: Service, CustomStringConvertible {
+    public var description: String { "LeaseKeeper" }
+
     let store: any BuildLeaseRenewal & BuildLeaseStore
     let queue: BuildQueue
     let logger: Logger

@@ -4,7 +4,9 @@ import SlipwayStore
 
 /// Acts on what other replicas announce (`ReplicaEvents`): a build canceled through
 /// another replica is stopped here if it runs here.
-public struct ReplicaEventListener: Service {
+public struct ReplicaEventListener: Service, CustomStringConvertible {
+    public var description: String { "ReplicaEventListener" }
+
     let events: any ReplicaEvents
     let queue: BuildQueue
     let logger: Logger

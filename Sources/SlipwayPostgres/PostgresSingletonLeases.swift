@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import SlipwayCore
+import SlipwayStore
 
 /// Which replica runs each job that must run once in the cluster (the status outbox
 /// poster, the model watchers, the deploy scheduler): a row of `singleton_lease` per job
@@ -11,7 +12,7 @@ import SlipwayCore
 public struct PostgresSingletonLeases: Sendable {
     let database: PostgresDatabase
     let replica: String
-    let lease: Duration
+    public let lease: Duration
     let logger: Logger
 
     public init(database: PostgresDatabase, replica: String, lease: Duration = .seconds(30), logger: Logger) {
@@ -51,5 +52,20 @@ public struct PostgresSingletonLeases: Sendable {
     public func release(_ job: String) async throws {
         _ = try await database.client.query(
             "UPDATE singleton_lease SET expires_at = clock_timestamp() WHERE name = \(job) AND owner = \(replica)", logger: logger)
+    }
+}
+
+extension PostgresSingletonLeases: SingletonJobs {
+    public func hold(job: String) async -> Bool {
+        do {
+            return try await hold(job) != nil
+        } catch {
+            logger.warning("cannot renew the lease of a job that runs on one replica", metadata: ["job": "\(job)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    public func release(job: String) async {
+        try? await release(job)
     }
 }

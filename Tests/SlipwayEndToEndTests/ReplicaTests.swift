@@ -202,6 +202,46 @@ import Testing
         await front.shutdown()
     }
 
+    /// The status outbox poster, the model watchers and the deploy scheduler run on one
+    /// replica at a time. When that replica is SIGKILLed, the other takes them over once
+    /// their lease (3 s) has run out, and posts the statuses of a build it then runs.
+    @Test func singletonJobsRunOnOneReplicaAndFailOver() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let github = try FakeGitHubAPI()
+        defer { github.remove() }
+        try await github.start()
+        let first = try cluster.replica("pg-first", github: github)
+        let second = try cluster.replica("pg-second", github: github)
+        defer { Task { await second.shutdown() } }
+        let jobs = ["status-poster", "deploy-scheduler", "model-watch"]
+        func holders(_ daemon: DaemonHarness) -> Set<String> {
+            let log = daemon.daemonLog().split(separator: "\n")
+            return Set(
+                jobs.filter { job in log.contains { $0.contains("job=\(job) ") && $0.contains("this replica runs the cluster's job") } })
+        }
+        try await first.run { first in
+            try await eventually { holders(first) == Set(jobs) }
+            try await second.start()
+            try await Task.sleep(for: .seconds(4))   // more than a lease: the second asked and was refused
+            #expect(holders(second).isEmpty, "\(second.daemonLog())")
+            try await first.stop(signal: SIGKILL)
+            let killed = ContinuousClock.now
+            try await eventually(timeout: .seconds(30)) { holders(second) == Set(jobs) }
+            print("singleton failover: SIGKILL to every job running on the other replica: \(ContinuousClock.now - killed)")
+
+            let reply = try await second.deliver(
+                event: "push", payload: pushPayload(branch: "after-failover"), secret: TestSecrets.repository)
+            let id = try #require(second.buildID(of: reply))
+            #expect(try await cluster.waitForEnd(of: id, on: second).state == "success")
+            try await eventually { github.statusRequests.contains { $0.body["state"] == "success" } }
+            try await Task.sleep(for: .seconds(2))
+            let posted = github.statusRequests.map { "\($0.body["state"] ?? "") \($0.body["description"] ?? "")" }
+            #expect(Set(posted).count == posted.count, "each status posted once: \(posted)")
+        }
+        await second.shutdown()
+    }
+
     private static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -225,15 +265,19 @@ final class ReplicaCluster: Sendable {
         }
     }
 
-    func replica(_ label: String, workers: Int = 2, test: [String] = ["sh", "-c", "echo tests ran"]) throws -> DaemonHarness {
+    func replica(
+        _ label: String, workers: Int = 2, test: [String] = ["sh", "-c", "echo tests ran"], github: FakeGitHubAPI? = nil
+    ) throws -> DaemonHarness {
         var environment = TestSecrets.environment
         environment["TEST_PG_PASSWORD"] = Self.password
         environment["TEST_OPS_TOKEN"] = OperatorAPITests.token
+        if let github { environment["TEST_GITHUB_TOKEN"] = github.token }
         let port = server.port
+        let githubYAML = github.map { CommitStatusTests.githubYAML($0) + "\n" } ?? ""
         return try DaemonHarness(label: label, environment: environment) { daemonPort, state in
             testConfig(
                 port: daemonPort, stateDirectory: state, workers: workers, test: test,
-                topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n"
+                topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n" + githubYAML
             )
             .replacingOccurrences(
                 of: "database: sqlite",
