@@ -54,7 +54,7 @@ public enum Daemon {
         let followers = LogFollowers()
         let runner = BuildRunner(
             store: store, config: live, toolEnvironment: toolEnvironment, sandboxHost: sandboxHost,
-            followers: followers, logger: logger, planSteps: plan.steps)
+            followers: followers, logArchive: opened.logArchive, logger: logger, planSteps: plan.steps)
         let queue = BuildQueue(store: store, config: live, runner: runner, replicas: opened.replicas, logger: logger)
         let intake = BuildIntake(store: store, config: live, queue: queue)
         let deployer = DeployRunner(builds: store, deployments: store, config: live, toolEnvironment: toolEnvironment, logger: logger)
@@ -70,7 +70,7 @@ public enum Daemon {
         }
         let server = HTTPServer.make(
             listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
-            deployments: (store, deployer), metrics: metrics, maxConnections: maxConnections,
+            deployments: (store, deployer), metrics: metrics, logArchive: opened.logArchive, maxConnections: maxConnections,
             logger: logger
         ) { address in
             logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])

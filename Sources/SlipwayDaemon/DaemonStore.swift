@@ -16,6 +16,8 @@ struct DaemonStore: Sendable {
     let replicas: (any ReplicaEvents)?
     /// PostgreSQL: the jobs that run on one replica at a time.
     let singletons: (any SingletonJobs)?
+    /// PostgreSQL: build logs, copied for every replica to read.
+    let logArchive: (any BuildLogArchive)?
     /// PostgreSQL: the connection pool, kept until `close()`.
     private let pool: Task<Void, Never>?
 
@@ -23,7 +25,7 @@ struct DaemonStore: Sendable {
         switch config.database {
         case .sqlite:
             let store = SQLiteBuildStore(database: try SQLiteDatabase(path: "\(config.stateDirectory)/slipway.sqlite"))
-            return DaemonStore(store: store, leases: nil, replicas: nil, singletons: nil, pool: nil)
+            return DaemonStore(store: store, leases: nil, replicas: nil, singletons: nil, logArchive: nil, pool: nil)
         case .postgres(let location):
             let password = config.databasePassword.flatMap { resolved.secret($0) }
             let database = PostgresDatabase(location: location, password: password, logger: logger)
@@ -40,7 +42,7 @@ struct DaemonStore: Sendable {
             return DaemonStore(
                 store: store, leases: store, replicas: PostgresReplicaEvents(database: database, logger: logger),
                 singletons: PostgresSingletonLeases(database: database, replica: replica, lease: config.queue.lease, logger: logger),
-                pool: pool)
+                logArchive: store, pool: pool)
         }
     }
 

@@ -11,6 +11,8 @@ public final class BuildLog: Sendable {
     private let state: Mutex<State>
     /// Called after each write and once when the log is closed.
     private let onChange: @Sendable (LogFollowers.Event) -> Void
+    /// Where each write is copied for other replicas (PostgreSQL), or nil.
+    private let archive: LogArchiveWriter?
 
     private struct State {
         var handle: FileHandle?
@@ -20,9 +22,13 @@ public final class BuildLog: Sendable {
     /// Longest partial line held back waiting for its newline.
     static let maxPendingBytes = 64 * 1024
 
-    public init(path: String, masker: SecretMasker, onChange: @escaping @Sendable (LogFollowers.Event) -> Void = { _ in }) throws {
+    public init(
+        path: String, masker: SecretMasker, archive: LogArchiveWriter? = nil,
+        onChange: @escaping @Sendable (LogFollowers.Event) -> Void = { _ in }
+    ) throws {
         self.path = path
         self.masker = masker
+        self.archive = archive
         self.onChange = onChange
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -90,8 +96,17 @@ public final class BuildLog: Sendable {
     private func write(_ text: String) {
         state.withLock { state in
             try? state.handle?.write(contentsOf: Data(text.utf8))
+            archive?.write(text.utf8)   // under the lock: copies keep the file's order
         }
         onChange(.grew)
+    }
+
+    /// Writes any partial line, and waits (briefly) until the copy for other replicas has
+    /// everything: before the build's end is recorded, so a follower elsewhere that sees
+    /// the end has seen every line.
+    public func settle() async {
+        flushPending()
+        await archive?.finish()
     }
 
     static func timestamp() -> String {

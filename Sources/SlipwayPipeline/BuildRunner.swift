@@ -31,12 +31,16 @@ public struct BuildRunner: Sendable {
     let toolEnvironment: [String: String]
     let followers: LogFollowers?
     let sandboxHost: SandboxHost
+    /// PostgreSQL: build logs are copied here, for every replica to read.
+    let logArchive: (any BuildLogArchive)?
 
     public init(
         store: any BuildLeaseStore & BuildRecordStore, config: LiveConfig, processes: ProcessRunner = ProcessRunner(),
         toolEnvironment: [String: String] = ToolEnvironment.fromProcess(), sandboxHost: SandboxHost = .fromProcess(),
-        followers: LogFollowers? = nil, logger: Logger, planSteps: @escaping StepPlanner
+        followers: LogFollowers? = nil, logArchive: (any BuildLogArchive)? = nil, logger: Logger,
+        planSteps: @escaping StepPlanner
     ) {
+        self.logArchive = logArchive
         self.sandboxHost = sandboxHost
         self.followers = followers
         self.toolEnvironment = toolEnvironment
@@ -76,6 +80,7 @@ public struct BuildRunner: Sendable {
             log = try BuildLog(
                 path: Self.logPath(stateDirectory: snapshot.config.stateDirectory, buildID: build.id),
                 masker: SecretMasker(secrets: snapshot.secretValues),
+                archive: logArchive.map { LogArchiveWriter(archive: $0, buildID: build.id, fence: build.fence, logger: logger) },
                 onChange: { [followers] event in followers?.publish(build.id, event) })
         } catch {
             logger.error("cannot open the build log", metadata: ["error": "\(error)"])
@@ -88,6 +93,7 @@ public struct BuildRunner: Sendable {
         )
         guard let repository = snapshot.config.repository(named: build.repository) else {
             log.line("repository \(build.repository) is no longer configured")
+            await log.settle()
             await finish(build, .error, reason: "repository \(build.repository) is no longer configured", logger: logger)
             return .nothing
         }
@@ -101,6 +107,7 @@ public struct BuildRunner: Sendable {
                 attributes: [.posixPermissions: 0o700])
         } catch {
             log.line("cannot create the workspace \(workspace): \(error)")
+            await log.settle()
             await finish(build, .error, reason: "cannot create the workspace: \(error)", logger: logger)
             return .nothing
         }
@@ -137,6 +144,7 @@ public struct BuildRunner: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         log.header("build \(finalState.rawValue) after \(DurationText.elapsed(elapsed))\(reason.map { ": \($0)" } ?? "")")
+        await log.settle()
         await finish(build, finalState, reason: reason, statusSummary: statusSummary, logger: logger)
         Self.recordDuration(elapsed, repository: build.repository, state: finalState)
         return BuildCleanUp(steps: ran, context: context)
@@ -225,6 +233,7 @@ public struct BuildRunner: Sendable {
         }
         log.header("build \(text)")
         logger.notice("build stopped", metadata: ["why": "\(text)"])
+        await log.settle()
         await apply(build, event, reason: text, logger: logger)
         return state
     }

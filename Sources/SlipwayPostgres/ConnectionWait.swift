@@ -4,14 +4,17 @@ import Synchronization
 /// A bound on how long work waits for a pooled connection. postgres-nio's pool keeps a
 /// request waiting while it retries an unreachable server, as long as it takes; a
 /// delivery must be refused (503) within seconds instead, and never be told "failed"
-/// once its transaction has begun (it may commit).
+/// once its transaction has begun (it may commit). A pool that is only busy (every
+/// connection in use, the server fine) is waited for longer: after `limit`, `reachable`
+/// is asked (a connection of its own), and only an unreachable server ends the wait.
 enum ConnectionWait {
     private enum Phase { case waiting, begun, abandoned }
 
     /// Runs `work`, which calls `begin()` as soon as it has its connection. Throws
     /// `ConnectionWaitExpired` when `limit` passes first; work that has begun is waited for.
     static func bounded<T: Sendable>(
-        _ limit: Duration, location: PostgresLocation,
+        _ limit: Duration, busyLimit: Duration = .seconds(60), location: PostgresLocation,
+        reachable: @escaping @Sendable () async -> Bool,
         _ work: @escaping @Sendable (_ begin: @escaping @Sendable () throws -> Void) async throws -> T
     ) async throws -> T {
         let phase = Mutex(Phase.waiting)
@@ -26,6 +29,7 @@ enum ConnectionWait {
             group.addTask { try await work(begin) }
             group.addTask {
                 try? await Task.sleep(for: limit)
+                if await reachable() { try? await Task.sleep(for: busyLimit - limit) }
                 return nil
             }
             while let finished = try await group.next() {
@@ -55,5 +59,6 @@ public struct ConnectionWaitExpired: Error, CustomStringConvertible {
 
     public var description: String {
         "no connection to PostgreSQL at \(location.host):\(location.port) within \(DurationText.format(limit))"
+            + " (the server cannot be reached, or every pooled connection stayed busy)"
     }
 }

@@ -53,7 +53,8 @@ public final class PostgresBuildStore: Sendable {
     /// never told "failed" about something committed.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let result = try await ConnectionWait.bounded(connectionWait, location: database.location) { [database, logger] begin in
+            let result = try await ConnectionWait.bounded(connectionWait, location: database.location, reachable: database.isReachable) {
+                [database, logger] begin in
                 try await database.client.withTransaction(logger: logger) { connection in
                     try begin()
                     return try await body(connection)

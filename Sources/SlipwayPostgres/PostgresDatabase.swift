@@ -70,6 +70,13 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
+    /// Whether a connection of its own can be made now (the pool may be only busy).
+    @Sendable func isReachable() async -> Bool {
+        guard let connection = try? await connect() else { return false }
+        try? await connection.close()
+        return true
+    }
+
     /// One connection outside the pool.
     func connect() async throws -> PostgresConnection {
         let tls: PostgresConnection.Configuration.TLS =

@@ -143,7 +143,15 @@ enum PostgresMigrations {
                     fence BIGINT NOT NULL
                 )
                 """,
-            ])
+            ]),
+        Migration(
+            version: 2, name: "log chunks at byte offsets",
+            sql: [
+                // Where each chunk starts in the build's whole log (every attempt in turn):
+                // a follower resumes at a byte offset (`?offset=`, `Last-Event-ID`).
+                "ALTER TABLE build_log ADD COLUMN byte_offset BIGINT NOT NULL DEFAULT 0",
+                "CREATE UNIQUE INDEX build_log_offset ON build_log (build_id, byte_offset)",
+            ]),
     ]
 
     /// What a database says it has applied, and what this version knows.

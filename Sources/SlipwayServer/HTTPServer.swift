@@ -14,6 +14,7 @@ public enum HTTPServer {
         listen: ListenAddress, store: any BuildQueryStore & StoreHealth, intake: BuildIntake, config: LiveConfig, queue: BuildQueue,
         followers: LogFollowers,
         deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil,
+        logArchive: (any BuildLogArchive)? = nil,
         maxConnections: Int? = nil, logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
@@ -21,12 +22,13 @@ public enum HTTPServer {
         let webhooks = WebhookRoute(health: store, intake: intake, config: config)
         webhooks.register(on: router)
         HealthRoutes(store: store, queue: queue).register(on: router)
-        let api = OperatorAPI(store: store, intake: intake, config: config, queue: queue, followers: followers)
+        let logs = BuildLogSource(config: config, archive: logArchive)
+        let api = OperatorAPI(store: store, intake: intake, config: config, queue: queue, followers: followers, logs: logs)
         api.register(on: router)
         if let deployments {
             DeploymentAPI(deployments: deployments.store, runner: deployments.runner, config: config, api: api).register(on: router)
         }
-        PageRoutes(store: store, config: config, followers: followers).register(on: router)
+        PageRoutes(store: store, config: config, followers: followers, logs: logs).register(on: router)
         if let metrics { MetricsRoute(store: store, registry: metrics).register(on: router) }
         let address: BindAddress =
             switch listen {

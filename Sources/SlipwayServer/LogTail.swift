@@ -5,6 +5,8 @@ import SlipwayStore
 /// Reads a build's log as it grows: what is written from `offset` on, then each new part
 /// when `LogFollowers` says the log grew (woken by the writer, never polling the disk),
 /// until the build is final. Shared by the API's `?follow=true` and the pages' live log.
+/// A build running on another replica (PostgreSQL) writes no event here: its new lines
+/// are read at each `checkState` tick.
 ///
 /// A build can become final without its log writer (canceled or superseded while
 /// queued, finished by another process): the followers' periodic `checkState` event
@@ -13,36 +15,32 @@ import SlipwayStore
 struct LogTail: Sendable {
     let store: any BuildQueryStore
     let followers: LogFollowers
+    let logs: BuildLogSource
 
     /// Calls `emit` with each new part and the offset just past it.
-    func follow(_ id: Int64, path: String, from offset: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws {
+    func follow(_ id: Int64, from offset: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws {
         let events = followers.follow(id)   // before reading, so no write is missed
-        var offset = try await drain(path, from: offset, emit)
+        var offset = try await drain(id, from: offset, emit)
         guard try await !isFinal(id) else { return }
         for await event in events {
-            offset = try await drain(path, from: offset, emit)
+            offset = try await drain(id, from: offset, emit)
             if event != .grew, try await isFinal(id) { break }
         }
-        _ = try await drain(path, from: offset, emit)
+        _ = try await drain(id, from: offset, emit)
     }
 
     private func isFinal(_ id: Int64) async throws -> Bool {
         try await store.build(id: id)?.state.isTerminal ?? true
     }
 
-    private func drain(_ path: String, from start: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws -> UInt64 {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return start }
-        defer { try? handle.close() }
-        // Past the end (a client's offset), nothing is read until the log reaches it;
-        // `seek` is never asked to go beyond the end (it traps or throws out there).
-        guard let size = try? handle.seekToEnd(), start < size else { return start }
+    private func drain(_ id: Int64, from start: UInt64, _ emit: (Data, UInt64) async throws -> Void) async throws -> UInt64 {
         var offset = start
-        try handle.seek(toOffset: offset)
-        while let data = try handle.read(upToCount: 64 * 1024), !data.isEmpty {
+        while true {
+            let data = try await logs.read(id, from: offset)
+            if data.isEmpty { return offset }
             offset += UInt64(data.count)
-            try await emit(data, offset)
+            try await emit(Data(data), offset)
         }
-        return offset
     }
 }
 

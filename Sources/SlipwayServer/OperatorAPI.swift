@@ -15,6 +15,7 @@ struct OperatorAPI: Sendable {
     let config: LiveConfig
     let queue: BuildQueue
     let followers: LogFollowers
+    let logs: BuildLogSource
 
     func register(on router: Router<BasicRequestContext>) {
         let api = router.group("/api/v1")
@@ -146,9 +147,8 @@ struct OperatorAPI: Sendable {
 
     func log(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         guard let id = buildID(context), try await store.build(id: id) != nil else { return JSONReply.error(.notFound, "no such build") }
-        let path = BuildRunner.logPath(stateDirectory: config.snapshot.config.stateDirectory, buildID: id)
-        if request.uri.queryParameters["follow"] == "true" { return follow(id, path: path) }
-        var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if request.uri.queryParameters["follow"] == "true" { return follow(id) }
+        var text = try await logs.whole(id)
         if let tail = request.uri.queryParameters["tail"] {
             guard let count = Int(tail), count >= 0 else { return JSONReply.error(.badRequest, "tail must be a number of lines") }
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -163,10 +163,10 @@ struct OperatorAPI: Sendable {
 extension OperatorAPI {
     /// `?follow=true`: the log so far, then each new part as the build writes it, until
     /// the build ends. Chunked.
-    func follow(_ id: Int64, path: String) -> Response {
-        let tail = LogTail(store: store, followers: followers)
+    func follow(_ id: Int64) -> Response {
+        let tail = LogTail(store: store, followers: followers, logs: logs)
         let body = ResponseBody { writer in
-            try await tail.follow(id, path: path, from: 0) { data, _ in try await writer.write(ByteBuffer(bytes: data)) }
+            try await tail.follow(id, from: 0) { data, _ in try await writer.write(ByteBuffer(bytes: data)) }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: body)

@@ -242,6 +242,45 @@ import Testing
         await second.shutdown()
     }
 
+    /// `slipway logs -f` through replica B of a build running on replica A shows lines
+    /// before the build ends, then the rest; once A is gone, B still serves the whole log
+    /// (it is in the database, not on A's disk).
+    @Test func aLogIsFollowedThroughAnotherReplicaAndOutlivesItsRunner() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let gate = try TestPaths.temporaryDirectory("replica-logs")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let step = [
+            "sh", "-c",
+            "echo first-line; while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done; echo second-line",
+        ]
+        let runner = try cluster.replica("pg-log-runs", workers: 1, test: step)
+        let reader = try cluster.replica("pg-log-reads", workers: 1, test: step)
+        defer { Task { await reader.shutdown() } }
+        try await runner.run { runner in
+            let reply = try await runner.deliver(event: "push", payload: pushPayload(branch: "logs"), secret: TestSecrets.repository)
+            let id = try #require(runner.buildID(of: reply))
+            try await reader.start()
+            let cli = try CLIProcess(environment: ["SLIPWAY_URL": reader.baseURL, "SLIPWAY_TOKEN": OperatorAPITests.token, "NO_COLOR": "1"])
+            defer { cli.removeFiles() }
+            let follower = try cli.start(["logs", "\(id)", "-f"])
+            // Whole lines: the step's header line names the command, both words included.
+            func said(_ text: String, _ line: String) -> Bool { text.split(separator: "\n").contains { $0 == line } }
+            try await eventually(timeout: .seconds(30)) { said(follower.stdoutSoFar(), "first-line") }
+            #expect(try await cluster.psql("SELECT state FROM build WHERE id = \(id)") == "running", "the line came before the end")
+            #expect(!said(follower.stdoutSoFar(), "second-line"))
+            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            let followed = await blocking { follower.wait() }
+            #expect(followed.status == 0, "\(followed.stderr)")
+            #expect(said(followed.stdout, "second-line") && followed.stdout.contains("build success"), "\(followed.stdout)")
+
+            await runner.shutdown()   // its state directory, log file included, is gone
+            let whole = try await reader.get("/api/v1/builds/\(id)/log", headers: [("Authorization", "Bearer \(OperatorAPITests.token)")])
+            #expect(whole.status == 200 && said(whole.text, "second-line") && whole.text.contains("build success"), "\(whole.text)")
+        }
+        await reader.shutdown()
+    }
+
     private static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }

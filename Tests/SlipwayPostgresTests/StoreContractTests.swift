@@ -471,6 +471,18 @@ import Testing
             try await second.transition(build.id, .finish(.success), reason: nil)
             #expect(try await second.appendLog(buildID: build.id, fence: secondFence, Array("build ended\n".utf8)))
             #expect(try await first.appendLog(buildID: build.id, fence: firstFence, Array("stale again\n".utf8)) == false)
+
+            // Read by byte offset across the attempts, from any replica, in pieces.
+            let whole = "line one\nline two\nattempt two\nbuild ended\n"
+            #expect(try await first.logSize(buildID: build.id) == UInt64(whole.utf8.count))
+            #expect(try await first.readLog(buildID: build.id, from: 0, limit: 1 << 20) == Array(whole.utf8))
+            #expect(try await second.readLog(buildID: build.id, from: 5, limit: 1 << 20) == Array(whole.utf8.dropFirst(5)))
+            var pieces: [UInt8] = []
+            while case let more = try await second.readLog(buildID: build.id, from: UInt64(pieces.count), limit: 3), !more.isEmpty {
+                pieces += more
+            }
+            #expect(pieces == Array(whole.utf8))
+            #expect(try await first.readLog(buildID: build.id, from: UInt64(whole.utf8.count), limit: 10).isEmpty)
         }
     }
 

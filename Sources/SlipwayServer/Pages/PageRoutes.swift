@@ -12,6 +12,7 @@ struct PageRoutes: Sendable {
     let store: any BuildQueryStore
     let config: LiveConfig
     let followers: LogFollowers
+    let logs: BuildLogSource
 
     /// How much of a log a page shows at most; the raw log has all of it.
     static let pageLogBytes: UInt64 = 1 << 20
@@ -71,7 +72,7 @@ struct PageRoutes: Sendable {
                 HTML.page(title: "Not found", viewer: viewer, body: "<h1>No such build</h1><p><a href=\"/\">All builds</a></p>"),
                 status: .notFound)
         }
-        let excerpt = Self.logExcerpt(path: logPath(id), limit: Self.pageLogBytes)
+        let excerpt = try await logExcerpt(id, limit: Self.pageLogBytes)
         return html(BuildPage(build: build, steps: try await store.steps(buildID: id), log: excerpt).render(viewer: viewer))
     }
 
@@ -80,8 +81,7 @@ struct PageRoutes: Sendable {
         guard let id = context.parameters.get("id").flatMap(Int64.init), try await store.build(id: id) != nil else {
             return plain(.notFound, "no such build\n")
         }
-        let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
-        return plain(.ok, text)
+        return plain(.ok, try await logs.whole(id))
     }
 
     /// Server-sent events: `log` events carry complete lines (their `id` is the log
@@ -105,14 +105,13 @@ struct PageRoutes: Sendable {
             start = offset
         }
         context.logger.info("pages: live log followed", metadata: ["build": "\(id)", "offset": "\(start)"])
-        let tail = LogTail(store: store, followers: followers)
-        let path = logPath(id)
+        let tail = LogTail(store: store, followers: followers, logs: logs)
         let store = self.store
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
             var pending = Data()
             var consumed = start
-            try await tail.follow(id, path: path, from: start) { data, end in
+            try await tail.follow(id, from: start) { data, end in
                 pending.append(data)
                 guard let newline = pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
                 let lines = pending[pending.startIndex..<newline]
@@ -157,18 +156,16 @@ struct PageRoutes: Sendable {
         return response
     }
 
-    func logPath(_ id: Int64) -> String {
-        BuildRunner.logPath(stateDirectory: config.snapshot.config.stateDirectory, buildID: id)
-    }
-
     /// The last `limit` bytes of the log, from a line start, and the offset read up to.
-    static func logExcerpt(path: String, limit: UInt64) -> BuildPage.LogExcerpt {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return .init(text: "", offset: 0, omittedBytes: 0) }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
+    func logExcerpt(_ id: Int64, limit: UInt64) async throws -> BuildPage.LogExcerpt {
+        let size = try await logs.size(id)
         var start = size > limit ? size - limit : 0
-        try? handle.seek(toOffset: start)
-        var data = (try? handle.read(upToCount: Int(size - start))) ?? Data()
+        var data = Data()
+        while UInt64(data.count) < size - start {
+            let more = try await logs.read(id, from: start + UInt64(data.count), limit: Int(size - start) - data.count)
+            if more.isEmpty { break }
+            data.append(contentsOf: more)
+        }
         let end = start + UInt64(data.count)
         if start > 0, let newline = data.firstIndex(of: UInt8(ascii: "\n")) {
             start += UInt64(newline - data.startIndex + 1)
