@@ -291,6 +291,54 @@ import Testing
         await reader.shutdown()
     }
 
+    /// The status poster's replica SIGKILLed with 50 statuses waiting (GitHub rate-limited
+    /// it; each of 50 commits' final status): the other replica takes the poster over after
+    /// the lease and posts every one, each commit's in the order they were written (never a
+    /// pending after its success; a pending a newer status overtook is not sent at all).
+    @Test func theOutboxLeaderKilledWithStatusesPendingLosesNone() async throws {
+        let cluster = try await ReplicaCluster()
+        defer { cluster.remove() }
+        let github = try FakeGitHubAPI()
+        defer { github.remove() }
+        try await github.start()
+        let repository = try GitFixture(label: "outbox-commits", files: ["README.md": "outbox\n"])
+        defer { repository.remove() }
+        var commits: [(branch: String, sha: String)] = []
+        for index in 0..<50 {
+            let sha = try repository.commit(files: ["n.txt": "\(index)\n"], message: "commit \(index)", branch: "o\(index)")
+            commits.append(("o\(index)", sha))
+        }
+        try github.script(["ratelimit:3600"])   // the first status: posting pauses for an hour
+        let leader = try cluster.replica("pg-outbox-leader", workers: 4, github: github, lease: "5s", cloneURL: repository.bareURL)
+        let heir = try cluster.replica("pg-outbox-heir", github: github, lease: "5s", cloneURL: repository.bareURL)
+        defer { Task { await heir.shutdown() } }
+        try await leader.run { leader in
+            for commit in commits {
+                let reply = try await leader.deliver(
+                    event: "push", payload: pushPayload(branch: commit.branch, sha: commit.sha), secret: TestSecrets.repository)
+                #expect(reply.status == 202)
+            }
+            try await eventually(timeout: .seconds(120)) {
+                try await cluster.psql("SELECT count(*) FROM build WHERE state = 'success'") == "50"
+            }
+            let waiting = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL")
+            #expect((Int(waiting) ?? 0) >= 50, "statuses waiting: \(waiting)")
+            try await leader.stop(signal: SIGKILL)
+            try await heir.start()
+            try await eventually(timeout: .seconds(60)) {
+                Set(github.statusRequests.filter { $0.status == 201 && $0.body["state"] == "success" }.map(\.path)).count == 50
+            }
+            for commit in commits {
+                let states = github.statusRequests.filter { $0.status == 201 && $0.path.hasSuffix("/statuses/\(commit.sha)") }
+                    .map { $0.body["state"] ?? "" }
+                #expect(states.last == "success" && !states.dropLast().contains("success"), "\(commit.branch): \(states)")
+            }
+            let left = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE delivered_at IS NULL AND closed_reason IS NULL")
+            #expect(left == "0", "statuses still waiting: \(left)")
+        }
+        await heir.shutdown()
+    }
+
     private static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -317,7 +365,7 @@ final class ReplicaCluster: Sendable {
 
     func replica(
         _ label: String, workers: Int = 2, test: [String] = ["sh", "-c", "echo tests ran"], github: FakeGitHubAPI? = nil,
-        lease: String = "30s"
+        lease: String = "30s", cloneURL: String = TestRepository.shared.bareURL
     ) throws -> DaemonHarness {
         var environment = TestSecrets.environment
         environment["TEST_PG_PASSWORD"] = Self.password
@@ -327,7 +375,7 @@ final class ReplicaCluster: Sendable {
         let githubYAML = github.map { CommitStatusTests.githubYAML($0) + "\n" } ?? ""
         return try DaemonHarness(label: label, environment: environment) { daemonPort, state in
             testConfig(
-                port: daemonPort, stateDirectory: state, workers: workers, test: test,
+                port: daemonPort, stateDirectory: state, workers: workers, test: test, cloneURL: cloneURL,
                 topLevelExtra: OperatorAPITests.apiYAML + "\nsandbox: none\n" + githubYAML
             )
             .replacingOccurrences(
