@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import SlipwayCore
 import SlipwayStore
+import Synchronization
 
 /// Several replicas on PostgreSQL: keeps the leases of the builds this replica runs
 /// (renewed every third of `queue.lease`), and takes over the builds of a replica that
@@ -12,7 +13,8 @@ import SlipwayStore
 ///   store refuses every write of that attempt anyway (its fence is old).
 /// - While the database cannot be reached, leases cannot be renewed: once a whole lease
 ///   has passed since the last renewal, another replica may have taken the builds, so
-///   they are stopped here too.
+///   they are stopped here too. A renewal is given up after a third of the lease: on a
+///   cut network its query would wait for TCP to give up, many minutes later.
 /// - Every lease, builds whose lease ran out are queued again (another attempt) and the
 ///   queue is woken; each round also wakes it for builds other replicas stored.
 public struct LeaseKeeper: Service, CustomStringConvertible {
@@ -50,7 +52,7 @@ public struct LeaseKeeper: Service, CustomStringConvertible {
     private func renew(since lastRenewal: ContinuousClock.Instant, lease: Duration) async -> ContinuousClock.Instant {
         let running = Set(queue.runningBuildIDs)
         do {
-            let lost = try await store.renewLeases(of: running)
+            let lost = try await Abandonable.within(lease / 3) { [store] in try await store.renewLeases(of: running) }
             for id in lost.sorted() {
                 logger.warning(
                     "build taken over by another replica after this one missed its lease; stopping it", metadata: ["build": "\(id)"])
@@ -79,6 +81,35 @@ public struct LeaseKeeper: Service, CustomStringConvertible {
             }
         } catch {
             logger.warning("cannot look for builds whose lease ran out", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Work awaited for at most a while, then left to finish on its own: a query on a
+/// connection the network dropped cannot be cancelled, only no longer waited for.
+enum Abandonable {
+    struct TimedOut: Error, CustomStringConvertible {
+        let limit: Duration
+        var description: String { "no answer from the database within \(DurationText.format(limit))" }
+    }
+
+    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Mutex<CheckedContinuation<T, any Error>?>(nil)
+        let resume: @Sendable (Result<T, any Error>) -> Void = { result in
+            outcome.withLock { continuation in
+                continuation?.resume(with: result)
+                continuation = nil
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.withLock { $0 = continuation }
+            Task {
+                do { resume(.success(try await work())) } catch { resume(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                resume(.failure(TimedOut(limit: limit)))
+            }
         }
     }
 }

@@ -78,7 +78,7 @@ extension PostgresBuildStore: BuildLeaseStore {
     public func recoverInterrupted() async throws -> [Build] {
         defer { outboxWritten.signal() }
         let now = Date().timeIntervalSince1970
-        return try await transaction { [logger] connection in
+        return try await transaction(control: true) { [logger] connection in
             let expired = try await Self.builds(
                 connection, where: "state = 'running' AND lease_expires_at < clock_timestamp()", [], skipLocked: true, logger: logger)
             var recovered: [Build] = []
@@ -107,7 +107,7 @@ extension PostgresBuildStore: BuildLeaseStore {
     /// processes must stop.
     public func renewLeases(of running: Set<Int64>) async throws -> Set<Int64> {
         let ids = Array(running)
-        let renewed = try await transaction { [self] connection in
+        let renewed = try await transaction(control: true) { [self] connection in
             _ = try await connection.query(
                 """
                 UPDATE deployment SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))

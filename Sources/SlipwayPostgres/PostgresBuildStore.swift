@@ -51,11 +51,15 @@ public final class PostgresBuildStore: Sendable {
     /// A transaction waits at most `connectionWait` for its connection, and is given up
     /// only while it waits: once it has its connection it runs to its end, so a caller is
     /// never told "failed" about something committed.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// `control`: on the leases' own pool (`PostgresDatabase.control`).
+    func transaction<T: Sendable>(
+        control: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let client = control ? database.control : database.client
         do {
             let result = try await ConnectionWait.bounded(connectionWait, location: database.location, reachable: database.isReachable) {
                 [database, logger] begin in
-                try await database.client.withTransaction(logger: logger) { connection in
+                try await client.withTransaction(logger: logger) { connection in
                     try begin()
                     return try await body(connection)
                 }

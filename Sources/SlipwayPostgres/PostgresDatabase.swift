@@ -8,6 +8,10 @@ import SlipwayCore
 /// task), and its schema, brought up to date by `migrate()` before anything else uses it.
 public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
+    /// A small pool of its own for the leases (renewals, take-overs, singleton jobs): they
+    /// must not queue behind a burst of deliveries in the main pool, or a busy replica
+    /// would miss its own leases.
+    let control: PostgresClient
     public let location: PostgresLocation
     let logger: Logger
     private let password: String?
@@ -23,11 +27,16 @@ public final class PostgresDatabase: Sendable {
         self.logger = logger
         self.password = password
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        configuration.options.maximumConnections = 2
+        control = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
-    /// Keeps the pool until the calling task is cancelled.
+    /// Keeps the pools until the calling task is cancelled.
     public func run() async {
-        await client.run()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.control.run() }
+        }
     }
 
     /// `sslmode`: `require` encrypts without checking who answers; `verify-full` checks the

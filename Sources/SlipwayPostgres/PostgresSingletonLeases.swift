@@ -33,7 +33,7 @@ public struct PostgresSingletonLeases: Sendable {
     /// asking at once cannot both get it.
     public func hold(_ job: String) async throws -> Held? {
         let seconds = lease.inSeconds
-        let rows = try await database.client.query(
+        let rows = try await database.control.query(
             """
             INSERT INTO singleton_lease (name, owner, expires_at, fence)
             VALUES (\(job), \(replica), clock_timestamp() + make_interval(secs => \(seconds)), 1)
@@ -50,7 +50,7 @@ public struct PostgresSingletonLeases: Sendable {
     /// Gives `job` up (a graceful stop), so that another replica takes it at once rather
     /// than after the lease; a job this replica does not hold is left alone.
     public func release(_ job: String) async throws {
-        _ = try await database.client.query(
+        _ = try await database.control.query(
             "UPDATE singleton_lease SET expires_at = clock_timestamp() WHERE name = \(job) AND owner = \(replica)", logger: logger)
     }
 }

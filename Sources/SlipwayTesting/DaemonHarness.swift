@@ -21,7 +21,12 @@ public final class DaemonHarness: @unchecked Sendable {
     /// a unit without LimitNOFILE= would give it.
     public var openFileLimit: Int?
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The address the daemon is reached at (its config's `server.listen` host).
+    public var host = "127.0.0.1"
+    /// Programs the daemon is started through (`ip netns exec NAME`), before any other.
+    public var launcher: [String] = []
+
+    public var baseURL: String { "http://\(host):\(port)" }
     public var stateDirectory: String { directory.appendingPathComponent("state").path }
     public var databasePath: String { stateDirectory + "/slipway.sqlite" }
 
@@ -47,7 +52,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// hold an fdatasync for seconds (seen: over 20 s).
     public func start(timeout: Duration = .seconds(60), retriesLeft: Int = 2) async throws {
         let daemon = try TestPaths.executable("slipwayd").path
-        let command: [String]
+        var command: [String]
         if let runAs {
             _ = try runProgram("/bin/chown", ["-R", "\(runAs.uid):\(runAs.gid)", directory.path])
             command = ["/usr/bin/setpriv", "--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", "--", daemon]
@@ -56,6 +61,7 @@ public final class DaemonHarness: @unchecked Sendable {
         } else {
             command = [daemon]
         }
+        command = launcher + command
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         for (key, value) in environment { env[key] = value }
         if !FileManager.default.fileExists(atPath: stderrPath) { _ = FileManager.default.createFile(atPath: stderrPath, contents: nil) }

@@ -22,6 +22,8 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     public let administrator = "slipway_admin"
     private let lock = NSLock()
     private var process: ChildProcess?
+    /// Addresses the server listens on besides 127.0.0.1 (set before `start()`).
+    public var extraListenAddresses: [String] = []
 
     private var data: URL { directory.appendingPathComponent("data") }
     private var socketDirectory: URL { directory.appendingPathComponent("socket") }
@@ -64,7 +66,8 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
             Self.asServerUser(
                 Self.binaries + "/postgres",
                 [
-                    "-D", data.path, "-p", "\(port)", "-k", socketDirectory.path, "-c", "listen_addresses=127.0.0.1",
+                    "-D", data.path, "-p", "\(port)", "-k", socketDirectory.path,
+                    "-c", "listen_addresses=" + (["127.0.0.1"] + extraListenAddresses).joined(separator: ","),
                     "-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
                 ]),
             log: logFile)
@@ -106,6 +109,16 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
     public func createRoleAndDatabase(role: String, password: String, database: String) async throws {
         try await psql("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
         try await psql("CREATE DATABASE \(database) OWNER \(role)")
+    }
+
+    /// Lets clients from `network` (CIDR) in with a password, as from 127.0.0.1; before
+    /// `start()`.
+    public func allowPasswordLogins(from network: String) throws {
+        let rules = data.appendingPathComponent("pg_hba.conf")
+        let handle = try FileHandle(forWritingTo: rules)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("host all all \(network) scram-sha-256\n".utf8))
     }
 
     /// The server's process id, for a test that pauses or kills it.

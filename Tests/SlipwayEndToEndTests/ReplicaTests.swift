@@ -4,8 +4,10 @@ import SlipwayTesting
 import Testing
 
 /// Issue 18: slipwayd replicas on one PostgreSQL database (a real PostgreSQL 15 server of
-/// the test's own), each a whole daemon with its own state directory.
-@Suite struct ReplicaTests {
+/// the test's own), each a whole daemon with its own state directory. One test at a time:
+/// each runs a database server and two or three daemons, and side by side on two cores
+/// they starved one another's lease renewals (a test, not the product, was then wrong).
+@Suite(.serialized) struct ReplicaTests {
     /// One replica on PostgreSQL takes a push and builds it. While the database is down it
     /// is not ready and refuses deliveries (503, never a 202 for what was not stored); once
     /// the database is back, it is ready and takes them again.
@@ -339,6 +341,55 @@ import Testing
         await heir.shutdown()
     }
 
+    /// Like the pause, with the replica in a network namespace of its own (a veth pair to
+    /// the database's address) and the link cut for longer than the lease: the cut replica
+    /// stops its build once a lease has passed without a renewal, the other replica runs
+    /// the build as attempt 2, and after the link is back the cut replica writes nothing
+    /// more for attempt 1.
+    @Test func aReplicaCutOffFromTheDatabaseStopsItsBuildAndWritesNothingMore() async throws {
+        let net = try NetworkNamespace()
+        defer { net.remove() }
+        let cluster = try await ReplicaCluster(listenAlso: [net.hostAddress], allow: net.network)
+        defer { cluster.remove() }
+        let gate = try TestPaths.temporaryDirectory("replica-cut")
+        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let ran = gate.appendingPathComponent("ran").path
+        let step = ["sh", "-c", "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let cut = try cluster.replica(
+            "pg-cut", workers: 1, test: step, lease: "5s", databaseHost: net.hostAddress, listenHost: net.namespaceAddress)
+        cut.launcher = ["/usr/sbin/ip", "netns", "exec", net.name]
+        cut.host = net.namespaceAddress
+        let other = try cluster.replica("pg-uncut", workers: 1, test: step, lease: "5s")
+        defer { Task { await other.shutdown() } }
+        try await cut.run { cut in
+            let reply = try await cut.deliver(event: "push", payload: pushPayload(branch: "cut"), secret: TestSecrets.repository)
+            let id = try #require(cut.buildID(of: reply))
+            try await eventually { Self.lines(ran).count == 1 }
+            let firstShell = try #require(Int32(Self.lines(ran)[0]))
+            try net.cutLink()
+            let cutAt = ContinuousClock.now
+            try await other.start()
+            try await eventually(timeout: .seconds(60)) { kill(firstShell, 0) != 0 }
+            print("network cut: the cut replica stopped its build's process \(ContinuousClock.now - cutAt) after the cut")
+            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 2 }
+            print("network cut: the build running again on the other replica \(ContinuousClock.now - cutAt) after the cut")
+            let recordedBefore = try await cluster.psql(
+                "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL")
+            let outboxBefore = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)")
+            try net.restoreLink()
+            try await Task.sleep(for: .seconds(3))   // writes held up by the cut arrive now, if any
+            #expect(
+                try await cluster.psql(
+                    "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL") == recordedBefore)
+            #expect(try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)") == outboxBefore)
+            #expect(try await cluster.psql("SELECT state || ' ' || attempts FROM build WHERE id = \(id)") == "running 2")
+            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            let build = try await cluster.waitForEnd(of: id, on: other)
+            #expect(build.state == "success" && build.attempts == 2, "\(build)")
+        }
+        await other.shutdown()
+    }
+
     private static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -351,9 +402,13 @@ final class ReplicaCluster: Sendable {
     let server: PostgresHarness
     static let password = "replica-" + UUID().uuidString
 
-    init() async throws {
+    /// `listenAlso`, `allow`: more addresses to listen on, and a network (CIDR) whose
+    /// clients may log in (a replica in a network namespace of its own).
+    init(listenAlso: [String] = [], allow network: String? = nil) async throws {
         server = try await PostgresHarness(label: "replicas")
         do {
+            server.extraListenAddresses = listenAlso
+            if let network { try server.allowPasswordLogins(from: network) }
             try await server.start()
             try await server.createRoleAndDatabase(role: "slipway", password: Self.password, database: "slipway")
         } catch {
@@ -365,7 +420,8 @@ final class ReplicaCluster: Sendable {
 
     func replica(
         _ label: String, workers: Int = 2, test: [String] = ["sh", "-c", "echo tests ran"], github: FakeGitHubAPI? = nil,
-        lease: String = "30s", cloneURL: String = TestRepository.shared.bareURL
+        lease: String = "30s", cloneURL: String = TestRepository.shared.bareURL, databaseHost: String = "127.0.0.1",
+        listenHost: String = "127.0.0.1"
     ) throws -> DaemonHarness {
         var environment = TestSecrets.environment
         environment["TEST_PG_PASSWORD"] = Self.password
@@ -380,9 +436,11 @@ final class ReplicaCluster: Sendable {
             )
             .replacingOccurrences(
                 of: "database: sqlite",
-                with: "database: postgres://slipway@127.0.0.1:\(port)/slipway?sslmode=disable\ndatabase_password: env:TEST_PG_PASSWORD"
+                with:
+                    "database: postgres://slipway@\(databaseHost):\(port)/slipway?sslmode=disable\ndatabase_password: env:TEST_PG_PASSWORD"
             )
             .replacingOccurrences(of: "  shutdown_grace:", with: "  lease: \(lease)\n  shutdown_grace:")
+            .replacingOccurrences(of: "127.0.0.1:\(daemonPort)", with: "\(listenHost):\(daemonPort)")
         }
     }
 
@@ -410,4 +468,53 @@ final class ReplicaCluster: Sendable {
     }
 
     func remove() { server.remove() }
+}
+
+/// A network namespace of the test's own with a veth pair to it: the host's end and the
+/// namespace's end on a /30 of 10.201.0.0/16. `cutLink` takes the host's end down (no
+/// packet passes, nothing is reset: as a cable pulled); `restoreLink` brings it back.
+final class NetworkNamespace: Sendable {
+    let name: String
+    let hostAddress: String
+    let namespaceAddress: String
+    let network: String
+    private let hostEnd: String
+
+    init() throws {
+        let tag = String(UInt32.random(in: 0..<0xFF_FFFF), radix: 16)
+        name = "slipway-" + tag
+        hostEnd = "swh" + tag
+        let subnet = Int.random(in: 0..<16_384) * 4
+        let prefix = "10.201.\(subnet / 256)."
+        hostAddress = prefix + "\(subnet % 256 + 1)"
+        namespaceAddress = prefix + "\(subnet % 256 + 2)"
+        network = prefix + "\(subnet % 256)/30"
+        let namespaceEnd = "swn" + tag
+        do {
+            try Self.ip(["netns", "add", name])
+            try Self.ip(["link", "add", hostEnd, "type", "veth", "peer", "name", namespaceEnd])
+            try Self.ip(["link", "set", namespaceEnd, "netns", name])
+            try Self.ip(["addr", "add", hostAddress + "/30", "dev", hostEnd])
+            try Self.ip(["link", "set", hostEnd, "up"])
+            try Self.ip(["netns", "exec", name, "ip", "addr", "add", namespaceAddress + "/30", "dev", namespaceEnd])
+            try Self.ip(["netns", "exec", name, "ip", "link", "set", namespaceEnd, "up"])
+            try Self.ip(["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    func cutLink() throws { try Self.ip(["link", "set", hostEnd, "down"]) }
+    func restoreLink() throws { try Self.ip(["link", "set", hostEnd, "up"]) }
+
+    func remove() {
+        _ = try? runProgram("/usr/sbin/ip", ["link", "del", hostEnd])
+        _ = try? runProgram("/usr/sbin/ip", ["netns", "del", name])
+    }
+
+    private static func ip(_ arguments: [String]) throws {
+        let result = try runProgram("/usr/sbin/ip", arguments)
+        guard result.status == 0 else { throw HarnessError("ip \(arguments.joined(separator: " ")): \(result.output)") }
+    }
 }
