@@ -101,10 +101,9 @@ import Testing
     @Test func aKilledReplicasBuildsRunOnTheSurvivorAfterTheLease() async throws {
         let cluster = try await ReplicaCluster()
         defer { cluster.remove() }
-        let gate = try TestPaths.temporaryDirectory("replica-gate")
-        defer { TestPaths.removeTemporaryDirectory(gate) }
-        let ran = gate.appendingPathComponent("ran").path
-        let step = ["sh", "-c", "echo $SLIPWAY_BUILD_ID >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let gate = try GatedStep("replica-gate", recording: "$SLIPWAY_BUILD_ID")
+        defer { gate.remove() }
+        let step = gate.argv
         let doomed = try cluster.replica("pg-doomed", workers: 2, test: step, lease: "5s")
         let survivor = try cluster.replica("pg-survivor", workers: 4, test: step, lease: "5s")
         defer { Task { await survivor.shutdown() } }
@@ -114,20 +113,20 @@ import Testing
                 let reply = try await doomed.deliver(event: "push", payload: pushPayload(branch: branch), secret: TestSecrets.repository)
                 ids.append(try #require(doomed.buildID(of: reply)))
             }
-            try await eventually { Self.lines(ran).count == 2 }   // two inside their step, two queued
+            try await eventually { gate.recorded.count == 2 }   // two inside their step, two queued
             try await doomed.stop(signal: SIGKILL)
             let killed = ContinuousClock.now
             try await survivor.start()
             // The survivor takes the queued two at once, the killed replica's two after its lease.
-            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 6 }
+            try await eventually(timeout: .seconds(60)) { gate.recorded.count == 6 }
             let failover = ContinuousClock.now - killed
             print("replica failover: SIGKILL to both builds running again on the survivor: \(failover)")
-            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            gate.open()
             for id in ids {
                 let build = try await cluster.waitForEnd(of: id, on: survivor)
                 #expect(build.state == "success", "build \(id): \(build)")
             }
-            let runs = Dictionary(grouping: Self.lines(ran), by: { $0 }).mapValues(\.count)
+            let runs = Dictionary(grouping: gate.recorded, by: { $0 }).mapValues(\.count)
             #expect(runs.count == 4 && runs.values.allSatisfy { $0 <= 2 }, "\(runs)")
             #expect(runs.values.filter { $0 == 2 }.count == 2, "the two killed mid-step ran again: \(runs)")
             #expect(try await cluster.psql("SELECT count(*) FROM build WHERE state <> 'success'") == "0")
@@ -142,38 +141,28 @@ import Testing
     @Test func aPausedReplicaThatLostItsLeaseStopsAndWritesNothingMore() async throws {
         let cluster = try await ReplicaCluster()
         defer { cluster.remove() }
-        let gate = try TestPaths.temporaryDirectory("replica-pause")
-        defer { TestPaths.removeTemporaryDirectory(gate) }
-        let ran = gate.appendingPathComponent("ran").path
-        // Each attempt writes its shell's pid; the second attempt waits for the gate.
-        let step = [
-            "sh", "-c",
-            "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done; echo attempt done",
-        ]
+        let gate = try GatedStep("replica-pause")
+        defer { gate.remove() }
+        let step = gate.argv
         let paused = try cluster.replica("pg-paused", workers: 1, test: step, lease: "5s")
         let other = try cluster.replica("pg-other", workers: 1, test: step, lease: "5s")
         defer { Task { await other.shutdown() } }
         try await paused.run { paused in
             let reply = try await paused.deliver(event: "push", payload: pushPayload(branch: "pause"), secret: TestSecrets.repository)
             let id = try #require(paused.buildID(of: reply))
-            try await eventually { Self.lines(ran).count == 1 }
-            let firstShell = try #require(Int32(Self.lines(ran)[0]))
+            try await eventually { gate.recorded.count == 1 }
+            let firstShell = try #require(Int32(gate.recorded[0]))
             paused.signal(SIGSTOP)
             try await other.start()
-            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 2 }
-            let recordedBefore = try await cluster.psql(
-                "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL")
-            let outboxBefore = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)")
+            try await eventually(timeout: .seconds(60)) { gate.recorded.count == 2 }
+            let recordedBefore = try await cluster.recordsOfAttemptOne(id)
             paused.signal(SIGCONT)
             // Within a renewal (a third of the lease) and the stop's grace, its step is gone.
             try await eventually(timeout: .seconds(30)) { kill(firstShell, 0) != 0 }
             try await Task.sleep(for: .seconds(2))   // time for any write it might still try
-            #expect(
-                try await cluster.psql(
-                    "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL") == recordedBefore)
-            #expect(try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)") == outboxBefore)
+            #expect(try await cluster.recordsOfAttemptOne(id) == recordedBefore, "attempt 1 wrote after it lost the build")
             #expect(try await cluster.psql("SELECT state || ' ' || attempts FROM build WHERE id = \(id)") == "running 2")
-            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            gate.open()
             let build = try await cluster.waitForEnd(of: id, on: paused)
             #expect(build.state == "success" && build.attempts == 2, "\(build)")
             #expect(paused.daemonLog().contains("build taken over by another replica"))
@@ -187,18 +176,17 @@ import Testing
     @Test func aCancelThroughAnotherReplicaStopsTheBuildWhereItRuns() async throws {
         let cluster = try await ReplicaCluster()
         defer { cluster.remove() }
-        let gate = try TestPaths.temporaryDirectory("replica-cancel")
-        defer { TestPaths.removeTemporaryDirectory(gate) }
-        let ran = gate.appendingPathComponent("ran").path
-        let step = ["sh", "-c", "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let gate = try GatedStep("replica-cancel")
+        defer { gate.remove() }
+        let step = gate.argv
         let runner = try cluster.replica("pg-runs", workers: 1, test: step)
         let front = try cluster.replica("pg-front", workers: 1, test: step)
         defer { Task { await front.shutdown() } }
         try await runner.run { runner in
             let reply = try await runner.deliver(event: "push", payload: pushPayload(branch: "cancel-me"), secret: TestSecrets.repository)
             let id = try #require(runner.buildID(of: reply))
-            try await eventually { Self.lines(ran).count == 1 }
-            let shell = try #require(Int32(Self.lines(ran)[0]))
+            try await eventually { gate.recorded.count == 1 }
+            let shell = try #require(Int32(gate.recorded[0]))
             try await front.start()
             let asked = ContinuousClock.now
             let canceled = try await front.request(
@@ -209,7 +197,7 @@ import Testing
             let build = try await cluster.waitForEnd(of: id, on: runner)
             #expect(build.state == "canceled" && build.attempts == 1, "\(build)")
             #expect(runner.daemonLog().contains("stopping a build canceled through another replica"), "told by NOTIFY, not by its lease")
-            #expect(Self.lines(ran).count == 1, "the canceled build is not run again")
+            #expect(gate.recorded.count == 1, "the canceled build is not run again")
         }
         await front.shutdown()
     }
@@ -260,11 +248,10 @@ import Testing
     @Test func aLogIsFollowedThroughAnotherReplicaAndOutlivesItsRunner() async throws {
         let cluster = try await ReplicaCluster()
         defer { cluster.remove() }
-        let gate = try TestPaths.temporaryDirectory("replica-logs")
-        defer { TestPaths.removeTemporaryDirectory(gate) }
+        let gate = try GatedStep("replica-logs")
+        defer { gate.remove() }
         let step = [
-            "sh", "-c",
-            "echo first-line; while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done; echo second-line",
+            "sh", "-c", "echo first-line; while [ ! -f \(gate.directory.path)/GO ]; do sleep 0.05; done; echo second-line",
         ]
         let runner = try cluster.replica("pg-log-runs", workers: 1, test: step)
         let reader = try cluster.replica("pg-log-reads", workers: 1, test: step)
@@ -281,7 +268,7 @@ import Testing
             try await eventually(timeout: .seconds(30)) { said(follower.stdoutSoFar(), "first-line") }
             #expect(try await cluster.psql("SELECT state FROM build WHERE id = \(id)") == "running", "the line came before the end")
             #expect(!said(follower.stdoutSoFar(), "second-line"))
-            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            gate.open()
             let followed = await blocking { follower.wait() }
             #expect(followed.status == 0, "\(followed.stderr)")
             #expect(said(followed.stdout, "second-line") && followed.stdout.contains("build success"), "\(followed.stdout)")
@@ -351,10 +338,9 @@ import Testing
         defer { net.remove() }
         let cluster = try await ReplicaCluster(listenAlso: [net.hostAddress], allow: net.network)
         defer { cluster.remove() }
-        let gate = try TestPaths.temporaryDirectory("replica-cut")
-        defer { TestPaths.removeTemporaryDirectory(gate) }
-        let ran = gate.appendingPathComponent("ran").path
-        let step = ["sh", "-c", "echo $$ >> \(ran); while [ ! -f \(gate.path)/GO ]; do sleep 0.05; done"]
+        let gate = try GatedStep("replica-cut")
+        defer { gate.remove() }
+        let step = gate.argv
         let cut = try cluster.replica(
             "pg-cut", workers: 1, test: step, lease: "5s", databaseHost: net.hostAddress, listenHost: net.namespaceAddress)
         cut.launcher = ["/usr/sbin/ip", "netns", "exec", net.name]
@@ -364,35 +350,27 @@ import Testing
         try await cut.run { cut in
             let reply = try await cut.deliver(event: "push", payload: pushPayload(branch: "cut"), secret: TestSecrets.repository)
             let id = try #require(cut.buildID(of: reply))
-            try await eventually { Self.lines(ran).count == 1 }
-            let firstShell = try #require(Int32(Self.lines(ran)[0]))
+            try await eventually { gate.recorded.count == 1 }
+            let firstShell = try #require(Int32(gate.recorded[0]))
             try net.cutLink()
             let cutAt = ContinuousClock.now
             try await other.start()
             try await eventually(timeout: .seconds(60)) { kill(firstShell, 0) != 0 }
             print("network cut: the cut replica stopped its build's process \(ContinuousClock.now - cutAt) after the cut")
-            try await eventually(timeout: .seconds(60)) { Self.lines(ran).count == 2 }
+            try await eventually(timeout: .seconds(60)) { gate.recorded.count == 2 }
             print("network cut: the build running again on the other replica \(ContinuousClock.now - cutAt) after the cut")
-            let recordedBefore = try await cluster.psql(
-                "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL")
-            let outboxBefore = try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)")
+            let recordedBefore = try await cluster.recordsOfAttemptOne(id)
             try net.restoreLink()
             try await Task.sleep(for: .seconds(3))   // writes held up by the cut arrive now, if any
-            #expect(
-                try await cluster.psql(
-                    "SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL") == recordedBefore)
-            #expect(try await cluster.psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)") == outboxBefore)
+            #expect(try await cluster.recordsOfAttemptOne(id) == recordedBefore, "attempt 1 wrote after it lost the build")
             #expect(try await cluster.psql("SELECT state || ' ' || attempts FROM build WHERE id = \(id)") == "running 2")
-            FileManager.default.createFile(atPath: gate.path + "/GO", contents: nil)
+            gate.open()
             let build = try await cluster.waitForEnd(of: id, on: other)
             #expect(build.state == "success" && build.attempts == 2, "\(build)")
         }
         await other.shutdown()
     }
 
-    private static func lines(_ path: String) -> [String] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
 }
 
 /// A PostgreSQL server of the test's own with Slipway's role and database, and replicas
@@ -445,6 +423,15 @@ final class ReplicaCluster: Sendable {
     }
 
     func psql(_ sql: String) async throws -> String { try await server.psql(sql, database: "slipway") }
+
+    /// What attempt 1 of build `id` has recorded: its finished steps, and the build's
+    /// statuses in the outbox. Unchanged once its replica has lost the build.
+    func recordsOfAttemptOne(_ id: Int64) async throws -> [String] {
+        [
+            try await psql("SELECT count(*) FROM build_step WHERE build_id = \(id) AND attempt = 1 AND finished_at IS NOT NULL"),
+            try await psql("SELECT count(*) FROM status_outbox WHERE build_id = \(id)"),
+        ]
+    }
 
     struct BuildSeen: CustomStringConvertible {
         let state: String
@@ -517,4 +504,25 @@ final class NetworkNamespace: Sendable {
         let result = try runProgram("/usr/sbin/ip", arguments)
         guard result.status == 0 else { throw HarnessError("ip \(arguments.joined(separator: " ")): \(result.output)") }
     }
+}
+
+/// A test step that records its run (the shell's pid, or `recording`) in a file, then
+/// waits until the test opens its gate: a build held inside its step.
+struct GatedStep {
+    let directory: URL
+    let argv: [String]
+
+    init(_ label: String, recording: String = "$$") throws {
+        directory = try TestPaths.temporaryDirectory(label)
+        let ran = directory.appendingPathComponent("ran").path
+        argv = ["sh", "-c", "echo \(recording) >> \(ran); while [ ! -f \(directory.path)/GO ]; do sleep 0.05; done"]
+    }
+
+    /// What each run recorded, in order.
+    var recorded: [String] {
+        ((try? String(contentsOf: directory.appendingPathComponent("ran"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func open() { FileManager.default.createFile(atPath: directory.appendingPathComponent("GO").path, contents: nil) }
+    func remove() { TestPaths.removeTemporaryDirectory(directory) }
 }
