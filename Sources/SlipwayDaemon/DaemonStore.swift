@@ -28,7 +28,10 @@ struct DaemonStore: Sendable {
             return DaemonStore(store: store, leases: nil, replicas: nil, singletons: nil, logArchive: nil, pool: nil)
         case .postgres(let location):
             let password = config.databasePassword.flatMap { resolved.secret($0) }
-            let database = PostgresDatabase(location: location, password: password, logger: logger)
+            // Half a lease: a replica stalled inside a transaction for that long is treated
+            // as gone before its lease runs out, so that its builds can be taken over.
+            let database = PostgresDatabase(
+                location: location, password: password, idleInTransaction: config.queue.lease / 2, logger: logger)
             let applied = try await database.migrate()
             if !applied.isEmpty { logger.notice("database schema migrated", metadata: ["versions": "\(applied)"]) }
             // The pool runs apart from the service group: start-up (recovery of

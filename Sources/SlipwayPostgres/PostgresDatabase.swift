@@ -15,14 +15,29 @@ public final class PostgresDatabase: Sendable {
     public let location: PostgresLocation
     let logger: Logger
     private let password: String?
+    /// The server ends a session idle inside a transaction for longer than this.
+    private let idleInTransaction: Duration?
 
     /// `password`: resolved from `database_password`; nil for a server that asks none.
-    public init(location: PostgresLocation, password: String?, maximumConnections: Int = 20, logger: Logger) {
+    /// `idleInTransaction`: the server ends a session left idle inside a transaction for
+    /// longer (`idle_in_transaction_session_timeout`), and with it the transaction's row
+    /// locks. A replica paused (SIGSTOP) or cut off in the middle of a transaction would
+    /// otherwise keep its build's row locked for as long as it stays away, and no other
+    /// replica could take the build over (take-overs skip locked rows).
+    public init(
+        location: PostgresLocation, password: String?, maximumConnections: Int = 20, idleInTransaction: Duration? = nil, logger: Logger
+    ) {
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: password, database: location.database,
             tls: Self.tls(location.tls))
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
+        self.idleInTransaction = idleInTransaction
+        if let idleInTransaction {
+            configuration.options.additionalStartupParameters = [
+                ("idle_in_transaction_session_timeout", "\(Int(idleInTransaction.inSeconds * 1000))")
+            ]
+        }
         self.location = location
         self.logger = logger
         self.password = password
@@ -96,6 +111,11 @@ public final class PostgresDatabase: Sendable {
         var configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: password, database: location.database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
+        if let idleInTransaction {
+            configuration.options.additionalStartupParameters = [
+                ("idle_in_transaction_session_timeout", "\(Int(idleInTransaction.inSeconds * 1000))")
+            ]
+        }
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 }
