@@ -58,7 +58,7 @@ public final class PostgresBuildStore: Sendable {
         let client = control ? database.control : database.client
         do {
             let result = try await ConnectionWait.bounded(connectionWait, location: database.location, reachable: database.isReachable) {
-                [database, logger] begin in
+                [logger] begin in
                 try await client.withTransaction(logger: logger) { connection in
                     try begin()
                     return try await body(connection)

@@ -15,8 +15,9 @@ public final class PostgresDatabase: Sendable {
     public let location: PostgresLocation
     let logger: Logger
     private let password: String?
-    /// The server ends a session idle inside a transaction for longer than this.
-    private let idleInTransaction: Duration?
+    /// Settings every session of this replica starts with, pooled or not.
+    private let startupParameters: [(String, String)]
+    static let connectTimeout: Duration = .seconds(5)
 
     /// `password`: resolved from `database_password`; nil for a server that asks none.
     /// `idleInTransaction`: the server ends a session left idle inside a transaction for
@@ -30,14 +31,10 @@ public final class PostgresDatabase: Sendable {
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: password, database: location.database,
             tls: Self.tls(location.tls))
+        startupParameters = idleInTransaction.map { [("idle_in_transaction_session_timeout", "\(Int($0.inSeconds * 1000))")] } ?? []
         configuration.options.maximumConnections = maximumConnections
-        configuration.options.connectTimeout = .seconds(5)
-        self.idleInTransaction = idleInTransaction
-        if let idleInTransaction {
-            configuration.options.additionalStartupParameters = [
-                ("idle_in_transaction_session_timeout", "\(Int(idleInTransaction.inSeconds * 1000))")
-            ]
-        }
+        configuration.options.connectTimeout = Self.connectTimeout
+        configuration.options.additionalStartupParameters = startupParameters
         self.location = location
         self.logger = logger
         self.password = password
@@ -110,12 +107,8 @@ public final class PostgresDatabase: Sendable {
             }
         var configuration = PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: password, database: location.database, tls: tls)
-        configuration.options.connectTimeout = .seconds(5)
-        if let idleInTransaction {
-            configuration.options.additionalStartupParameters = [
-                ("idle_in_transaction_session_timeout", "\(Int(idleInTransaction.inSeconds * 1000))")
-            ]
-        }
+        configuration.options.connectTimeout = TimeAmount(Self.connectTimeout)
+        configuration.options.additionalStartupParameters = startupParameters
         return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
     }
 }

@@ -28,15 +28,21 @@ struct BuildLogSource: Sendable {
         return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 
-    /// The whole log as text.
-    func whole(_ id: Int64) async throws -> String {
+    /// The log from `start`, read in pieces until at least `count` bytes (nil: to its end)
+    /// or nothing more is there.
+    func bytes(_ id: Int64, from start: UInt64, count: Int? = nil) async throws -> [UInt8] {
         var bytes: [UInt8] = []
-        while true {
-            let more = try await read(id, from: UInt64(bytes.count), limit: 1 << 20)
+        while count.map({ bytes.count < $0 }) ?? true {
+            let more = try await read(id, from: start + UInt64(bytes.count), limit: count.map { $0 - bytes.count } ?? 1 << 20)
             if more.isEmpty { break }
             bytes += more
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
+    }
+
+    /// The whole log as text.
+    func whole(_ id: Int64) async throws -> String {
+        String(decoding: try await bytes(id, from: 0), as: UTF8.self)
     }
 
     private func path(_ id: Int64) -> String {

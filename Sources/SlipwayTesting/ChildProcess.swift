@@ -113,9 +113,9 @@ public final class ChildProcess: @unchecked Sendable {   // `ending` under `lock
         lock.withLock { if ending == nil { kill(processIdentifier, signal) } }
     }
 
-    /// SIGTERM, up to `grace` to end, then SIGKILL; waits for it.
-    public func stop(grace: TimeInterval = 5) {
-        send(SIGTERM)
+    /// `signal` (SIGTERM unless said), up to `grace` to end, then SIGKILL; waits for it.
+    public func stop(with signal: Int32 = SIGTERM, grace: TimeInterval = 5) {
+        send(signal)
         guard wait(timeout: grace) == nil else { return }
         send(SIGKILL)
         wait(timeout: 10)

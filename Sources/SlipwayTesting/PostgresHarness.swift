@@ -132,10 +132,7 @@ public final class PostgresHarness: @unchecked Sendable {   // `process` under `
                 return self.process
             })
         else { return }
-        process.send(SIGINT)
-        guard process.wait(timeout: 10) == nil else { return }
-        process.send(SIGKILL)
-        process.wait(timeout: 5)
+        process.stop(with: SIGINT, grace: 10)
     }
 
     public func remove() {

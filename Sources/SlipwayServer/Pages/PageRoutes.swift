@@ -160,12 +160,7 @@ struct PageRoutes: Sendable {
     func logExcerpt(_ id: Int64, limit: UInt64) async throws -> BuildPage.LogExcerpt {
         let size = try await logs.size(id)
         var start = size > limit ? size - limit : 0
-        var data = Data()
-        while UInt64(data.count) < size - start {
-            let more = try await logs.read(id, from: start + UInt64(data.count), limit: Int(size - start) - data.count)
-            if more.isEmpty { break }
-            data.append(contentsOf: more)
-        }
+        var data = Data(try await logs.bytes(id, from: start, count: Int(size - start)))
         let end = start + UInt64(data.count)
         if start > 0, let newline = data.firstIndex(of: UInt8(ascii: "\n")) {
             start += UInt64(newline - data.startIndex + 1)
