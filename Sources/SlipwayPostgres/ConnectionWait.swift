@@ -28,7 +28,9 @@ enum ConnectionWait {
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await work(begin) }
             group.addTask {
-                try? await Task.sleep(for: limit)
+                // Cancelled (the work is done): no question to the server. Asked on every
+                // transaction, it cost PostgreSQL a backend forked and ended each time.
+                do { try await Task.sleep(for: limit) } catch { return nil }
                 if await reachable() { try? await Task.sleep(for: busyLimit - limit) }
                 return nil
             }

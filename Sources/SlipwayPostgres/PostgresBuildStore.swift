@@ -17,7 +17,10 @@ import Synchronization
 ///   transaction, then finds the row and answers duplicate);
 /// - the builds of one lane are queued and superseded one transaction at a time: each
 ///   takes the lane's transaction-scoped advisory lock before it reads the lane, so a
-///   push never misses a queued build that another replica is committing.
+///   push never misses a queued build that another replica is committing;
+/// - a replica writes the deliveries that arrive together in one transaction
+///   (`PostgresDeliveryGroups`), so a storm of pushes to one branch takes that lane's lock
+///   once per group, not once per delivery.
 public final class PostgresBuildStore: Sendable {
     let database: PostgresDatabase
     let logger: Logger
@@ -30,6 +33,7 @@ public final class PostgresBuildStore: Sendable {
     let connectionWait: Duration
     public let outboxWritten = WakeSignal()
     private let lastWriteFailure = Mutex<String?>(nil)
+    private let deliveryGroups = PostgresDeliveryGroups()
 
     public init(
         database: PostgresDatabase, replica: String, lease: Duration = .seconds(30), connectionWait: Duration = .seconds(5), logger: Logger
@@ -50,20 +54,24 @@ public final class PostgresBuildStore: Sendable {
     ///
     /// A transaction waits at most `connectionWait` for its connection, and is given up
     /// only while it waits: once it has its connection it runs to its end, so a caller is
-    /// never told "failed" about something committed.
+    /// never told "failed" about something committed. The caller's cancellation does not
+    /// reach it (the store's contract, as on SQLite): a build canceled while it records
+    /// its step's end still records it.
     /// `control`: on the leases' own pool (`PostgresDatabase.control`).
     func transaction<T: Sendable>(
         control: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let client = control ? database.control : database.client
+        let (wait, location, reachable, logger) = (connectionWait, database.location, database.isReachable, logger)
         do {
-            let result = try await ConnectionWait.bounded(connectionWait, location: database.location, reachable: database.isReachable) {
-                [logger] begin in
-                try await client.withTransaction(logger: logger) { connection in
-                    try begin()
-                    return try await body(connection)
+            let result = try await Task(executorPreference: PostgresDatabase.executor) {
+                try await ConnectionWait.bounded(wait, location: location, reachable: reachable) { begin in
+                    try await client.withTransaction(logger: logger) { connection in
+                        try begin()
+                        return try await body(connection)
+                    }
                 }
-            }
+            }.value
             lastWriteFailure.withLock { $0 = nil }
             return result
         } catch let error as PostgresTransactionError {
@@ -87,6 +95,20 @@ extension PostgresBuildStore: BuildIntakeStore {
     public func recordDelivery(_ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool) async throws
         -> DeliveryOutcome
     {
+        try await deliveryGroups.submit(.init(delivery: delivery, request: request, supersedeOlder: supersedeOlder), to: self)
+    }
+
+    /// The same without a task: the webhook's fast path calls this from its event loop.
+    public func recordDelivery(
+        _ delivery: DeliveryRecord, build request: BuildRequest?, supersedeOlder: Bool,
+        completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void
+    ) {
+        deliveryGroups.submit(.init(delivery: delivery, request: request, supersedeOlder: supersedeOlder), to: self, reply: completion)
+    }
+
+    /// One delivery in a transaction of its own: after its group's transaction failed.
+    func recordDeliveryAlone(_ entry: DeliveryGroupPlan.Entry) async throws -> DeliveryOutcome {
+        let (delivery, request, supersedeOlder) = (entry.delivery, entry.request, entry.supersedeOlder)
         let outcome = try await transaction { [logger] connection in
             let inserted = try await connection.query(
                 """
@@ -151,13 +173,16 @@ extension PostgresBuildStore: BuildIntakeStore {
         return (build, superseded)
     }
 
+    /// The seed of the lanes' lock keys (`hashtextextended(lane, seed)`).
+    static let laneLockSeed: Int64 = 18
+
     /// The lane's transaction-scoped advisory lock: one transaction at a time queues,
     /// supersedes or claims builds of a lane, cluster-wide. (Its key is the lane's 64-bit
     /// hash; two lanes sharing a hash only wait for each other.) Without `waiting`, false
     /// when another transaction holds it.
     @discardableResult
     static func lockLane(_ lane: String, waiting: Bool = true, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let seed: Int64 = 18
+        let seed = laneLockSeed
         guard !waiting else {
             _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lane), \(seed)))", logger: logger)
             return true

@@ -2,6 +2,7 @@ import Logging
 import NIOSSL
 import PostgresNIO
 import SlipwayCore
+import SlipwayStore
 
 /// The one PostgreSQL database every replica shares: a pool of connections to it
 /// (`PostgresClient`), which `run()` keeps (the daemon runs it as a service, a test in a
@@ -18,6 +19,11 @@ public final class PostgresDatabase: Sendable {
     /// Settings every session of this replica starts with, pooled or not.
     private let startupParameters: [(String, String)]
     static let connectTimeout: Duration = .seconds(5)
+    /// Where transactions run (`PostgresBuildStore.transaction`, the delivery groups): each
+    /// statement's answer resumes its transaction at once, not behind every HTTP request
+    /// waiting for a thread of the cooperative pool. A transaction may hold a lane's lock
+    /// between its statements, so such waits held up the whole cluster's writes to it.
+    static let executor = DispatchTaskExecutor(label: "slipway.postgres", qos: .userInitiated, concurrent: false)
 
     /// `password`: resolved from `database_password`; nil for a server that asks none.
     /// `idleInTransaction`: the server ends a session left idle inside a transaction for

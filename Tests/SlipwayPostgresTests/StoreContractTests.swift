@@ -39,6 +39,54 @@ import Testing
         }
     }
 
+    /// A storm of pushes on two branches, some delivered twice, all at once (the deliveries
+    /// are written in groups): one build per delivery id, the newest of each branch left
+    /// queued, every other superseded by a newer build of its own branch, and each build's
+    /// last unsent status is the one of its final state.
+    @Test(arguments: Backend.allCases)
+    func aConcurrentStormOnTwoBranchesEndsWithTheNewestOfEachQueuedAndStatusesToMatch(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let ids = (0..<120).map { "storm-\($0)" }
+            let sent = ids + ids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
+            let outcomes = try await withThrowingTaskGroup(of: (String, DeliveryOutcome).self) { group in
+                for (index, id) in sent.enumerated() {
+                    let branch = index % 3 == 0 ? "refs/heads/dev" : "refs/heads/main"
+                    group.addTask {
+                        (
+                            id,
+                            try await store.recordDelivery(
+                                Self.delivery(id), build: Self.request(branch, sha: id, delivery: id), supersedeOlder: true)
+                        )
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            var storedBuild: [String: Int64] = [:]
+            for case (let id, .stored(let build?, _)) in outcomes { storedBuild[id] = build.id }
+            #expect(storedBuild.count == ids.count, "each delivery id stored once")
+            for case (let id, .duplicate(let buildID)) in outcomes { #expect(buildID == storedBuild[id], "\(id)") }
+            for id in ids.prefix(10) { #expect(try await store.delivery(id: id)?.buildID == storedBuild[id]) }
+
+            let builds = try await store.builds(BuildFilter(limit: 1000))
+            #expect(builds.count == ids.count)
+            for lane in Set(builds.map(\.lane)) {
+                let inLane = builds.filter { $0.lane == lane }
+                let newest = inLane.map(\.id).max()
+                #expect(inLane.filter { $0.state == .queued }.map(\.id) == [newest].compactMap { $0 })
+                for build in inLane where build.id != newest {
+                    #expect(build.state == .superseded)
+                    let by = build.reason.flatMap { Int64($0.replacingOccurrences(of: "superseded by build #", with: "")) }
+                    #expect(by.map { by in by > build.id && inLane.contains { $0.id == by } } == true, "\(build.id): \(build.reason ?? "")")
+                }
+            }
+            let statuses = try await store.openStatuses(limit: 10_000)
+            #expect(statuses.map(\.id) == statuses.map(\.id).sorted())
+            for build in builds {
+                #expect(statuses.last { $0.buildID == build.id }?.status == CommitStatus.of(build), "build \(build.id)")
+            }
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func aNewerPushSupersedesQueuedBuildsOfItsBranchOnly(_ backend: Backend) async throws {
         try await withStore(backend) { store in
