@@ -6,22 +6,26 @@ import Testing
 @Suite struct ConfigCommandTests {
     struct Outcome { let status: Int32; let output: String }
 
-    func checkConfig(_ yaml: String, environment: [String: String] = TestSecrets.environment) throws -> Outcome {
+    func checkConfig(_ yaml: String, environment: [String: String] = TestSecrets.environment) async throws -> Outcome {
         let directory = try TestPaths.temporaryDirectory("check-config")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return try run(["--check-config", "--config", path], in: directory, environment: environment)
+        return try await run(["--check-config", "--config", path], in: directory, environment: environment)
     }
 
-    func run(_ arguments: [String], in directory: URL, environment: [String: String]) throws -> Outcome {
-        let result = try runProgram(
-            try TestPaths.executable("slipwayd").path, arguments,
-            environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+    /// slipwayd with `arguments`, off the cooperative pool (it takes seconds on a busy
+    /// machine, and the suite's other tests need the pool's few threads meanwhile).
+    func run(_ arguments: [String], in directory: URL, environment: [String: String]) async throws -> Outcome {
+        let result = try await blocking {
+            try runProgram(
+                try TestPaths.executable("slipwayd").path, arguments,
+                environment: environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        }
         return Outcome(status: result.status, output: result.output)
     }
 
-    @Test func theExampleConfigPasses() throws {
+    @Test func theExampleConfigPasses() async throws {
         // The example reads its secrets from ./.slipway/secrets, as scripts/run-daemon creates them.
         let directory = try TestPaths.temporaryDirectory("example")
         defer { TestPaths.removeTemporaryDirectory(directory) }
@@ -30,12 +34,12 @@ import Testing
         try "hook-secret\n".write(to: secrets.appendingPathComponent("webhook-secret"), atomically: true, encoding: .utf8)
         try "ops-token\n".write(to: secrets.appendingPathComponent("ops-token"), atomically: true, encoding: .utf8)
         let example = TestPaths.packageRoot.appendingPathComponent("config/slipway.yaml").path
-        let outcome = try run(["--check-config", "--config", example], in: directory, environment: [:])
+        let outcome = try await run(["--check-config", "--config", example], in: directory, environment: [:])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(outcome.output.contains("OK"))
     }
 
-    @Test func featuresOfALaterVersionAreRefusedByName() throws {
+    @Test func featuresOfALaterVersionAreRefusedByName() async throws {
         let config = testConfig(
             port: 8080, stateDirectory: "/tmp/unused",
             topLevelExtra: """
@@ -43,41 +47,43 @@ import Testing
                 provenance: {signing_key: "file:/etc/slipway/provenance.key", key_id: slipway}
                 database_password: env:PGPASSWORD
                 """)
-        let outcome = try checkConfig(config)
+        let outcome = try await checkConfig(config)
         #expect(outcome.status == 1)
         #expect(outcome.output.contains("reconcile: is not supported by this version of slipwayd yet"), "\(outcome.output)")
         #expect(outcome.output.contains("provenance: signed provenance is not supported"), "\(outcome.output)")
         #expect(!outcome.output.contains("database_password"), "PostgreSQL's password is not used, nor looked up, with sqlite")
-        let off = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused", topLevelExtra: "reconcile: null"))
+        let off = try await checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused", topLevelExtra: "reconcile: null"))
         #expect(off.status == 0, "\(off.output)")
     }
 
-    @Test func theSandboxIsTriedForADaemonOfAnOrdinaryUser() throws {
+    @Test func theSandboxIsTriedForADaemonOfAnOrdinaryUser() async throws {
         // As root the code runs as a uid of its own; as an ordinary user, bwrap needs user namespaces.
         let directory = try TestPaths.temporaryDirectory("check-config-user")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
         try testConfig(port: 8080, stateDirectory: directory.appendingPathComponent("state").path).write(
             toFile: path, atomically: true, encoding: .utf8)
-        _ = try runProgram("/bin/chown", ["-R", "4242:4242", directory.path])
-        let result = try runProgram(
-            "/usr/bin/setpriv",
-            [
-                "--reuid=4242", "--regid=4242", "--clear-groups", "--",
-                try TestPaths.executable("slipwayd").path, "--check-config", "--config", path,
-            ],
-            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        let result = try await blocking {
+            _ = try runProgram("/bin/chown", ["-R", "4242:4242", directory.path])
+            return try runProgram(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid=4242", "--regid=4242", "--clear-groups", "--",
+                    try TestPaths.executable("slipwayd").path, "--check-config", "--config", path,
+                ],
+                environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }, in: directory)
+        }
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("OK"))
     }
 
-    @Test func aGoodConfigExitsZero() throws {
-        let outcome = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"))
+    @Test func aGoodConfigExitsZero() async throws {
+        let outcome = try await checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"))
         #expect(outcome.status == 0, "\(outcome.output)")
     }
 
-    @Test func everyKindOfProblemIsNamedWithItsKeyPath() throws {
-        let outcome = try checkConfig(
+    @Test func everyKindOfProblemIsNamedWithItsKeyPath() async throws {
+        let outcome = try await checkConfig(
             """
             server:
               listen: nowhere
@@ -106,8 +112,8 @@ import Testing
         #expect(!outcome.output.contains("plain-text-token-value"), "a literal secret was echoed")
     }
 
-    @Test func anUnresolvableSecretIsNamedWithItsKeyPath() throws {
-        let outcome = try checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"), environment: [:])
+    @Test func anUnresolvableSecretIsNamedWithItsKeyPath() async throws {
+        let outcome = try await checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused"), environment: [:])
         #expect(outcome.status == 1)
         #expect(outcome.output.contains("webhook_secrets[0]"), "\(outcome.output)")
         #expect(outcome.output.contains("TEST_ORG_SECRET"), "\(outcome.output)")
@@ -115,24 +121,25 @@ import Testing
 
     /// Issue 18: a PostgreSQL URL with its password in `database_password`; the password
     /// is looked up like any secret (and only for PostgreSQL: SQLite ignores the key).
-    @Test func aPostgresDatabaseNeedsItsPasswordAndNeverInTheURL() throws {
+    @Test func aPostgresDatabaseNeedsItsPasswordAndNeverInTheURL() async throws {
         let config = testConfig(port: 8080, stateDirectory: "/tmp/unused")
             .replacingOccurrences(
                 of: "database: sqlite",
                 with: "database: postgres://slipway@db/slipway?sslmode=disable\ndatabase_password: env:TEST_PG_PASSWORD")
-        let missing = try checkConfig(config)
+        let missing = try await checkConfig(config)
         #expect(missing.status == 1)
         #expect(missing.output.contains("database_password") && missing.output.contains("TEST_PG_PASSWORD"), "\(missing.output)")
-        let given = try checkConfig(config, environment: TestSecrets.environment.merging(["TEST_PG_PASSWORD": "pg-secret-xyz"]) { $1 })
+        let given = try await checkConfig(
+            config, environment: TestSecrets.environment.merging(["TEST_PG_PASSWORD": "pg-secret-xyz"]) { $1 })
         #expect(given.status == 0, "\(given.output)")
         #expect(!given.output.contains("pg-secret-xyz"))
-        let sqlite = try checkConfig(
+        let sqlite = try await checkConfig(
             testConfig(port: 8080, stateDirectory: "/tmp/unused")
                 .replacingOccurrences(of: "database: sqlite", with: "database: sqlite\ndatabase_password: env:TEST_PG_PASSWORD"))
         #expect(sqlite.status == 0, "\(sqlite.output)")
 
         // A password typed into the URL is refused by name and never repeated.
-        let withPassword = try checkConfig(
+        let withPassword = try await checkConfig(
             testConfig(port: 8080, stateDirectory: "/tmp/unused")
                 .replacingOccurrences(of: "database: sqlite", with: "database: postgres://slipway:hunter2-xyz@db/slipway?sslmode=disable"))
         #expect(withPassword.status == 1)
@@ -140,12 +147,12 @@ import Testing
         #expect(!withPassword.output.contains("hunter2-xyz"), "\(withPassword.output)")
     }
 
-    @Test func aMissingFileAndInvalidYAMLAreReported() throws {
-        let missing = try run(
+    @Test func aMissingFileAndInvalidYAMLAreReported() async throws {
+        let missing = try await run(
             ["--check-config", "--config", "/nonexistent/slipway.yaml"], in: URL(fileURLWithPath: "/tmp"), environment: [:])
         #expect(missing.status == 1)
         #expect(missing.output.contains("/nonexistent/slipway.yaml"))
-        let invalid = try checkConfig("server: [unclosed\n")
+        let invalid = try await checkConfig("server: [unclosed\n")
         #expect(invalid.status == 1)
         #expect(!invalid.output.isEmpty)
     }

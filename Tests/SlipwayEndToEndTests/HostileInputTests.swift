@@ -65,7 +65,7 @@ import Testing
         }
     }
 
-    @Test func checkConfigRefusesNamesAndPathsThatLeaveTheirPlace() throws {
+    @Test func checkConfigRefusesNamesAndPathsThatLeaveTheirPlace() async throws {
         let directory = try TestPaths.temporaryDirectory("contained-config")
         defer { TestPaths.removeTemporaryDirectory(directory) }
         let path = directory.appendingPathComponent("slipway.yaml").path
@@ -79,9 +79,11 @@ import Testing
             webhook_secrets: [env:TEST_WEBHOOK_SECRET]
             image: {name: localhost/acme/app, context: ../../.., dockerfile: /etc/passwd}
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try runProgram(
-            try TestPaths.executable("slipwayd").path, ["--check-config", "--config", path],
-            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        let result = try await blocking {
+            try runProgram(
+                try TestPaths.executable("slipwayd").path, ["--check-config", "--config", path],
+                environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        }
         #expect(result.status == 1)
         for key in ["repositories[0].name", "repositories[1].name", "repositories[2].image.context", "repositories[2].image.dockerfile"] {
             #expect(result.output.contains(key), "\(key) named: \(result.output)")

@@ -21,9 +21,11 @@ import Glibc
                 daemon.buildID(of: try await daemon.deliver(event: "push", payload: pushPayload(), secret: TestSecrets.repository)))
             try await eventually { try await daemon.openStore().build(id: id)?.state == .running }
             // The same config, the same state_dir: refused, naming both; nothing of the first's touched.
-            let second = try runProgram(
-                try TestPaths.executable("slipwayd").path, ["--config", daemon.configPath],
-                environment: daemon.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            let second = try await blocking {
+                try runProgram(
+                    try TestPaths.executable("slipwayd").path, ["--config", daemon.configPath],
+                    environment: daemon.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            }
             #expect(second.status == 1)
             #expect(
                 second.output.contains("state_dir \(daemon.stateDirectory) is in use by another slipwayd (pid \(daemon.processID ?? -1))"),
@@ -47,9 +49,11 @@ import Glibc
             let config = other.appendingPathComponent("slipway.yaml").path
             try testConfig(port: first.port, stateDirectory: other.appendingPathComponent("state").path).write(
                 toFile: config, atomically: true, encoding: .utf8)
-            let second = try runProgram(
-                try TestPaths.executable("slipwayd").path, ["--config", config],
-                environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            let second = try await blocking {
+                try runProgram(
+                    try TestPaths.executable("slipwayd").path, ["--config", config],
+                    environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+            }
             #expect(second.status == 1)
             #expect(second.output.contains("cannot listen on 127.0.0.1:\(first.port)"), "\(second.output)")
             #expect(!second.output.contains("starting"), "it stopped before starting its services")
@@ -78,9 +82,11 @@ import Glibc
         try unixConfig(intruder.appendingPathComponent("state").path).write(
             toFile: intruder.path + "/c.yaml", atomically: true, encoding: .utf8)
         // (timeout: a daemon that takes the socket over keeps running; the test must still end.)
-        let refused = try runProgram(
-            "/usr/bin/timeout", ["60", try TestPaths.executable("slipwayd").path, "--config", intruder.path + "/c.yaml"],
-            environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        let refused = try await blocking {
+            try runProgram(
+                "/usr/bin/timeout", ["60", try TestPaths.executable("slipwayd").path, "--config", intruder.path + "/c.yaml"],
+                environment: TestSecrets.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 })
+        }
         #expect(
             refused.status == 1 && refused.output.contains("cannot listen on unix:\(socket): another process accepts connections on it"),
             "\(refused.output)")
