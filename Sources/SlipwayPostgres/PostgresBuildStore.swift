@@ -106,28 +106,12 @@ extension PostgresBuildStore: BuildIntakeStore {
         deliveryGroups.submit(.init(delivery: delivery, request: request, supersedeOlder: supersedeOlder), to: self, reply: completion)
     }
 
-    /// One delivery in a transaction of its own: after its group's transaction failed.
+    /// One delivery in a transaction of its own, after its group's transaction failed: a
+    /// group of one, written by the same statements and rules as every group.
     func recordDeliveryAlone(_ entry: DeliveryGroupPlan.Entry) async throws -> DeliveryOutcome {
-        let (delivery, request, supersedeOlder) = (entry.delivery, entry.request, entry.supersedeOlder)
-        let outcome = try await transaction { [logger] connection in
-            let inserted = try await connection.query(
-                """
-                INSERT INTO delivery (id, event, repository, received_at, result) VALUES (\(delivery.id), \(delivery.event),
-                \(delivery.repository), \(delivery.receivedAt), \(delivery.result.description)) ON CONFLICT (id) DO NOTHING RETURNING id
-                """, logger: logger)
-            guard try await inserted.collect().count == 1 else {
-                let existing = try await connection.query("SELECT build_id FROM delivery WHERE id = \(delivery.id)", logger: logger)
-                var buildID: Int64?
-                for try await id in existing.decode(Int64?.self) { buildID = id }
-                return DeliveryOutcome.duplicate(buildID: buildID)
-            }
-            guard let request else { return .stored(build: nil, superseded: []) }
-            let (build, superseded) = try await Self.insertBuild(
-                connection, request, at: delivery.receivedAt, supersedeOlder: supersedeOlder, logger: logger)
-            _ = try await connection.query("UPDATE delivery SET build_id = \(build.id) WHERE id = \(delivery.id)", logger: logger)
-            return .stored(build: build, superseded: superseded)
+        guard let outcome = try await writeDeliveryGroup([entry], joining: { _ in [] }).first else {
+            throw PostgresProblem.noRowReturned("delivery")
         }
-        if case .stored(_?, _) = outcome { outboxWritten.signal() }
         return outcome
     }
 

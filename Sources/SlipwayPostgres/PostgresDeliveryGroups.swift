@@ -131,7 +131,9 @@ final class PostgresDeliveryGroups: Sendable {
 
     private func record(_ group: [Waiting], started: ContinuousClock.Instant) {
         StoreMetrics.groupSize.record(group.count)
-        for waiting in group { StoreMetrics.groupWait.recordNanoseconds((started - waiting.arrived).nanoseconds) }
+        // A delivery that joined the group under its lanes' locks came after it started:
+        // it waited for no group.
+        for waiting in group { StoreMetrics.groupWait.recordNanoseconds(max(.zero, started - waiting.arrived).nanoseconds) }
         StoreMetrics.groupWrite.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
     }
 }

@@ -9,7 +9,7 @@ public enum StoreMetrics {
     public static let groupSize = Recorder(label: Series.groupSize, aggregate: true)
     /// Per delivery: from its arrival at the store to the start of its group's write.
     public static let groupWait = Timer(label: Series.groupWait)
-    /// Per group: its transaction, up to its commit (not synced yet).
+    /// Per group: its transaction, up to its commit (on SQLite, not synced yet).
     public static let groupWrite = Timer(label: Series.groupWrite)
     /// Per group: from its commit until it is durable (the sync under way, then its own).
     static let groupDurableWait = Timer(label: Series.groupDurableWait)
@@ -19,9 +19,9 @@ public enum StoreMetrics {
     static let commitsPerSync = Recorder(label: Series.commitsPerSync, aggregate: true)
 
     private enum Series {
-        public static let groupSize = "slipway_delivery_group_size"
-        public static let groupWait = "slipway_delivery_group_wait_seconds"
-        public static let groupWrite = "slipway_delivery_group_write_seconds"
+        static let groupSize = "slipway_delivery_group_size"
+        static let groupWait = "slipway_delivery_group_wait_seconds"
+        static let groupWrite = "slipway_delivery_group_write_seconds"
         static let groupDurableWait = "slipway_delivery_group_durable_wait_seconds"
         static let sync = "slipway_store_sync_seconds"
         static let commitsPerSync = "slipway_store_commits_per_sync"

@@ -410,6 +410,23 @@ import Testing
         }
     }
 
+    /// The fallback after a group failed (PostgreSQL only): one delivery written alone
+    /// stores its build, supersedes as a group would, and answers a redelivery.
+    @Test func aDeliveryWrittenAloneFollowsTheGroupsRules() async throws {
+        try await SharedPostgres.withDatabase { store, _ in
+            let older = try await store.enqueue(Self.request(sha: "a1"), supersedeOlder: true)
+            let entry = DeliveryGroupPlan.Entry(
+                delivery: Self.delivery("alone-1"), request: Self.request(sha: "a2", delivery: "alone-1"), supersedeOlder: true)
+            guard case .stored(let build?, let superseded) = try await store.recordDeliveryAlone(entry) else {
+                throw HarnessError("the delivery was not stored with a build")
+            }
+            #expect(superseded == [older.id])
+            #expect(try await store.build(id: older.id)?.reason == "superseded by build #\(build.id)")
+            #expect(try await store.delivery(id: "alone-1")?.buildID == build.id)
+            #expect(try await store.recordDeliveryAlone(entry) == .duplicate(buildID: build.id))
+        }
+    }
+
     /// Leases (PostgreSQL only): a live lease keeps a build from the others; a renewed one
     /// stays live; one left to run out is taken over by another replica, and its first
     /// owner learns on its next renewal that it lost the build.
