@@ -61,12 +61,12 @@ public final class PostgresBuildStore: Sendable {
     func transaction<T: Sendable>(
         control: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let client = control ? database.control : database.client
-        let (wait, location, reachable, logger) = (connectionWait, database.location, database.isReachable, logger)
+        let (database, wait, location, reachable, logger) = (database, connectionWait, database.location, database.isReachable, logger)
         do {
             let result = try await Task(executorPreference: PostgresDatabase.executor) {
                 try await ConnectionWait.bounded(wait, location: location, reachable: reachable) { begin in
-                    try await client.withTransaction(logger: logger) { connection in
+                    let client = control ? await database.control : await database.client
+                    return try await client.withTransaction(logger: logger) { connection in
                         try begin()
                         return try await body(connection)
                     }

@@ -8,11 +8,29 @@ import SlipwayStore
 /// (`PostgresClient`), which `run()` keeps (the daemon runs it as a service, a test in a
 /// task), and its schema, brought up to date by `migrate()` before anything else uses it.
 public final class PostgresDatabase: Sendable {
-    public let client: PostgresClient
+    private let clientPool: PostgresClient
+    private let controlPool: PostgresClient
+    private let clientRuns = PoolStarted()
+    private let controlRuns = PoolStarted()
+
+    /// The pool, once `run()` has started it: a lease asked for before then waits here
+    /// rather than in the pool (which logs a warning for each such lease).
+    public var client: PostgresClient {
+        get async {
+            await clientRuns.wait()
+            return clientPool
+        }
+    }
+
     /// A small pool of its own for the leases (renewals, take-overs, singleton jobs): they
     /// must not queue behind a burst of deliveries in the main pool, or a busy replica
     /// would miss its own leases.
-    let control: PostgresClient
+    var control: PostgresClient {
+        get async {
+            await controlRuns.wait()
+            return controlPool
+        }
+    }
     public let location: PostgresLocation
     let logger: Logger
     private let password: String?
@@ -44,16 +62,24 @@ public final class PostgresDatabase: Sendable {
         self.location = location
         self.logger = logger
         self.password = password
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        clientPool = PostgresClient(configuration: configuration, backgroundLogger: logger)
         configuration.options.maximumConnections = 2
-        control = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        controlPool = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
     /// Keeps the pools until the calling task is cancelled.
     public func run() async {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }
-            group.addTask { await self.control.run() }
+            // Opened just before each pool's run(), which marks the pool running before it
+            // first suspends: no lease reaches a pool that is not running yet.
+            group.addTask {
+                self.clientRuns.open()
+                await self.clientPool.run()
+            }
+            group.addTask {
+                self.controlRuns.open()
+                await self.controlPool.run()
+            }
         }
     }
 
