@@ -115,3 +115,24 @@ public enum KubeconfigSecrets {
         }
     }
 }
+
+/// Whether deploying a build would change nothing that runs: the live image was built from
+/// the same commit with the same model (what its `org.opencontainers.image.revision` and
+/// `ai.slipway.model.sha256` labels say, recorded on the build that pushed it), although
+/// its digest differs, as a rebuild's does (a new creation time, a new build id label).
+public enum SameRelease {
+    /// The digest of `reference` (`name@sha256:…`) when it names the image `name`.
+    public static func digest(of reference: String, named name: String) -> String? {
+        guard let at = reference.lastIndex(of: "@"), reference[..<at] == name else { return nil }
+        let digest = String(reference[reference.index(after: at)...])
+        return digest.hasPrefix("sha256:") && digest.count == 71 ? digest : nil
+    }
+
+    /// Why deploying `candidate` over the live image of build `live` is not needed; nil
+    /// when the commit or the model differ.
+    public static func reason(live: Build, candidate: Build) -> String? {
+        guard live.id != candidate.id, live.sha == candidate.sha, live.model?.sha256 == candidate.model?.sha256 else { return nil }
+        let model = candidate.model.map { "model sha256 \(String($0.sha256.prefix(12)))…" } ?? "no model"
+        return "the live image (build #\(live.id)) has the same commit \(candidate.sha.short) and \(model)"
+    }
+}

@@ -31,6 +31,22 @@ extension DeployRunner {
         logger.notice("deployment finished", metadata: ["state": "\(state.rawValue)", "image": "\(deployment.image)"])
     }
 
+    /// `SameRelease.reason` for the build that pushed the live image, when Slipway knows it.
+    /// A store that cannot answer deploys as usual, saying so.
+    private func sameRelease(live liveImage: String, as deployment: Deployment, log: BuildLog) async -> String? {
+        let name = String(deployment.image.prefix { $0 != "@" })
+        guard let digest = SameRelease.digest(of: liveImage, named: name) else { return nil }
+        do {
+            guard let live = try await deployments.build(repository: deployment.repository, imageDigest: digest),
+                let candidate = try await builds.build(id: deployment.buildID)
+            else { return nil }
+            return SameRelease.reason(live: live, candidate: candidate)
+        } catch {
+            log.line("cannot look up the build of the live image (\(error)): deploying")
+            return nil
+        }
+    }
+
     private func rollOut(_ deployment: Deployment, snapshot: ResolvedConfig, logger: Logger) async -> (DeploymentState, String?) {
         let stateDirectory = snapshot.config.stateDirectory
         guard let deploy = snapshot.config.repository(named: deployment.repository)?.deploy else {
@@ -89,6 +105,10 @@ extension DeployRunner {
             if liveImage == deployment.image {
                 log.header("skipped: \(deployment.image) is already live")
                 return (.skipped, "already live")
+            }
+            if let same = await sameRelease(live: liveImage, as: deployment, log: log) {
+                log.header("skipped: \(same); \(deployment.image) differs from it only by its rebuild")
+                return (.skipped, same)
             }
             try Task.checkCancellation()
             let (set, _) = try await kubectl(plan.setImage(deployment.image), timeout: .seconds(60))

@@ -7,7 +7,8 @@ import Synchronization
 
 /// The release step: deploys a build's image, by digest, to the repository's Kubernetes
 /// Deployment with kubectl — read what is live (nothing is redeployed when the digest is
-/// already there), `set image`, wait for `rollout status` within `rollout_timeout`, and
+/// already there, or when the live image was built from the same commit with the same
+/// model: `SameRelease`), `set image`, wait for `rollout status` within `rollout_timeout`, and
 /// `rollout undo` when the rollout does not become ready. One deployment per repository
 /// at a time; each has its own log (`state_dir/deploy-logs/ID.log`, secrets masked).
 public final class DeployRunner: Sendable {

@@ -99,6 +99,18 @@ extension PostgresBuildStore: DeploymentStore {
         }
     }
 
+    public func build(repository: String, imageDigest: String) async throws -> Build? {
+        try await database.client.withConnection { [logger] connection in
+            try await PostgresBuildRow.builds(
+                try await connection.query(
+                    """
+                    SELECT \(unescaped: PostgresBuildRow.columns) FROM build
+                    WHERE repository = \(repository) AND image_digest = \(imageDigest) ORDER BY id DESC LIMIT 1
+                    """, logger: logger)
+            ).first
+        }
+    }
+
     /// Deployments whose replica stopped renewing their lease end as `error`.
     public func recoverInterruptedDeployments() async throws -> [Deployment] {
         let now = Date().timeIntervalSince1970

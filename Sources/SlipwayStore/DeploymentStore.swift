@@ -12,6 +12,8 @@ public protocol DeploymentStore: Sendable {
     func finishDeployment(id: Int64, state: DeploymentState, reason: String?) async throws
     /// The newest `success` build of `repository` that has a pushed image digest.
     func newestDeployableBuild(repository: String) async throws -> Build?
+    /// The newest build of `repository` that pushed the image with this digest, if any.
+    func build(repository: String, imageDigest: String) async throws -> Build?
     /// Deployments left queued or running by a stopped daemon end as `error`; returned as
     /// ended. (SQLite: every such deployment, at start-up. PostgreSQL: those whose
     /// replica's lease ran out.)

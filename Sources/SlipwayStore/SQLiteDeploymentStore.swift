@@ -73,6 +73,17 @@ extension SQLiteBuildStore: DeploymentStore {
         }
     }
 
+    public func build(repository: String, imageDigest: String) async throws -> Build? {
+        try await pool.read { db in
+            try DirectStatement.rows(
+                db,
+                sql: """
+                    SELECT \(SQLiteBuildStore.buildColumns) FROM build WHERE repository = ? AND image_digest = ? ORDER BY id DESC LIMIT 1
+                    """, [.text(repository), .text(imageDigest)], Self.build(from:)
+            ).first
+        }
+    }
+
     public func recoverInterruptedDeployments() async throws -> [Deployment] {
         try await write { db in
             // As they ended (RETURNING gives the rows after the update, in no set order).

@@ -20,9 +20,10 @@ import Testing
     }
 
     /// A daemon whose acme/app deploys to the fake cluster; builds 1…n are seeded as
-    /// successful with images `digest("a")`, `digest("b")`, …
+    /// successful with images `digest("a")`, `digest("b")`, …, all of one commit, each with
+    /// a model of its own unless `models` names them (build i has `models[i - 1]`).
     func withRig(
-        _ label: String, schedule: String = "null", rolloutTimeout: String = "5s", seeded: Int = 2,
+        _ label: String, schedule: String = "null", rolloutTimeout: String = "5s", seeded: Int = 2, models: [String]? = nil,
         beforeStart: (DaemonHarness) async throws -> Void = { _ in }, _ body: (Rig) async throws -> Void
     ) async throws {
         let kubernetes = try FakeKubernetesAPI()
@@ -61,7 +62,10 @@ import Testing
                     name: Self.imageName, tags: ["main"],
                     digest: Self.digest(Character(UnicodeScalar(97 + index)!))), fence: fence)
             try await store.recordModel(
-                buildID: build.id, ModelProvenance(source: "s3://models/app.onnx", version: "v\(index + 1)", sha256: "00"), fence: fence)
+                buildID: build.id,
+                ModelProvenance(
+                    source: "s3://models/app.onnx", version: "v\(index + 1)",
+                    sha256: models?[index] ?? String(repeating: "\(index)", count: 64)), fence: fence)
             try await store.transition(build.id, .finish(.success), reason: nil)
         }
         try await beforeStart(daemon)
@@ -118,6 +122,32 @@ import Testing
                 !log.contains(rig.kubernetes.token) && !rig.daemon.daemonLog().contains(rig.kubernetes.token),
                 "the cluster token is never logged")
             #expect(!FileManager.default.fileExists(atPath: rig.daemon.stateDirectory + "/tmp/deploy-1"), "the kubeconfig copy is removed")
+        }
+    }
+
+    @Test func aRebuildOfTheLiveCommitAndModelIsSkippedSayingWhy() async throws {
+        let model = String(repeating: "7", count: 64)
+        // Build 3 is build 2 again (same commit, same model), under a new digest.
+        try await withRig("deploy-same", seeded: 3, models: [String(repeating: "1", count: 64), model, model]) { rig in
+            #expect(try await rig.cli.run(["deploy", "acme/app", "--build", "2", "--wait"]).status == 0)
+            let live = "\(Self.imageName)@\(Self.digest("b"))"
+            #expect(try await liveImage(rig) == live)
+
+            let rebuilt = try await rig.cli.run(["deploy", "acme/app", "--wait", "--json"])
+            let json = try JSONDecoder().decode(DeploymentJSON.self, from: Data(rebuilt.stdout.utf8))
+            #expect(json.build == 3 && json.state == "skipped", "\(rebuilt.stdout)")
+            #expect(
+                json.reason
+                    == "the live image (build #2) has the same commit \(TestRepository.head.prefix(7)) and model sha256 777777777777…")
+            #expect(try await liveImage(rig) == live, "nothing was rolled out")
+            #expect(rig.kubernetes.requests.filter { $0.method == "PATCH" }.count == 1)
+            let log = try String(contentsOfFile: rig.daemon.stateDirectory + "/deploy-logs/\(json.id).log", encoding: .utf8)
+            #expect(log.contains("skipped: the live image (build #2)") && log.contains("differs from it only by its rebuild"), "\(log)")
+
+            // Another model is a new release.
+            let older = try await rig.cli.run(["deploy", "acme/app", "--build", "1", "--wait", "--json"])
+            #expect(try JSONDecoder().decode(DeploymentJSON.self, from: Data(older.stdout.utf8)).state == "success", "\(older.stdout)")
+            #expect(try await liveImage(rig) == "\(Self.imageName)@\(Self.digest("a"))")
         }
     }
 
