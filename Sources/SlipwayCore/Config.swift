@@ -190,9 +190,9 @@ public struct ImageConfig: Sendable, Equatable {
     public var registryAuth: SecretReference?
     public var smoke: [String]?
     /// Reuse unchanged layers from earlier builds (buildah and podman `--layers`, docker's
-    /// cache). nil: the builder's own default (buildah: off; podman, docker: on). Not on by
-    /// default for buildah in this version: removing a finished build's image while another
-    /// build reuses its layers is not coordinated yet.
+    /// cache). nil: on (buildah's own default is off; Slipway turns it on). With buildah and
+    /// podman the newest build's image stays in the container storage as the repository's
+    /// layer cache (`LayerCacheCommands`); `false` removes every build's image.
     public var layers: Bool?
 }
 

@@ -16,10 +16,14 @@ public protocol ImageBuilder: Sendable {
     /// Environment for a push (docker reads its auth from a config directory).
     func pushEnvironment(authFile: String?) -> [String: String]
     func removeImageArguments(_ image: String) -> [String]
+    /// How the repository's layers are kept for its next build when removing an image
+    /// would drop them too (buildah, podman); nil: remove the build's image as it is.
+    func layerCache(repository: String) -> LayerCacheCommands?
 }
 
 extension ImageBuilder {
     public func removeContainerArguments(_ container: String) -> [String]? { nil }
+    public func layerCache(repository: String) -> LayerCacheCommands? { nil }
     public func pushEnvironment(authFile: String?) -> [String: String] { [:] }
 
     /// `--layers=true|false` (buildah, podman) when the config says; nothing otherwise.
@@ -50,9 +54,14 @@ public struct BuildahBuilder: ImageBuilder {
     let isolation: String
     let layers: Bool?
 
+    /// Layers are reused unless the config says `layers: false` (buildah's own default is off).
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers) + ["--file", dockerfile, "--tag", tag]
+        ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers ?? true) + ["--file", dockerfile, "--tag", tag]
             + Self.labelArguments(labels) + [contextDirectory]
+    }
+
+    public func layerCache(repository: String) -> LayerCacheCommands? {
+        layers == false ? nil : LayerCacheCommands(tool: "buildah", repository: repository)
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -87,6 +96,10 @@ public struct PodmanBuilder: ImageBuilder {
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
         [["podman", "run", "--rm", "--pull=never", "--name", container, image] + argv]
+    }
+
+    public func layerCache(repository: String) -> LayerCacheCommands? {
+        layers == false ? nil : LayerCacheCommands(tool: "podman", repository: repository)
     }
 
     public func pushCommands(image: String, destination: String, authFile: String?, digestFile: String) -> [[String]] {

@@ -38,17 +38,24 @@ public struct ImageStep: BuildStep {
                 cloneURL: context.repository.cloneURL ?? context.build.cloneURL, repository: context.build.repository),
             created: Date(), model: model)
         let tag = Self.localTag(buildID: context.build.id)
+        let steps = LineCollector(forwardingTo: context.log, keep: LayerReuseReport.isRelevant)
+        let argv = builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels)
         let result: ProcessRunner.Result
         do {
-            result = try await context.runContainerTool(
-                builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels),
-                in: context.checkoutDirectory)
+            if let cache = builder.layerCache(repository: context.build.repository) {
+                result = try await Self.cache(context, cache).building {
+                    try await context.runContainerTool(argv, in: context.checkoutDirectory, output: steps)
+                }
+            } else {
+                result = try await context.runContainerTool(argv, in: context.checkoutDirectory, output: steps)
+            }
         } catch let error as ProcessRunner.LaunchError {
             return .error(detail: "image: \(error.description)")
         }
         try Task.checkCancellation()
         let outcome = CommandStep.outcome(of: result, step: name, context: context)
         guard case .success = outcome else { return outcome }
+        context.log.line(LayerReuseReport.parse(steps.lines).summary)
         context.artifacts.localImage = tag
         let (tags, skipped) = ImagePlan.tags(templates: image.tags, build: context.build, model: model)
         for template in skipped { context.log.line("tag template \(template) skipped: this build has no model version") }
@@ -58,10 +65,44 @@ public struct ImageStep: BuildStep {
         return .success
     }
 
-    /// The local image is removed once the build is over, pushed or not.
+    /// The local image is removed once the build is over, pushed or not. With a layer
+    /// cache, the image becomes the repository's cache instead (only its build name is
+    /// removed), and the image that was the cache before is retired.
     public func cleanUp(_ context: StepContext) async {
         guard let image = context.artifacts.localImage else { return }
-        _ = try? await context.runToolQuietly(builder.removeImageArguments(image), timeout: .seconds(120))
+        guard let cache = builder.layerCache(repository: context.build.repository) else {
+            _ = try? await context.runToolQuietly(builder.removeImageArguments(image), timeout: .seconds(120))
+            return
+        }
+        let previous = await Self.imageID(cache.tag, cache, context)
+        let current = await Self.imageID(image, cache, context)
+        let tagged = (try? await context.runToolQuietly(cache.tagAsCache(image), timeout: .seconds(60)))?.succeeded == true
+        _ = try? await context.runToolQuietly(
+            tagged ? cache.removeName(image) : builder.removeImageArguments(image), timeout: .seconds(120))
+        if tagged, let previous, previous != current { Self.cache(context, cache).retire(previous) }
+    }
+
+    private static func imageID(_ image: String, _ cache: LayerCacheCommands, _ context: StepContext) async -> String? {
+        let output = CapturedOutput(forwardingTo: nil, limit: 4096)
+        let environment = context.environment.merging(context.toolEnvironment) { $1 }
+        let result = try? await context.processes.run(
+            cache.imageID(image), workingDirectory: context.workspace, environment: environment, timeout: .seconds(60), log: output)
+        let id = output.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return result?.succeeded == true && !id.isEmpty && !id.contains("\n") ? id : nil
+    }
+
+    /// The daemon's `LocalImageCache` for the container storage (and tool) this build uses.
+    static func cache(_ context: StepContext, _ commands: LayerCacheCommands) -> LocalImageCache {
+        let environment = ["PATH": ToolEnvironment.searchPath, "LANG": "C.UTF-8"].merging(context.toolEnvironment) { $1 }
+        let key = ([commands.tool] + ["CONTAINERS_STORAGE_CONF", "STORAGE_DRIVER", "STORAGE_OPTS", "HOME"].map { environment[$0] ?? "" })
+            .joined(separator: "|")
+        let (processes, directory) = (context.processes, context.config.config.stateDirectory)
+        return LocalImageCache.forStorage(key) { ids in
+            for id in ids {
+                _ = try? await processes.run(
+                    commands.removeRetired(id), workingDirectory: directory, environment: environment, timeout: .seconds(120), log: nil)
+            }
+        }
     }
 }
 

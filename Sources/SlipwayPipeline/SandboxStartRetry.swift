@@ -33,9 +33,11 @@ extension StepContext {
     /// `runTool` for a container tool's command that runs something in a container:
     /// made once more when the tool could not start its sandbox (`SandboxStartRetry`).
     /// A root buildah call that runs build code runs inside `ContainerToolSandbox`.
-    func runContainerTool(_ argv: [String], in directory: String? = nil) async throws -> ProcessRunner.Result {
+    func runContainerTool(_ argv: [String], in directory: String? = nil, output: (any OutputSink)? = nil) async throws
+        -> ProcessRunner.Result
+    {
         let (confined, environment) = try confineContainerTool(argv)
-        return try await SandboxStartRetry.run(forwardingTo: log, note: { log.line($0) }) { sink in
+        return try await SandboxStartRetry.run(forwardingTo: output ?? log, note: { log.line($0) }) { sink in
             try await runTool(confined, in: directory, extraEnvironment: environment, output: sink, displayed: argv)
         }
     }

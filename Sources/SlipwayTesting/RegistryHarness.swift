@@ -122,6 +122,18 @@ public final class RegistryHarness: @unchecked Sendable {
         return (reply.headers.first(name: "Docker-Content-Digest"), reply.json)
     }
 
+    /// The digests of the blobs clients finished uploading, in order, read from the
+    /// registry's access log (the closing `PUT …/blobs/uploads/…?digest=sha256:…`).
+    public func uploadedBlobs() -> [String] {
+        let log = (try? String(contentsOf: directory.appendingPathComponent("registry.log"), encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").compactMap { line -> String? in
+            guard line.contains("\"PUT /v2/"), line.contains("/blobs/uploads/"),
+                let range = line.range(of: #"digest=sha256(%3A|%3a|:)[0-9a-f]{64}"#, options: .regularExpression)
+            else { return nil }
+            return "sha256:" + line[range].suffix(64)
+        }
+    }
+
     /// The labels in the image config of `repository:reference`.
     public func labels(_ repository: String, _ reference: String) async throws -> [String: String] {
         let manifest = try await manifest(repository, reference).manifest

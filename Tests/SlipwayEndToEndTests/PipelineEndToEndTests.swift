@@ -142,6 +142,61 @@ import Testing
         }
     }
 
+    @Test func aCodeOnlyPushReusesTheModelLayerAndNeverUploadsItAgain() async throws {
+        // The model in a layer of its own, before the code: the example's layout.
+        let weights = (0..<20_000).map { String(format: "%08x", UInt32(truncatingIfNeeded: $0 &* 2_654_435_761)) }.joined()
+        var files = Self.appFiles
+        files["Dockerfile"] = """
+            FROM \(BuildahSandbox.baseImage)
+            COPY model/ /app/model/
+            COPY app.sh /app/app.sh
+            CMD ["/app/app.sh"]
+            """
+        files["model/weights.bin"] = weights
+        try await Self.withRig("layers", files: files, smoke: "null") { rig in
+            let first = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(120))
+            #expect(first.state == .success, "\(first.reason ?? "")\n\(rig.log(first.id))")
+            #expect(
+                rig.log(first.id).contains(
+                    "layers: 0 of 2 reused from earlier builds; built anew: COPY model/ /app/model/; COPY app.sh /app/app.sh"),
+                "\(rig.log(first.id))")
+            let firstLayers = try await Self.layers(rig, first)
+            let uploadedFirst = rig.registry.uploadedBlobs()
+            #expect(uploadedFirst.contains(firstLayers[1]), "the model layer was uploaded once: \(uploadedFirst)")
+
+            let next = try await blocking {
+                try rig.repository.commit(files: ["app.sh": "#!/bin/sh\necho \"model app v2 ($1)\"\n"], message: "Code only")
+            }
+            let second = try await rig.daemon.waitForEnd(of: try await rig.deliver(sha: next), timeout: .seconds(120))
+            #expect(second.state == .success, "\(second.reason ?? "")\n\(rig.log(second.id))")
+            #expect(
+                rig.log(second.id).contains(
+                    "layers: 1 of 2 reused from earlier builds (COPY model/ /app/model/); built anew: COPY app.sh /app/app.sh"),
+                "\(rig.log(second.id))")
+            let secondLayers = try await Self.layers(rig, second)
+            #expect(secondLayers[1] == firstLayers[1], "the same model layer")
+            #expect(secondLayers[2] != firstLayers[2], "a new code layer")
+            let uploadedSecond = Array(rig.registry.uploadedBlobs().dropFirst(uploadedFirst.count))
+            #expect(!uploadedSecond.contains(firstLayers[1]), "the model layer was not uploaded again: \(uploadedSecond)")
+            #expect(
+                uploadedSecond.contains(secondLayers[2]) && uploadedSecond.count == 2, "the code layer and the config: \(uploadedSecond)")
+            // The build's name is gone; the newest image stays as the repository's layer cache.
+            try await eventually {
+                let images = try await blocking { try rig.buildah.images() }
+                return !images.contains { $0.contains("slipway/build-") } && images.contains { $0.contains("slipway/cache/acme/app") }
+            }
+        }
+    }
+
+    /// The layer digests of a build's pushed image, base first.
+    static func layers(_ rig: Rig, _ build: Build) async throws -> [String] {
+        let digest = try #require(build.image?.digest)
+        let manifest = try await rig.registry.manifest("acme/app", digest).manifest
+        let layers = (manifest["layers"] as? [[String: Any]] ?? []).compactMap { $0["digest"] as? String }
+        try #require(layers.count == 3, "base, model, code: \(layers)")
+        return layers
+    }
+
     @Test func failingTestsEndInFailureAndPushNothing() async throws {
         try await Self.withRig("failing-tests", test: ["sh", "-c", "echo 'test_model_accuracy FAILED'; exit 3"]) { rig in
             let build = try await rig.daemon.waitForEnd(of: try await rig.deliver(), timeout: .seconds(60))
