@@ -97,11 +97,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SlipwayRegistry",
+            dependencies: [
+                "SlipwayCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SlipwayPipeline",
             dependencies: [
                 "SlipwayCore",
                 "SlipwayStore",
                 "SlipwayModels",
+                "SlipwayRegistry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -184,6 +194,7 @@ let package = Package(
             dependencies: ["SlipwayStore", "SlipwayCore", "SlipwayTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SlipwayPipelineTests", dependencies: ["SlipwayPipeline", "SlipwayStore", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(name: "SlipwayModelsTests", dependencies: ["SlipwayModels", "SlipwayCore", "SlipwayTesting"]),
+        .testTarget(name: "SlipwayRegistryTests", dependencies: ["SlipwayRegistry", "SlipwayCore", "SlipwayTesting"]),
         .testTarget(
             name: "SlipwayPostgresTests",
             dependencies: [

@@ -87,11 +87,20 @@ public struct ImageProvenance: Sendable, Equatable, Codable {
     public var tags: [String]
     /// `sha256:...` as the registry reports it; nil until pushed.
     public var digest: String?
+    /// What the push sent: the sizes of the blobs the registry did not have yet
+    /// (`PushAccounting`); nil until pushed, or when the registry could not be asked.
+    public var uploadedBytes: Int64?
 
-    public init(name: String, tags: [String], digest: String?) {
+    public init(name: String, tags: [String], digest: String?, uploadedBytes: Int64? = nil) {
         self.name = name
         self.tags = tags
         self.digest = digest
+        self.uploadedBytes = uploadedBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, tags, digest
+        case uploadedBytes = "uploaded_bytes"
     }
 }
 

@@ -22,4 +22,18 @@ public enum ByteSizeText {
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         return overflow ? nil : bytes
     }
+
+    /// For people: `512 B`, `1.2 kB`, `500.1 MB` (decimal units, one decimal).
+    public static func format(_ bytes: Int64) -> String {
+        guard bytes >= 1_000 else { return "\(bytes) B" }
+        var value = Double(bytes)
+        for unit in ["kB", "MB", "GB", "TB"] {
+            value /= 1_000
+            if value < 999.95 || unit == "TB" {
+                let tenths = Int64((value * 10).rounded())
+                return "\(tenths / 10).\(tenths % 10) \(unit)"
+            }
+        }
+        return "\(bytes) B"
+    }
 }

@@ -31,6 +31,7 @@ public enum Daemon {
         CommitStatusPoster.declareMetrics()
         ModelStep.declareMetrics()
         DeployRunner.declareMetrics()
+        PushStep.declareMetrics()
         StoreMetrics.declare()
 
         try FileManager.default.createDirectory(

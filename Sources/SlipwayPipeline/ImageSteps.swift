@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import SlipwayCore
 import SlipwayStore
 
@@ -165,6 +166,8 @@ public struct PushStep: BuildStep {
         guard !tags.isEmpty else { return .error(detail: "push: no tag to push (every tag template was skipped)") }
         let authFile = try writeAuthFile(context)
         defer { if let authFile { try? FileManager.default.removeItem(atPath: authFile) } }
+        let registry = PushRegistryView(image: image.name, authFile: authFile, toolEnvironment: context.toolEnvironment)
+        let present = await registry.blobsUnder(tags: tags)
         var digest: String?
         for tag in tags {
             let destination = "\(image.name):\(tag)"
@@ -193,9 +196,31 @@ public struct PushStep: BuildStep {
             digest = pushed
             context.log.line("pushed \(destination) as \(image.name)@\(pushed)")
         }
+        var uploaded: Int64?
+        if let digest {
+            switch await registry.accounting(of: digest, present: present) {
+            case .success(let accounting):
+                context.log.line(accounting.summary)
+                uploaded = accounting.uploadedBytes
+                Self.bytesUploaded.increment(by: accounting.uploadedBytes)
+                Self.bytesReused.increment(by: accounting.reusedBytes)
+            case .failure(let error):
+                context.log.line("push: cannot tell what was uploaded: \(error)")
+            }
+        }
         try await context.store.recordImage(
-            buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest), fence: context.build.fence)
+            buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest, uploadedBytes: uploaded),
+            fence: context.build.fence)
         return .success
+    }
+
+    /// `slipway_image_push_bytes_total{kind}`: `uploaded`, and `reused` (already in the registry).
+    static let bytesUploaded = Counter(label: "slipway_image_push_bytes_total", dimensions: [("kind", "uploaded")])
+    static let bytesReused = Counter(label: "slipway_image_push_bytes_total", dimensions: [("kind", "reused")])
+
+    public static func declareMetrics() {
+        bytesUploaded.increment(by: 0)
+        bytesReused.increment(by: 0)
     }
 
     /// The registry credentials as a file of mode 0600 for this push only (containers-auth

@@ -161,8 +161,8 @@ extension PostgresBuildStore: BuildRecordStore {
         try await fencedWrite(buildID, fence) { [logger] connection in
             try await connection.query(
                 """
-                UPDATE build SET image_name = \(image.name), image_tags = \(tags), image_digest = \(image.digest)
-                WHERE id = \(buildID) AND fence = \(fence) RETURNING id
+                UPDATE build SET image_name = \(image.name), image_tags = \(tags), image_digest = \(image.digest),
+                image_uploaded_bytes = \(image.uploadedBytes) WHERE id = \(buildID) AND fence = \(fence) RETURNING id
                 """, logger: logger)
         }
     }

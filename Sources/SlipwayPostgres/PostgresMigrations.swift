@@ -152,6 +152,12 @@ enum PostgresMigrations {
                 "ALTER TABLE build_log ADD COLUMN byte_offset BIGINT NOT NULL DEFAULT 0",
                 "CREATE UNIQUE INDEX build_log_offset ON build_log (build_id, byte_offset)",
             ]),
+        Migration(
+            version: 3, name: "bytes a push uploaded",
+            sql: [
+                // What each push sent to the registry (`ImageProvenance.uploadedBytes`).
+                "ALTER TABLE build ADD COLUMN image_uploaded_bytes BIGINT"
+            ]),
     ]
 
     /// What a database says it has applied, and what this version knows.

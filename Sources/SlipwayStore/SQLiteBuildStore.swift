@@ -399,8 +399,8 @@ public final class SQLiteBuildStore: BuildStore {
         try await write { db in
             try Self.checkFence(db, buildID, fence)
             try db.run(
-                sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ? WHERE id = ?",
-                arguments: [image.name, tags, image.digest, buildID])
+                sql: "UPDATE build SET image_name = ?, image_tags = ?, image_digest = ?, image_uploaded_bytes = ? WHERE id = ?",
+                arguments: [image.name, tags, image.digest, image.uploadedBytes, buildID])
         }
     }
 

@@ -130,6 +130,10 @@ enum SQLiteMigrations {
             // Issue 18's fencing: the claim an attempt runs under (`Build.fence`).
             try db.execute(sql: "ALTER TABLE build ADD COLUMN fence INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v10: bytes a push uploaded") { db in
+            // Issue 19: what each push sent to the registry (`ImageProvenance.uploadedBytes`).
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN image_uploaded_bytes INTEGER")
+        }
         return migrator
     }
 }

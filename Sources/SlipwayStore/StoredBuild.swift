@@ -14,7 +14,8 @@ package enum StoredBuild {
     /// The columns `build(from:)` reads, in its order.
     package static let columns = """
         id, repository, ref, sha, clone_url, trigger, delivery_id, state, reason, created_at, started_at, finished_at, attempts,
-        image_name, image_tags, image_digest, model_source, model_version, model_sha256, fence
+        image_name, image_tags, image_digest, model_source, model_version, model_sha256, fence,
+        image_uploaded_bytes
         """
 
     /// A build from a row of `SELECT \(columns)`. A value no version writes (an unknown
@@ -43,7 +44,7 @@ package enum StoredBuild {
                 guard let decoded = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else { throw bad("image_tags", 14) }
                 tags = decoded
             }
-            build.image = ImageProvenance(name: name, tags: tags, digest: try row.text(15))
+            build.image = ImageProvenance(name: name, tags: tags, digest: try row.text(15), uploadedBytes: try row.integer(20))
         }
         if let source = try row.text(16), let sha256 = try row.text(18) {
             build.model = ModelProvenance(source: source, version: try row.text(17), sha256: sha256)

@@ -124,7 +124,10 @@ import Testing
             #expect(!log.contains(rig.registry.password), "registry password in the build log")
             #expect(!rig.daemon.daemonLog().contains(rig.registry.password), "registry password in the daemon log")
             // The build's clean-up removes its local image after the build's end is recorded.
-            try await eventually { try await blocking { try rig.buildah.images() }.allSatisfy { !$0.contains("slipway/build-") } }
+            try await eventually {
+                guard let images = try? await blocking({ try rig.buildah.images() }) else { return false }
+                return images.allSatisfy { !$0.contains("slipway/build-") }
+            }
         }
     }
 
@@ -180,9 +183,21 @@ import Testing
             #expect(!uploadedSecond.contains(firstLayers[1]), "the model layer was not uploaded again: \(uploadedSecond)")
             #expect(
                 uploadedSecond.contains(secondLayers[2]) && uploadedSecond.count == 2, "the code layer and the config: \(uploadedSecond)")
+            // The build records what its push uploaded: the code layer and the config, as the registry saw it.
+            let manifest = try await rig.registry.manifest("acme/app", try #require(second.image?.digest)).manifest
+            let entries = (manifest["layers"] as? [[String: Any]] ?? []) + [manifest["config"] as? [String: Any] ?? [:]]
+            var sizes: [String: Int64] = [:]
+            for entry in entries { if let digest = entry["digest"] as? String { sizes[digest] = (entry["size"] as? NSNumber)?.int64Value } }
+            let expected = uploadedSecond.reduce(Int64(0)) { $0 + (sizes[$1] ?? -1_000_000) }
+            #expect(second.image?.uploadedBytes == expected, "\(String(describing: second.image)) vs \(expected)")
+            #expect(rig.log(second.id).contains("push: uploaded 2 of 4 blobs"), "\(rig.log(second.id))")
+            #expect((first.image?.uploadedBytes ?? 0) > (sizes[firstLayers[1]] ?? .max), "the first push uploaded the model layer")
+            let json = String(decoding: try JSONEncoder().encode(second.image), as: UTF8.self)
+            #expect(json.contains("\"uploaded_bytes\":\(expected)"), "\(json)")
             // The build's name is gone; the newest image stays as the repository's layer cache.
             try await eventually {
-                let images = try await blocking { try rig.buildah.images() }
+                // A listing that meets the removal of the retired image fails ("image not known"): look again.
+                guard let images = try? await blocking({ try rig.buildah.images() }) else { return false }
                 return !images.contains { $0.contains("slipway/build-") } && images.contains { $0.contains("slipway/cache/acme/app") }
             }
         }

@@ -12,7 +12,7 @@ import Testing
         #expect(
             buildah.buildArguments(contextDirectory: "/w/src", dockerfile: "/w/src/Dockerfile", tag: "localhost/x:1", labels: labels)
                 == [
-                    "buildah", "bud", "--isolation", "chroot", "--file", "/w/src/Dockerfile", "--tag", "localhost/x:1",
+                    "buildah", "bud", "--isolation", "chroot", "--layers=true", "--file", "/w/src/Dockerfile", "--tag", "localhost/x:1",
                     "--label", "ai.slipway.build=7", "--label", "org.opencontainers.image.revision=abc", "/w/src",
                 ])
         #expect(
@@ -34,6 +34,9 @@ import Testing
             ])
         #expect(
             ImageBuilders.make(.podman, environment: [:], layers: false)
+                .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))
+        #expect(
+            ImageBuilders.make(.buildah, environment: [:], layers: false)
                 .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))
         #expect(
             ImageBuilders.make(.buildah, environment: [:], layers: true)

@@ -89,6 +89,7 @@ struct BuildPage {
             fields.append(("Image", "<span class=\"mono\">\(HTML.escape(image.name))</span>"))
             fields.append(("Tags", "<span class=\"mono\">\(HTML.escape(image.tags.joined(separator: ", ")))</span>"))
             fields.append(("Digest", "<span class=\"mono\">\(HTML.escape(image.digest ?? "not pushed"))</span>"))
+            if let uploaded = image.uploadedBytes { fields.append(("Uploaded", HTML.escape(ByteSizeText.format(uploaded)))) }
         } else {
             fields.append(("Image", "<span class=\"note\">none built</span>"))
         }
