@@ -6,7 +6,11 @@ import SlipwayCore
 /// a real registry here; docker and podman take the same roles with their own flags.
 public protocol ImageBuilder: Sendable {
     var executable: String { get }
-    func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String]
+    /// `timestamp`: the commit's time (Unix seconds), stamped on every file of the layers
+    /// the build makes and on the image, so a layer of unchanged files is the same layer in
+    /// every build, whatever the checkout's file times (buildah and podman `--timestamp`).
+    func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?)
+        -> [String]
     /// Commands that run `argv` inside `image` (several for buildah: from, run, rm).
     func smokeCommands(image: String, container: String, argv: [String]) -> [[String]]
     func removeContainerArguments(_ container: String) -> [String]?
@@ -22,6 +26,12 @@ public protocol ImageBuilder: Sendable {
 }
 
 extension ImageBuilder {
+    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
+        buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels, timestamp: nil)
+    }
+
+    static func timestampArguments(_ timestamp: Int64?) -> [String] { timestamp.map { ["--timestamp", String($0)] } ?? [] }
+
     public func removeContainerArguments(_ container: String) -> [String]? { nil }
     public func layerCache(repository: String) -> LayerCacheCommands? { nil }
     public func pushEnvironment(authFile: String?) -> [String: String] { [:] }
@@ -55,9 +65,11 @@ public struct BuildahBuilder: ImageBuilder {
     let layers: Bool?
 
     /// Layers are reused unless the config says `layers: false` (buildah's own default is off).
-    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers ?? true) + ["--file", dockerfile, "--tag", tag]
-            + Self.labelArguments(labels) + [contextDirectory]
+    public func buildArguments(
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+    ) -> [String] {
+        ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers ?? true) + Self.timestampArguments(timestamp)
+            + ["--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
     }
 
     public func layerCache(repository: String) -> LayerCacheCommands? {
@@ -89,9 +101,11 @@ public struct PodmanBuilder: ImageBuilder {
     public let executable = "podman"
     let layers: Bool?
 
-    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        ["podman", "build"] + Self.layersArguments(layers) + ["--file", dockerfile, "--tag", tag] + Self.labelArguments(labels)
-            + [contextDirectory]
+    public func buildArguments(
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+    ) -> [String] {
+        ["podman", "build"] + Self.layersArguments(layers) + Self.timestampArguments(timestamp) + ["--file", dockerfile, "--tag", tag]
+            + Self.labelArguments(labels) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -119,7 +133,10 @@ public struct DockerBuilder: ImageBuilder {
     public let executable = "docker"
     let layers: Bool?
 
-    public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
+    /// docker stamps no times (BuildKit takes SOURCE_DATE_EPOCH from the environment instead).
+    public func buildArguments(
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+    ) -> [String] {
         ["docker", "build"] + (layers == false ? ["--no-cache"] : []) + ["--file", dockerfile, "--tag", tag]
             + Self.labelArguments(labels) + [contextDirectory]
     }

@@ -40,7 +40,9 @@ public struct ImageStep: BuildStep {
             created: Date(), model: model)
         let tag = Self.localTag(buildID: context.build.id)
         let steps = LineCollector(forwardingTo: context.log, keep: LayerReuseReport.isRelevant)
-        let argv = builder.buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels)
+        let timestamp = await Self.commitTime(context)
+        let argv = builder.buildArguments(
+            contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels, timestamp: timestamp)
         let result: ProcessRunner.Result
         do {
             if let cache = builder.layerCache(repository: context.build.repository) {
@@ -81,6 +83,21 @@ public struct ImageStep: BuildStep {
         _ = try? await context.runToolQuietly(
             tagged ? cache.removeName(image) : builder.removeImageArguments(image), timeout: .seconds(120))
         if tagged, let previous, previous != current { Self.cache(context, cache).retire(previous) }
+    }
+
+    /// The checked-out commit's committer time (Unix seconds); nil when git cannot say.
+    static func commitTime(_ context: StepContext) async -> Int64? {
+        let output = CapturedOutput(forwardingTo: nil, limit: 256)
+        let result = try? await context.processes.run(
+            // The checkout may belong to the sandbox's user: git is told that it may read it.
+            [
+                "git", "-c", "safe.directory=\(context.checkoutDirectory)", "-C", context.checkoutDirectory, "log", "-1", "--format=%ct",
+                "HEAD",
+            ],
+            workingDirectory: context.workspace,
+            environment: context.environment, timeout: .seconds(30), log: output)
+        guard result?.succeeded == true else { return nil }
+        return Int64(output.text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private static func imageID(_ image: String, _ cache: LayerCacheCommands, _ context: StepContext) async -> String? {

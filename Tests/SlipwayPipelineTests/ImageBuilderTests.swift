@@ -36,6 +36,12 @@ import Testing
             ImageBuilders.make(.podman, environment: [:], layers: false)
                 .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))
         #expect(
+            ImageBuilders.make(.buildah, environment: [:]).buildArguments(
+                contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:], timestamp: 1_700_000_000
+            )
+            .joined(separator: " ").contains("--layers=true --timestamp 1700000000 --file D"),
+            "the commit's time on every layer")
+        #expect(
             ImageBuilders.make(.buildah, environment: [:], layers: false)
                 .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))
         #expect(
