@@ -19,8 +19,10 @@ BUILD_PACKAGES="libssl-dev pkg-config libsqlite3-dev"
 # What a whole local pipeline needs (scripts/demo): real git (and its http-backend),
 # buildah with a busybox-static base image, the CNCF registry with htpasswd auth,
 # Python, curl, openssl and sqlite3; bubblewrap, the sandbox build code runs in (with
-# util-linux's prlimit and setpriv, which every Debian has).
-PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 bubblewrap"
+# util-linux's prlimit and setpriv, which every Debian has). The example model service
+# (examples/model-app): mmdebstrap makes its base image, and its tests run in the build
+# host's python3 with numpy, Flask and pytest.
+PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-static apache2-utils python3 bubblewrap mmdebstrap python3-numpy python3-flask python3-pytest"
 
 # What the tests start themselves on top: Python's venv (moto and friends), Chromium
 # (the build page is loaded headless), gcc with a static libc (the sandbox test builds
@@ -37,15 +39,16 @@ ensure_kubectl() {
 
 # Python packages the tests use: moto (S3 with IAM-checked signatures), Microsoft's
 # azure-storage-blob SDK (the reference the Azure signer is checked against),
-# prometheus_client (the reference parser /metrics is read with), plus the aws CLI, in
-# a virtual environment of the project's (.venv-test).
+# prometheus_client (the reference parser /metrics is read with), scikit-learn (trains
+# the example's model), plus the aws CLI, in a virtual environment of the project's
+# (.venv-test).
 ensure_test_venv() {
     venv=.venv-test
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import azure.storage.blob, prometheus_client' 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
-        echo "creating $venv with moto[server], awscli, azure-storage-blob and prometheus_client" >&2
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import azure.storage.blob, prometheus_client, sklearn' 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
+        echo "creating $venv with moto[server], awscli, azure-storage-blob, prometheus_client and scikit-learn" >&2
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --upgrade pip
-        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob prometheus_client
+        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob prometheus_client scikit-learn
     fi
 }
 

@@ -59,3 +59,47 @@ public enum ImagePlan {
         return url
     }
 }
+
+/// The image's labels as one `LABEL` instruction appended to a copy of the repository's
+/// Dockerfile. buildah given `--label` flags with `--layers` adds one `LABEL` step per
+/// label, and commits each as an image: on vfs storage a copy of the whole root file
+/// system per label. One instruction is one step. It applies to the last stage, as
+/// `--label` does.
+public enum DockerfileLabels {
+    /// `dockerfile` with the instruction appended on a line of its own.
+    public static func appended(to dockerfile: String, labels: [String: String]) -> String {
+        guard !labels.isEmpty else { return dockerfile }
+        let escape = escapeCharacter(of: dockerfile)
+        let pairs = labels.sorted { $0.key < $1.key }.map { "\(quoted($0.key, escape))=\(quoted($0.value, escape))" }
+        let separator = dockerfile.isEmpty || dockerfile.hasSuffix("\n") ? "" : "\n"
+        return dockerfile + separator + "LABEL " + pairs.joined(separator: " ") + "\n"
+    }
+
+    /// The parser directive `# escape=` (before any instruction) or the default backslash.
+    static func escapeCharacter(of dockerfile: String) -> Character {
+        for line in dockerfile.split(separator: "\n", omittingEmptySubsequences: false) {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("#") else { break }   // directives come first
+            let directive = text.dropFirst().replacingOccurrences(of: " ", with: "").lowercased()
+            if directive.hasPrefix("escape="), let character = directive.dropFirst("escape=".count).first { return character }
+        }
+        return "\\"
+    }
+
+    /// In double quotes, with the escape character before `"`, `$` and itself; control
+    /// characters (a line break would end the instruction) become spaces.
+    static func quoted(_ text: String, _ escape: Character) -> String {
+        var result = "\""
+        for character in text {
+            if character == "\"" || character == "$" || character == escape {
+                result.append(escape)
+                result.append(character)
+            } else if character.unicodeScalars.allSatisfy({ $0.properties.generalCategory == .control }) {
+                result.append(" ")
+            } else {
+                result.append(character)
+            }
+        }
+        return result + "\""
+    }
+}

@@ -41,8 +41,14 @@ public struct ImageStep: BuildStep {
         let tag = Self.localTag(buildID: context.build.id)
         let steps = LineCollector(forwardingTo: context.log, keep: LayerReuseReport.isRelevant)
         let timestamp = await Self.commitTime(context)
+        let labeled: String
+        do {
+            labeled = try Self.labeledDockerfile(dockerfile, labels: labels, context: context)
+        } catch {
+            return .error(detail: "image: cannot copy \(image.dockerfile) to add the labels: \(error)")
+        }
         let argv = builder.buildArguments(
-            contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels, timestamp: timestamp)
+            contextDirectory: contextDirectory, dockerfile: labeled, tag: tag, labels: [:], timestamp: timestamp)
         let result: ProcessRunner.Result
         do {
             if let cache = builder.layerCache(repository: context.build.repository) {
@@ -83,6 +89,31 @@ public struct ImageStep: BuildStep {
         _ = try? await context.runToolQuietly(
             tagged ? cache.removeName(image) : builder.removeImageArguments(image), timeout: .seconds(120))
         if tagged, let previous, previous != current { Self.cache(context, cache).retire(previous) }
+    }
+
+    /// The largest Dockerfile copied to append the labels.
+    static let maxDockerfileBytes = 1024 * 1024
+
+    /// A copy of the repository's Dockerfile with the labels appended (`DockerfileLabels`),
+    /// in the directory buildah's sandbox may write (the workspace's `buildah-tmp`), never
+    /// in the build context.
+    static func labeledDockerfile(_ path: String, labels: [String: String], context: StepContext) throws -> String {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        let data = try handle.read(upToCount: maxDockerfileBytes + 1) ?? Data()
+        guard data.count <= maxDockerfileBytes else { throw DockerfileTooLarge(limit: maxDockerfileBytes) }
+        let directory = context.workspace + "/buildah-tmp"
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let copy = directory + "/Dockerfile.labeled"
+        try Data(DockerfileLabels.appended(to: String(decoding: data, as: UTF8.self), labels: labels).utf8)
+            .write(to: URL(fileURLWithPath: copy))
+        return copy
+    }
+
+    struct DockerfileTooLarge: Error, CustomStringConvertible {
+        let limit: Int
+        var description: String { "it is larger than \(limit) bytes" }
     }
 
     /// The checked-out commit's committer time (Unix seconds); nil when git cannot say.

@@ -71,3 +71,17 @@ import Testing
             ])
     }
 }
+
+@Suite struct DockerfileLabelsTests {
+    @Test func theLabelsBecomeOneInstructionAtTheEndQuotedForTheParser() {
+        let labels = ["ai.slipway.build": "7", "org.opencontainers.image.source": "https://x/$HOME \"q\" a\\b\nc"]
+        #expect(
+            DockerfileLabels.appended(to: "FROM base\nCOPY app/ /app/", labels: labels)
+                == "FROM base\nCOPY app/ /app/\nLABEL \"ai.slipway.build\"=\"7\" \"org.opencontainers.image.source\"=\"https://x/\\$HOME \\\"q\\\" a\\\\b c\"\n"
+        )
+        // A Dockerfile that makes the backtick its escape character (Windows paths) gets backticks.
+        let windows = DockerfileLabels.appended(to: "# escape=`\nFROM base\n", labels: ["k": "a`b$c"])
+        #expect(windows.hasSuffix("LABEL \"k\"=\"a``b`$c\"\n"), "\(windows)")
+        #expect(DockerfileLabels.appended(to: "FROM base\n", labels: [:]) == "FROM base\n")
+    }
+}

@@ -48,7 +48,8 @@ import Testing
 
     static func withRig<T>(
         _ label: String, files: [String: String] = appFiles, test: [String] = ["sh", "test.sh"], smoke: String = "[/app/app.sh, smoke]",
-        timeout: String = "10m", extra: String = "", workers: Int = 2, _ body: (Rig) async throws -> T
+        timeout: String = "10m", extra: String = "", workers: Int = 2, environment more: [String: String] = [:],
+        _ body: (Rig) async throws -> T
     ) async throws -> T {
         let registry = try await blocking { try RegistryHarness(label: label) }
         defer { registry.shutdown() }
@@ -59,6 +60,7 @@ import Testing
         defer { repository.remove() }
         var environment = TestSecrets.environment.merging(buildah.environment) { $1 }
         environment["TEST_REGISTRY_AUTH"] = registry.authFile
+        environment.merge(more) { $1 }
         let image = """
                 timeout: \(timeout)
                 image:

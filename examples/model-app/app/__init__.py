@@ -1,0 +1,1 @@
+"""The digit classifier service: app.main.create_app() is the WSGI app (gunicorn)."""
