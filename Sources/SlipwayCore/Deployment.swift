@@ -128,6 +128,19 @@ public enum SameRelease {
         return digest.hasPrefix("sha256:") && digest.count == 71 ? digest : nil
     }
 
+    /// Why deploying an image with `candidate` labels over the live image with `live`
+    /// labels is not needed; nil when the commit or the model differ, or when the live
+    /// image does not say which commit it was built from.
+    public static func reason(liveLabels live: [String: String], candidateLabels candidate: [String: String]) -> String? {
+        let (revision, model, build) = ("org.opencontainers.image.revision", "ai.slipway.model.sha256", "ai.slipway.build")
+        guard let commit = live[revision], !commit.isEmpty, commit == candidate[revision], live[model] == candidate[model],
+            live[build] != candidate[build] || live[build] == nil
+        else { return nil }
+        let what = live[model].map { "model sha256 \(String($0.prefix(12)))…" } ?? "no model"
+        let whose = live[build].map { "the live image (build #\($0))" } ?? "the live image"
+        return "\(whose) has the same commit \(String(commit.prefix(7))) and \(what)"
+    }
+
     /// Why deploying `candidate` over the live image of build `live` is not needed; nil
     /// when the commit or the model differ.
     public static func reason(live: Build, candidate: Build) -> String? {

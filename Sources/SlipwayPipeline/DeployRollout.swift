@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import SlipwayCore
+import SlipwayRegistry
 
 extension DeployRunner {
     /// `slipway_deployments_total{state}`.
@@ -31,11 +32,25 @@ extension DeployRunner {
         logger.notice("deployment finished", metadata: ["state": "\(state.rawValue)", "image": "\(deployment.image)"])
     }
 
-    /// `SameRelease.reason` for the build that pushed the live image, when Slipway knows it.
-    /// A store that cannot answer deploys as usual, saying so.
-    private func sameRelease(live liveImage: String, as deployment: Deployment, log: BuildLog) async -> String? {
+    /// `SameRelease.reason` for the live image: from the two images' labels, read from the
+    /// registry with the repository's `registry_auth`; when the registry cannot be read,
+    /// from the build that pushed the live digest, when Slipway knows it. Neither: deploy.
+    private func sameRelease(live liveImage: String, as deployment: Deployment, snapshot: ResolvedConfig, log: BuildLog) async
+        -> String?
+    {
         let name = String(deployment.image.prefix { $0 != "@" })
-        guard let digest = SameRelease.digest(of: liveImage, named: name) else { return nil }
+        guard let digest = SameRelease.digest(of: liveImage, named: name), let reference = ImageReference(name) else { return nil }
+        let auth = snapshot.config.repository(named: deployment.repository)?.image?.registryAuth.flatMap { snapshot.secret($0) }
+        let client = RegistryClient.forImage(
+            reference, authFileContents: auth.map { Data($0.utf8) }, registriesConf: toolEnvironment["CONTAINERS_REGISTRIES_CONF"])
+        do {
+            let candidate = String(deployment.image.drop { $0 != "@" }.dropFirst())
+            let liveLabels = try await client.labels(reference, reference: digest)
+            let candidateLabels = try await client.labels(reference, reference: candidate)
+            return SameRelease.reason(liveLabels: liveLabels, candidateLabels: candidateLabels)
+        } catch {
+            log.line("cannot read the images' labels from the registry (\(error)): comparing the builds Slipway recorded")
+        }
         do {
             guard let live = try await deployments.build(repository: deployment.repository, imageDigest: digest),
                 let candidate = try await builds.build(id: deployment.buildID)
@@ -106,7 +121,7 @@ extension DeployRunner {
                 log.header("skipped: \(deployment.image) is already live")
                 return (.skipped, "already live")
             }
-            if let same = await sameRelease(live: liveImage, as: deployment, log: log) {
+            if let same = await sameRelease(live: liveImage, as: deployment, snapshot: snapshot, log: log) {
                 log.header("skipped: \(same); \(deployment.image) differs from it only by its rebuild")
                 return (.skipped, same)
             }

@@ -26,8 +26,12 @@ public struct RegistryClient: Sendable {
     /// For `image`'s registry: credentials from `authFile` (containers-auth.json) and the
     /// insecure registries of `registriesConf`, when given and readable.
     public static func forImage(_ image: ImageReference, authFile: String?, registriesConf: String?) -> RegistryClient {
-        let credentials = authFile.flatMap { FileManager.default.contents(atPath: $0) }
-            .flatMap { RegistryCredentials.find(host: image.host, inAuthFile: $0) }
+        forImage(image, authFileContents: authFile.flatMap { FileManager.default.contents(atPath: $0) }, registriesConf: registriesConf)
+    }
+
+    /// The same, from the auth file's contents (a resolved `registry_auth` secret).
+    public static func forImage(_ image: ImageReference, authFileContents: Data?, registriesConf: String?) -> RegistryClient {
+        let credentials = authFileContents.flatMap { RegistryCredentials.find(host: image.host, inAuthFile: $0) }
         let conf = registriesConf ?? "/etc/containers/registries.conf"
         let insecure = (try? String(contentsOfFile: conf, encoding: .utf8)).map(InsecureRegistries.parse) ?? []
         return RegistryClient(credentials: credentials, insecure: insecure)
@@ -70,6 +74,19 @@ public struct RegistryClient: Sendable {
             digest: response.headers.first(name: "Docker-Content-Digest"),
             mediaType: object["mediaType"] as? String ?? response.headers.first(name: "Content-Type"),
             config: blob(object["config"]), layers: (object["layers"] as? [Any] ?? []).compactMap(blob), body: body)
+    }
+
+    /// The labels in the config of the image `reference` names (its `config.Labels`).
+    public func labels(_ image: ImageReference, reference: String) async throws -> [String: String] {
+        let manifest = try await manifest(image, reference: reference)
+        guard let config = manifest.config else {
+            throw Failure(description: "\(image.host)/\(image.repository) \(reference) has no config")
+        }
+        let (response, body) = try await get(image, path: "blobs/\(config.digest)")
+        guard response.status == .ok, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            throw Failure(description: "\(image.host)/\(image.repository) config \(config.digest): HTTP \(response.status.code)")
+        }
+        return (object["config"] as? [String: Any])?["Labels"] as? [String: String] ?? [:]
     }
 
     /// Whether the repository holds the blob (HEAD).

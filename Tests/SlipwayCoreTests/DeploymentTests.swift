@@ -65,5 +65,15 @@ import Testing
             SameRelease.reason(live: live, candidate: try build(3, sha: "a", model: String(repeating: "8", count: 64))) == nil, "new model")
         #expect(SameRelease.reason(live: live, candidate: try build(3, sha: "a", model: nil)) == nil, "the model went away")
         #expect(SameRelease.reason(live: try build(2, sha: "a", model: nil), candidate: try build(3, sha: "a", model: nil)) != nil)
+
+        // From the images' labels, as the registry has them.
+        let commit = String(repeating: "a", count: 40)
+        let liveLabels = ["org.opencontainers.image.revision": commit, "ai.slipway.model.sha256": model, "ai.slipway.build": "2"]
+        var rebuilt = liveLabels
+        rebuilt["ai.slipway.build"] = "3"
+        #expect(SameRelease.reason(liveLabels: liveLabels, candidateLabels: rebuilt) == reason)
+        rebuilt["ai.slipway.model.sha256"] = String(repeating: "8", count: 64)
+        #expect(SameRelease.reason(liveLabels: liveLabels, candidateLabels: rebuilt) == nil, "new model")
+        #expect(SameRelease.reason(liveLabels: [:], candidateLabels: [:]) == nil, "an image that says nothing is replaced")
     }
 }

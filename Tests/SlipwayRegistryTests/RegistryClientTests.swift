@@ -29,6 +29,20 @@ import Testing
         #expect(try await client.blobExists(image, digest: layer.digest))
         #expect(try await !client.blobExists(image, digest: "sha256:" + String(repeating: "0", count: 64)))
 
+        // The labels of an image's config, as the deploy step compares them.
+        try await blocking {
+            let container = try buildah.buildah(["from", "--pull-never", BuildahSandbox.baseImage]).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            try buildah.buildah([
+                "config", "--label", "org.opencontainers.image.revision=abc123", "--label", "ai.slipway.build=9", container,
+            ])
+            try buildah.buildah(["commit", "--quiet", container, "localhost/labeled:1"])
+            try buildah.buildah(["rm", container])
+            try buildah.buildah(["push", "--authfile", authFile, "localhost/labeled:1", "docker://\(registry.host)/acme/base:labeled"])
+        }
+        let labels = try await client.labels(image, reference: "labeled")
+        #expect(labels["org.opencontainers.image.revision"] == "abc123" && labels["ai.slipway.build"] == "9", "\(labels)")
+
         let anonymous = RegistryClient.forImage(image, authFile: nil, registriesConf: registriesConf)
         await #expect(throws: RegistryClient.Failure.self) { try await anonymous.manifest(image, reference: "v1") }
         let missing = RegistryClient(credentials: ("slipway", "wrong"), insecure: [registry.host])
