@@ -150,6 +150,16 @@ public struct StepContext: Sendable {
         let env = environment.merging(toolEnvironment) { $1 }.merging(extraEnvironment) { $1 }
         return try await processes.run(argv, workingDirectory: workspace, environment: env, timeout: timeout, log: nil)
     }
+
+    /// A housekeeping call's output, trimmed, when it succeeded (at most `limit` bytes kept).
+    public func toolOutput(_ argv: [String], timeout: Duration, limit: Int = 4096) async -> String? {
+        let output = CapturedOutput(forwardingTo: nil, limit: limit)
+        let env = environment.merging(toolEnvironment) { $1 }
+        guard let result = try? await processes.run(argv, workingDirectory: workspace, environment: env, timeout: timeout, log: output),
+            result.succeeded
+        else { return nil }
+        return output.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }
 
 /// The part of the daemon's environment that container tools read. Everything else

@@ -118,26 +118,18 @@ public struct ImageStep: BuildStep {
 
     /// The checked-out commit's committer time (Unix seconds); nil when git cannot say.
     static func commitTime(_ context: StepContext) async -> Int64? {
-        let output = CapturedOutput(forwardingTo: nil, limit: 256)
-        let result = try? await context.processes.run(
-            // The checkout may belong to the sandbox's user: git is told that it may read it.
-            [
-                "git", "-c", "safe.directory=\(context.checkoutDirectory)", "-C", context.checkoutDirectory, "log", "-1", "--format=%ct",
-                "HEAD",
-            ],
-            workingDirectory: context.workspace,
-            environment: context.environment, timeout: .seconds(30), log: output)
-        guard result?.succeeded == true else { return nil }
-        return Int64(output.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        // The checkout may belong to the sandbox's user: git is told that it may read it.
+        let checkout = context.checkoutDirectory
+        return await context.toolOutput(
+            ["git", "-c", "safe.directory=\(checkout)", "-C", checkout, "log", "-1", "--format=%ct", "HEAD"], timeout: .seconds(30)
+        ).flatMap { Int64($0) }
     }
 
     private static func imageID(_ image: String, _ cache: LayerCacheCommands, _ context: StepContext) async -> String? {
-        let output = CapturedOutput(forwardingTo: nil, limit: 4096)
-        let environment = context.environment.merging(context.toolEnvironment) { $1 }
-        let result = try? await context.processes.run(
-            cache.imageID(image), workingDirectory: context.workspace, environment: environment, timeout: .seconds(60), log: output)
-        let id = output.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return result?.succeeded == true && !id.isEmpty && !id.contains("\n") ? id : nil
+        guard let id = await context.toolOutput(cache.imageID(image), timeout: .seconds(60)), !id.isEmpty, !id.contains("\n") else {
+            return nil
+        }
+        return id
     }
 
     /// The daemon's `LocalImageCache` for the container storage (and tool) this build uses.

@@ -25,7 +25,7 @@ struct PushRegistryView: Sendable {
         var present: Set<String> = []
         for tag in tags {
             guard let manifest = try? await client.manifest(reference, reference: tag) else { continue }
-            present.formUnion(([manifest.config].compactMap { $0 } + manifest.layers).map(\.digest))
+            present.formUnion(manifest.blobs.map(\.digest))
         }
         return present
     }
@@ -34,7 +34,7 @@ struct PushRegistryView: Sendable {
         guard let reference, let client else { return .failure(RegistryClient.Failure(description: "the image name cannot be parsed")) }
         do {
             let manifest = try await client.manifest(reference, reference: digest)
-            return .success(PushAccounting(blobs: [manifest.config].compactMap { $0 } + manifest.layers, present: present))
+            return .success(PushAccounting(blobs: manifest.blobs, present: present))
         } catch let error as RegistryClient.Failure {
             return .failure(error)
         } catch {

@@ -49,6 +49,9 @@ public struct RegistryClient: Sendable {
         public let config: PushAccounting.Blob?
         public let layers: [PushAccounting.Blob]
         public let body: Data
+
+        /// The config, then the layers: every blob the manifest names.
+        public var blobs: [PushAccounting.Blob] { [config].compactMap { $0 } + layers }
     }
 
     static let manifestTypes = [
