@@ -77,7 +77,7 @@ public enum DockerfileLabels {
 
     /// The parser directive `# escape=` (before any instruction) or the default backslash.
     static func escapeCharacter(of dockerfile: String) -> Character {
-        for line in dockerfile.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in dockerfile.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             let text = line.trimmingCharacters(in: .whitespaces)
             guard text.hasPrefix("#") else { break }   // directives come first
             let directive = text.dropFirst().replacingOccurrences(of: " ", with: "").lowercased()

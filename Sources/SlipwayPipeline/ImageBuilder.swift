@@ -9,8 +9,11 @@ public protocol ImageBuilder: Sendable {
     /// `timestamp`: the commit's time (Unix seconds), stamped on every file of the layers
     /// the build makes and on the image, so a layer of unchanged files is the same layer in
     /// every build, whatever the checkout's file times (buildah and podman `--timestamp`).
-    func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?)
-        -> [String]
+    /// `buildArgs`: `--build-arg NAME=VALUE` each (`SlipwayBuildArguments`).
+    func buildArguments(
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], buildArgs: [String: String],
+        timestamp: Int64?
+    ) -> [String]
     /// Commands that run `argv` inside `image` (several for buildah: from, run, rm).
     func smokeCommands(image: String, container: String, argv: [String]) -> [[String]]
     func removeContainerArguments(_ container: String) -> [String]?
@@ -27,7 +30,7 @@ public protocol ImageBuilder: Sendable {
 
 extension ImageBuilder {
     public func buildArguments(contextDirectory: String, dockerfile: String, tag: String, labels: [String: String]) -> [String] {
-        buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels, timestamp: nil)
+        buildArguments(contextDirectory: contextDirectory, dockerfile: dockerfile, tag: tag, labels: labels, buildArgs: [:], timestamp: nil)
     }
 
     static func timestampArguments(_ timestamp: Int64?) -> [String] { timestamp.map { ["--timestamp", String($0)] } ?? [] }
@@ -43,6 +46,10 @@ extension ImageBuilder {
 
     static func labelArguments(_ labels: [String: String]) -> [String] {
         labels.sorted { $0.key < $1.key }.flatMap { ["--label", "\($0.key)=\($0.value)"] }
+    }
+
+    static func buildArgArguments(_ buildArgs: [String: String]) -> [String] {
+        buildArgs.sorted { $0.key < $1.key }.flatMap { ["--build-arg", "\($0.key)=\($0.value)"] }
     }
 }
 
@@ -66,10 +73,11 @@ public struct BuildahBuilder: ImageBuilder {
 
     /// Layers are reused unless the config says `layers: false` (buildah's own default is off).
     public func buildArguments(
-        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], buildArgs: [String: String],
+        timestamp: Int64?
     ) -> [String] {
         ["buildah", "bud", "--isolation", isolation] + Self.layersArguments(layers ?? true) + Self.timestampArguments(timestamp)
-            + ["--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + [contextDirectory]
+            + ["--file", dockerfile, "--tag", tag] + Self.labelArguments(labels) + Self.buildArgArguments(buildArgs) + [contextDirectory]
     }
 
     public func layerCache(repository: String) -> LayerCacheCommands? {
@@ -102,10 +110,11 @@ public struct PodmanBuilder: ImageBuilder {
     let layers: Bool?
 
     public func buildArguments(
-        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], buildArgs: [String: String],
+        timestamp: Int64?
     ) -> [String] {
         ["podman", "build"] + Self.layersArguments(layers) + Self.timestampArguments(timestamp) + ["--file", dockerfile, "--tag", tag]
-            + Self.labelArguments(labels) + [contextDirectory]
+            + Self.labelArguments(labels) + Self.buildArgArguments(buildArgs) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {
@@ -135,10 +144,11 @@ public struct DockerBuilder: ImageBuilder {
 
     /// docker stamps no times (BuildKit takes SOURCE_DATE_EPOCH from the environment instead).
     public func buildArguments(
-        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], timestamp: Int64?
+        contextDirectory: String, dockerfile: String, tag: String, labels: [String: String], buildArgs: [String: String],
+        timestamp: Int64?
     ) -> [String] {
         ["docker", "build"] + (layers == false ? ["--no-cache"] : []) + ["--file", dockerfile, "--tag", tag]
-            + Self.labelArguments(labels) + [contextDirectory]
+            + Self.labelArguments(labels) + Self.buildArgArguments(buildArgs) + [contextDirectory]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {

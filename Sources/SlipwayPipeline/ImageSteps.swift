@@ -41,14 +41,17 @@ public struct ImageStep: BuildStep {
         let tag = Self.localTag(buildID: context.build.id)
         let steps = LineCollector(forwardingTo: context.log, keep: LayerReuseReport.isRelevant)
         let timestamp = await Self.commitTime(context)
-        let labeled: String
+        let labeled: (path: String, original: String)
         do {
             labeled = try Self.labeledDockerfile(dockerfile, labels: labels, context: context)
         } catch {
             return .error(detail: "image: cannot copy \(image.dockerfile) to add the labels: \(error)")
         }
+        let buildArgs = SlipwayBuildArguments.values(for: labeled.original, model: model)
+        for name in buildArgs.keys.sorted() { context.log.line("image: build argument \(name)=\(buildArgs[name] ?? "")") }
         let argv = builder.buildArguments(
-            contextDirectory: contextDirectory, dockerfile: labeled, tag: tag, labels: [:], timestamp: timestamp)
+            contextDirectory: contextDirectory, dockerfile: labeled.path, tag: tag, labels: [:], buildArgs: buildArgs,
+            timestamp: timestamp)
         let result: ProcessRunner.Result
         do {
             if let cache = builder.layerCache(repository: context.build.repository) {
@@ -96,8 +99,10 @@ public struct ImageStep: BuildStep {
 
     /// A copy of the repository's Dockerfile with the labels appended (`DockerfileLabels`),
     /// in the directory buildah's sandbox may write (the workspace's `buildah-tmp`), never
-    /// in the build context.
-    static func labeledDockerfile(_ path: String, labels: [String: String], context: StepContext) throws -> String {
+    /// in the build context. Returns the copy's path and the original text.
+    static func labeledDockerfile(_ path: String, labels: [String: String], context: StepContext) throws -> (
+        path: String, original: String
+    ) {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         let data = try handle.read(upToCount: maxDockerfileBytes + 1) ?? Data()
@@ -106,9 +111,9 @@ public struct ImageStep: BuildStep {
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let copy = directory + "/Dockerfile.labeled"
-        try Data(DockerfileLabels.appended(to: String(decoding: data, as: UTF8.self), labels: labels).utf8)
-            .write(to: URL(fileURLWithPath: copy))
-        return copy
+        let original = String(decoding: data, as: UTF8.self)
+        try Data(DockerfileLabels.appended(to: original, labels: labels).utf8).write(to: URL(fileURLWithPath: copy))
+        return (copy, original)
     }
 
     struct DockerfileTooLarge: Error, CustomStringConvertible {

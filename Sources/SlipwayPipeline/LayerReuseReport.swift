@@ -35,7 +35,8 @@ public struct LayerReuseReport: Sendable, Equatable {
         for line in lines {
             if line.hasPrefix(stepPrefix), let colon = line.firstIndex(of: ":") {
                 close(reused: false)
-                let instruction = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                // A multi-line instruction is printed on one line, its indentation kept: one space each.
+                let instruction = line[line.index(after: colon)...].split(whereSeparator: \.isWhitespace).joined(separator: " ")
                 let keyword = instruction.prefix { !$0.isWhitespace }.uppercased()
                 current = layerInstructions.contains(keyword) ? instruction : nil
             } else if line.hasPrefix(cacheMarker) {

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayCore
+@testable import SlipwayCore
 import Testing
 
 @Suite struct ImagePlanTests {
@@ -42,5 +42,28 @@ import Testing
         let variants = SecretVariants.of(#"{"auths":{"r.example":{"auth":"\#(auth)"}}}"#)
         #expect(variants.contains(auth))
         #expect(variants.contains("hunter2-long"))
+    }
+}
+
+@Suite struct SlipwayBuildArgumentsTests {
+    let model = ModelProvenance(source: "s3://m/model.npz", version: "v1", sha256: String(repeating: "b", count: 64))
+
+    @Test func theModelDigestIsPassedOnlyToADockerfileThatDeclaresIt() {
+        let declaring = """
+            FROM base
+            arg OTHER=1 \\
+                SLIPWAY_MODEL_SHA256
+            RUN --mount=type=bind,source=model,target=/m echo "$SLIPWAY_MODEL_SHA256  /m/x" | sha256sum -c -
+            """
+        #expect(SlipwayBuildArguments.values(for: declaring, model: model) == ["SLIPWAY_MODEL_SHA256": model.sha256])
+        #expect(SlipwayBuildArguments.values(for: declaring, model: nil).isEmpty, "no model, no digest")
+        // Named only in a comment or a RUN, or declared under another name: not declared.
+        let mentioning = "FROM base\n# ARG SLIPWAY_MODEL_SHA256\nRUN echo SLIPWAY_MODEL_SHA256\nARG SLIPWAY_MODEL_SHA2567=x\n"
+        #expect(SlipwayBuildArguments.values(for: mentioning, model: model).isEmpty)
+    }
+
+    @Test func instructionsJoinContinuationLinesWithTheFilesEscapeCharacter() {
+        #expect(SlipwayBuildArguments.instructions(of: "FROM a\n\nRUN x \\\n  y\n# c\nARG B") == ["FROM a", "RUN x y", "ARG B"])
+        #expect(SlipwayBuildArguments.instructions(of: "# escape=`\r\nFROM a\r\nARG A `\r\n B\r\n") == ["FROM a", "ARG A B"])
     }
 }

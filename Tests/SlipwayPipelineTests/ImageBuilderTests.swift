@@ -37,10 +37,10 @@ import Testing
                 .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))
         #expect(
             ImageBuilders.make(.buildah, environment: [:]).buildArguments(
-                contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:], timestamp: 1_700_000_000
+                contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:], buildArgs: ["B": "2", "A": "x y"], timestamp: 1_700_000_000
             )
-            .joined(separator: " ").contains("--layers=true --timestamp 1700000000 --file D"),
-            "the commit's time on every layer")
+            .joined(separator: " ").contains("--layers=true --timestamp 1700000000 --file D --tag t --build-arg A=x y --build-arg B=2 ."),
+            "the commit's time on every layer, the build arguments in order")
         #expect(
             ImageBuilders.make(.buildah, environment: [:], layers: false)
                 .buildArguments(contextDirectory: ".", dockerfile: "D", tag: "t", labels: [:]).contains("--layers=false"))

@@ -24,6 +24,14 @@ import Testing
         ])
         #expect(multiStage.built == ["RUN make", "COPY --from=build /out /"] && multiStage.reused.isEmpty)
         #expect(LayerReuseReport.parse(["STEP 1/1: FROM scratch"]).summary == "layers: the Dockerfile makes none")
+        // A RUN written over several lines is printed on one, with its indentation.
+        let run = LayerReuseReport.parse([
+            "STEP 2/3: RUN --mount=type=bind,source=model,target=/mnt/model     echo \"$SHA  /mnt/model/m\" | sha256sum -c -",
+            "--> Using cache 0eb84f28cbd7",
+        ])
+        #expect(run.reused == ["RUN --mount=type=bind,source=model,target=/mnt/model echo \"$SHA /mnt/model/m\" | sha256sum -c -"])
+        #expect(run.summary.hasPrefix("layers: 1 of 1 reused from earlier builds (RUN --mount=type=bind,source=model,target=/mnt/model echo"))
+        #expect(run.summary.hasSuffix("…)"), "long instructions are cut: \(run.summary)")
     }
 
     @Test func linesAreCollectedWholeHoweverTheOutputIsSplit() {

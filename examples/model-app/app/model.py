@@ -1,6 +1,7 @@
 """Loads the exported model (.npz, see training/modelfile.py) and predicts with numpy alone."""
 import hashlib
 import json
+import threading
 
 import numpy as np
 
@@ -20,7 +21,17 @@ class Model:
             raise ValueError(f"{path}: weights {self.weights.shape}, bias {self.bias.shape} "
                              f"and classes {self.classes.shape} do not fit together")
         self.n_features = self.weights.shape[1]
-        self.sha256 = file_sha256(path)
+        self._sha256 = None
+        self._sha256_lock = threading.Lock()
+
+    @property
+    def sha256(self):
+        """The model file's sha256, hashed on first use (a 500 MB model takes ~0.4 s): the
+        service starts, and the smoke test scores, without waiting for it."""
+        with self._sha256_lock:
+            if self._sha256 is None:
+                self._sha256 = file_sha256(self.path)
+            return self._sha256
 
     def predict(self, x):
         """x: float array (n, n_features) -> list of class labels."""
