@@ -28,7 +28,8 @@ PIPELINE_PACKAGES="git sqlite3 curl openssl buildah docker-registry busybox-stat
 # (the build page is loaded headless), gcc with a static libc (the sandbox test builds
 # a static program that leaves a chroot, to run inside a busybox image), and PostgreSQL 15
 # (each test makes its own cluster with initdb, in a temporary directory).
-TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium gcc libc6-dev postgresql-15"
+# systemd: systemd-socket-activate, which passes a listening socket to slipwayd in the socket-activation tests.
+TEST_PACKAGES="$PIPELINE_PACKAGES python3-venv chromium gcc libc6-dev postgresql-15 systemd"
 
 # kubectl, for the release step (its tests drive the real kubectl against a fake API
 # server). Debian ships it as kubernetes-client; a kubectl already on PATH (Google's or

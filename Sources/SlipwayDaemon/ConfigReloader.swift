@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import SlipwayCore
@@ -9,16 +10,23 @@ import UnixSignals
 struct ConfigReloader: Service {
     let loader: ConfigLoader
     let live: LiveConfig
+    /// Told RELOADING=1 before the config is read and READY=1 after, taken or refused.
+    let notifier: ServiceManagerNotifier?
     let logger: Logger
     let onReload: @Sendable (ResolvedConfig) -> Void
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            reload()
+            notifier?.send(.reloading(monotonicMicroseconds: ServiceManagerNotifier.monotonicMicroseconds()))
+            let taken = reload()
+            let at = ISO8601DateFormatter().string(from: Date())
+            notifier?.send(.ready(status: taken ? "config reloaded at \(at)" : "config reload refused at \(at); the previous config stays"))
         }
     }
 
-    func reload() {
+    /// Whether the new config was taken.
+    @discardableResult
+    func reload() -> Bool {
         let old = live.snapshot.config
         let new: ResolvedConfig
         do {
@@ -29,7 +37,7 @@ struct ConfigReloader: Service {
                 metadata: [
                     "config": "\(loader.path)", "problems": "\(error.problems.map(\.description))",
                 ])
-            return
+            return false
         }
         var effective = new.config
         var needRestart: [String] = []
@@ -41,13 +49,14 @@ struct ConfigReloader: Service {
         effective.stateDirectory = old.stateDirectory
         effective.database = old.database
         effective.logLevel = old.logLevel
-        guard let resolved = try? ResolvedConfig(config: effective, source: ResolvedValues(new)) else { return }
+        guard let resolved = try? ResolvedConfig(config: effective, source: ResolvedValues(new)) else { return false }
         live.replace(with: resolved)
         if !needRestart.isEmpty {
             logger.warning("config reloaded; these settings take effect at the next restart", metadata: ["keys": "\(needRestart)"])
         }
         logger.info("config reloaded", metadata: ["config": "\(loader.path)", "repositories": "\(effective.repositories.count)"])
         onReload(resolved)
+        return true
     }
 }
 

@@ -17,6 +17,7 @@ public enum Daemon {
         // No process of the daemon's user (a build's, above all) may read its memory or
         // /proc/<pid>/environ, where its secrets are; no core dump holds them either.
         _ = slipway_set_dumpable(0)
+        let manager = ServiceManagerSettings.takeFromEnvironment()
         let loader = ConfigLoader(path: configPath)
         let resolved = try loader.load()
         let config = resolved.config
@@ -27,6 +28,7 @@ public enum Daemon {
             return handler
         }
         let logger = Logger(label: "slipwayd")
+        let notifier = manager.notifySocket.flatMap { ServiceManagerNotifier(socketPath: $0, logger: logger) }
         let metrics = DaemonMetrics.bootstrap()
         CommitStatusPoster.declareMetrics()
         ModelStep.declareMetrics()
@@ -39,7 +41,15 @@ public enum Daemon {
             attributes: [.posixPermissions: 0o750])
         let lock = try StateDirectoryLock.acquire(stateDirectory: config.stateDirectory)
         defer { withExtendedLifetime(lock) {} }
-        if let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
+        let passedSocket: CInt?
+        switch manager.passedSocket {
+        case .none: passedSocket = nil
+        case .unusable(let problem): throw DaemonStartError(problem)
+        case .descriptor(let descriptor):
+            if let problem = ListenCheck.passedSocketProblem(descriptor) { throw DaemonStartError(problem) }
+            passedSocket = descriptor
+        }
+        if passedSocket == nil, let problem = ListenCheck.problem(config.server.listen) { throw DaemonStartError(problem) }
         let opened = try await DaemonStore.open(config, resolved, logger: logger)
         defer { opened.close() }
         let store = opened.store
@@ -72,17 +82,32 @@ public enum Daemon {
         let server = HTTPServer.make(
             listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
             deployments: (store, deployer), metrics: metrics, logArchive: opened.logArchive, maxConnections: maxConnections,
-            logger: logger
+            passedSocket: passedSocket, logger: logger
         ) { address in
-            logger.notice("listening", metadata: ["address": "\(address)", "config": "\(configPath)"])
+            logger.notice(
+                "listening",
+                metadata: [
+                    "address": "\(address)", "config": "\(configPath)",
+                    "socket": "\(passedSocket == nil ? "bound by slipwayd" : "passed by the service manager (LISTEN_FDS)")",
+                ])
+            guard let notifier else { return }
+            // READY=1 once /readyz would answer 200 (the queue runs, the database is written).
+            while await Readiness.problem(store: store, queue: queue, logger: logger) != nil {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            notifier.send(.ready(status: "serving on \(address), \(live.snapshot.config.repositories.count) repositories"))
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(intake: intake, config: live, logger: logger)
-        let reloader = ConfigReloader(loader: loader, live: live, logger: logger) { _ in queue.wake() }
+        let reloader = ConfigReloader(loader: loader, live: live, notifier: notifier, logger: logger) { _ in queue.wake() }
         var replicaServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let leases = opened.leases { replicaServices.append(.init(service: LeaseKeeper(store: leases, queue: queue, logger: logger))) }
         if let replicas = opened.replicas {
             replicaServices.append(.init(service: ReplicaEventListener(events: replicas, queue: queue, logger: logger)))
+        }
+        // First in the group, so stopped last: the watchdog is fed until the builds are settled.
+        let watchdog = manager.watchdogInterval.flatMap { interval in
+            notifier.map { WatchdogKeeper(interval: interval, store: store, notifier: $0, logger: logger) }
         }
 
         // Shutdown runs in reverse order: open log streams end first, then the server
@@ -91,12 +116,16 @@ public enum Daemon {
         let group = ServiceGroup(
             configuration: .init(
                 // The lease keeper stops last: a build finishing within the grace keeps its lease.
-                services: replicaServices + [
+                services: (watchdog.map { [.init(service: $0)] } ?? []) + replicaServices + [
                     .init(service: opened.once("status-poster", statuses, logger: logger)), .init(service: queue),
                     .init(service: opened.once("deploy-scheduler", scheduler, logger: logger)),
                     .init(service: opened.once("model-watch", watcher, logger: logger)),
                     .init(service: reloader), .init(service: server),
-                    .init(service: ShutdownHook { followers.close() }),
+                    .init(
+                        service: ShutdownHook {
+                            notifier?.send(.stopping)
+                            followers.close()
+                        }),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

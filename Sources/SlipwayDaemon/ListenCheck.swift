@@ -13,6 +13,27 @@ enum ListenCheck {
         }
     }
 
+    /// A socket passed by the service manager must be a stream socket that listens
+    /// (`ListenStream=` in slipwayd.socket); nil when it is. It is then closed on exec, so
+    /// no build's process holds it.
+    static func passedSocketProblem(_ descriptor: CInt) -> String? {
+        var type: Int32 = 0
+        var listening: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else {
+            return "the socket passed by the service manager (fd \(descriptor)) is not a socket: \(String(cString: strerror(errno)))"
+        }
+        length = socklen_t(MemoryLayout<Int32>.size)
+        guard type == Int32(SOCK_STREAM.rawValue), getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0,
+            listening != 0
+        else {
+            return
+                "the socket passed by the service manager (fd \(descriptor)) is not a listening stream socket: use ListenStream= in slipwayd.socket"
+        }
+        _ = fcntl(descriptor, F_SETFD, fcntl(descriptor, F_GETFD) | FD_CLOEXEC)
+        return nil
+    }
+
     private static func tcpProblem(host: String, port: Int) -> String? {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV

@@ -87,13 +87,13 @@ public struct LeaseKeeper: Service, CustomStringConvertible {
 
 /// Work awaited for at most a while, then left to finish on its own: a query on a
 /// connection the network dropped cannot be cancelled, only no longer waited for.
-enum Abandonable {
-    struct TimedOut: Error, CustomStringConvertible {
+public enum Abandonable {
+    public struct TimedOut: Error, CustomStringConvertible {
         let limit: Duration
-        var description: String { "no answer from the database within \(DurationText.format(limit))" }
+        public var description: String { "no answer from the database within \(DurationText.format(limit))" }
     }
 
-    static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    public static func within<T: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let outcome = Mutex<CheckedContinuation<T, any Error>?>(nil)
         let resume: @Sendable (Result<T, any Error>) -> Void = { result in
             outcome.withLock { continuation in

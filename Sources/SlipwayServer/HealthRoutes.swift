@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import SlipwayPipeline
 import SlipwayStore
 
@@ -11,16 +12,24 @@ struct HealthRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in JSONReply.make(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, context in
-            do {
-                try await store.ping()
-            } catch {
-                context.logger.warning("not ready: database", metadata: ["error": "\(error)"])
-                return JSONReply.make(.serviceUnavailable, ["status": "database cannot be written"])
-            }
-            guard queue.isAccepting else {
-                return JSONReply.make(.serviceUnavailable, ["status": "build queue not running"])
+            if let problem = await Readiness.problem(store: store, queue: queue, logger: context.logger) {
+                return JSONReply.make(.serviceUnavailable, ["status": problem])
             }
             return JSONReply.make(.ok, ["status": "ready"])
         }
+    }
+}
+
+/// What `/readyz` answers, also asked before slipwayd tells its service manager READY=1.
+public enum Readiness {
+    /// nil when ready; else what is not, as `/readyz` says it.
+    public static func problem(store: any StoreHealth, queue: BuildQueue, logger: Logger) async -> String? {
+        do {
+            try await store.ping()
+        } catch {
+            logger.warning("not ready: database", metadata: ["error": "\(error)"])
+            return "database cannot be written"
+        }
+        return queue.isAccepting ? nil : "build queue not running"
     }
 }

@@ -7,19 +7,24 @@ import Glibc
 /// A plain TCP connection to a test server, for what an HTTP client library will not do:
 /// send part of a request, nothing at all, or hold the connection open; and see exactly
 /// what the server writes and when it closes.
+/// `connect(2)` of a TCP socket to 127.0.0.1:`port`; 0 or -1 with errno set.
+public func connectToLoopback(_ descriptor: Int32, port: Int) -> Int32 {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+}
+
 public final class RawConnection: @unchecked Sendable {
     private let descriptor: Int32
 
     public init(port: Int) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let connected = connectToLoopback(descriptor, port: port)
         guard connected == 0 else {
             let reason = errno
             close(descriptor)

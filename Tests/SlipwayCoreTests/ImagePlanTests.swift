@@ -1,6 +1,7 @@
 import Foundation
-@testable import SlipwayCore
 import Testing
+
+@testable import SlipwayCore
 
 @Suite struct ImagePlanTests {
     let build = Build(

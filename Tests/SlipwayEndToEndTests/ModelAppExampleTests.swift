@@ -120,7 +120,9 @@ import Testing
             #expect(twoLayers[1] == oneLayers[1] && twoLayers[2] != oneLayers[2], "\(oneLayers) → \(twoLayers)")
             let uploaded = Array(rig.registry.uploadedBlobs().dropFirst(uploadedBefore))
             #expect(!uploaded.contains(oneLayers[1]) && !uploaded.contains(oneLayers[0]), "only code and config: \(uploaded)")
-            #expect(rig.log(two.id).contains("reused from earlier builds (RUN --mount=type=bind,source=model"), "the model layer came from the cache")
+            #expect(
+                rig.log(two.id).contains("reused from earlier builds (RUN --mount=type=bind,source=model"),
+                "the model layer came from the cache")
             #expect(rig.log(two.id).contains("image: build argument SLIPWAY_MODEL_SHA256=\(sha)"))
             // Under 1 % of the model's bytes went up. (How much faster that makes the build is
             // measured by bench/model-image, not asserted here: on vfs storage every build

@@ -155,9 +155,11 @@ func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -
 
 /// A count that concurrent tasks of a test share.
 final class SharedCount: Sendable {
-    private let value = Atomic<Int>(0)
+    private let count = Atomic<Int>(0)
     /// Adds one; returns the new count.
-    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
+    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
+    func decrement() { count.subtract(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
 
 /// `operation`, or a failure once `limit` has passed: a test of something that used to

@@ -30,7 +30,8 @@ import Testing
             "--> Using cache 0eb84f28cbd7",
         ])
         #expect(run.reused == ["RUN --mount=type=bind,source=model,target=/mnt/model echo \"$SHA /mnt/model/m\" | sha256sum -c -"])
-        #expect(run.summary.hasPrefix("layers: 1 of 1 reused from earlier builds (RUN --mount=type=bind,source=model,target=/mnt/model echo"))
+        #expect(
+            run.summary.hasPrefix("layers: 1 of 1 reused from earlier builds (RUN --mount=type=bind,source=model,target=/mnt/model echo"))
         #expect(run.summary.hasSuffix("…)"), "long instructions are cut: \(run.summary)")
     }
 

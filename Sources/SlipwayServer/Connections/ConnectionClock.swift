@@ -105,16 +105,38 @@ final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     let clock: ConnectionClock
+    /// A graceful shutdown began before this connection's first request arrived.
+    private var quiesceDeferred = false
 
     init(clock: ConnectionClock) { self.clock = clock }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        switch part {
         case .head: clock.enter(.body)
         case .body: break
         case .end: clock.enter(.responding)
         }
         context.fireChannelRead(data)
+        if case .head = part, quiesceDeferred {
+            // Now the handlers after this one know of the request: they answer it, then close.
+            quiesceDeferred = false
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+
+    /// On graceful shutdown Hummingbird closes every connection with no request in
+    /// progress. A connection accepted but whose request has not arrived (or not whole)
+    /// has one on its way, though: closing it would lose a delivery that waited in the
+    /// listening socket's backlog across a restart. Its shutdown waits for that request's
+    /// head (or the header deadline, which closes it anyway); idle keep-alive connections
+    /// close at once as before.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, clock.phase == .fresh || clock.phase == .head {
+            quiesceDeferred = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
