@@ -91,11 +91,14 @@ public enum Daemon {
                     "socket": "\(passedSocket == nil ? "bound by slipwayd" : "passed by the service manager (LISTEN_FDS)")",
                 ])
             guard let notifier else { return }
-            // READY=1 once /readyz would answer 200 (the queue runs, the database is written).
-            while await Readiness.problem(store: store, queue: queue, logger: logger) != nil {
-                try? await Task.sleep(for: .milliseconds(100))
+            // READY=1 once /readyz would answer 200 (the queue runs, the database is written),
+            // waited for beside the server, which accepts meanwhile (/healthz answers).
+            Task {
+                while await Readiness.problem(store: store, queue: queue, logger: logger) != nil {
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+                notifier.send(.ready(status: "serving on \(address), \(live.snapshot.config.repositories.count) repositories"))
             }
-            notifier.send(.ready(status: "serving on \(address), \(live.snapshot.config.repositories.count) repositories"))
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(intake: intake, config: live, logger: logger)
