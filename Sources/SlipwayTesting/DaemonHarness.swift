@@ -198,21 +198,9 @@ extension DaemonHarness {
     /// The status of `GET path` on 127.0.0.1:`port`, blocking (for a thread that is not a
     /// task's): one connection, closed after the answer; at most 10 s.
     public static func syncGet(port: Int, path: String) throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
-        defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = connectToLoopback(descriptor, port: port)
-        guard connected == 0 else { throw HarnessError("connect to 127.0.0.1:\(port): errno \(errno)") }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            throw HarnessError("send: errno \(errno)")
-        }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = recv(descriptor, &buffer, buffer.count, 0)
-        let line = count > 12 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
-        guard line.hasPrefix("HTTP/1.1 "), let status = Int(line.dropFirst(9).prefix(3)) else {
+        let answer = try BlockingHTTP.exchange(port: port, request: request, timeout: .seconds(10))
+        guard answer.hasPrefix("HTTP/1.1 "), let status = Int(answer.dropFirst(9).prefix(3)) else {
             throw HarnessError("GET \(path): no HTTP answer")
         }
         return status
