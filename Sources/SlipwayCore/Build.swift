@@ -1,6 +1,9 @@
 /// What starts a build.
 public enum BuildTrigger: String, Sendable, Codable, CaseIterable {
     case push, rebuild, model, schedule
+    /// A branch head that no delivery announced, found by listing the repository's
+    /// branches (`reconcile`): it stands in for the push whose delivery was missed.
+    case reconcile
 }
 
 /// A request for a build, before it is stored and given an id.

@@ -15,8 +15,22 @@ public struct Config: Sendable, Equatable {
     public var logLevel: LogLevel
     /// Where build code runs, for repositories that do not say otherwise.
     public var sandbox = SandboxConfig()
+    /// `reconcile`: how often each repository's branch heads are listed to catch pushes
+    /// whose delivery was missed; nil (`reconcile: null`): never. A repository may say
+    /// otherwise (`RepositoryConfig.reconcile`).
+    public var reconcile: Duration? = Config.defaultReconcile
+    public static let defaultReconcile: Duration = .seconds(600)
     /// Contract keys of features not in this version (see `LaterSettings`).
     public var later = LaterSettings()
+
+    /// How often `repository`'s branches are listed; nil: never.
+    public func reconcileInterval(of repository: RepositoryConfig) -> Duration? {
+        switch repository.reconcile {
+        case .inherit: reconcile
+        case .off: nil
+        case .every(let interval): interval
+        }
+    }
 
     public func repository(named fullName: String) -> RepositoryConfig? {
         // GitHub repository names are case-insensitive.
@@ -122,6 +136,15 @@ public struct RepositoryConfig: Sendable, Equatable {
     public var deploy: DeployConfig?
     /// The repository's own `sandbox`, `sandbox_network` and `limits`, over the daemon's.
     public var sandbox = SandboxOverride()
+    /// The repository's own `reconcile` (see `Config.reconcileInterval(of:)`).
+    public var reconcile: ReconcileSetting = .inherit
+}
+
+/// A repository's `reconcile:` key: absent (the daemon's), `null` (off) or an interval.
+public enum ReconcileSetting: Sendable, Equatable {
+    case inherit
+    case off
+    case every(Duration)
 }
 
 /// How the checkout authenticates to the git host. Never written into a URL, `.git/config`

@@ -46,6 +46,7 @@ public enum ConfigParser {
         let webhookSecrets = fields.secretList("webhook_secrets") ?? []
         let logLevel = readLogLevel(fields, problems: problems)
         let sandbox = SandboxParser.readDefaults(fields)
+        let reconcile = readReconcile(fields)
         var repositories: [RepositoryConfig] = []
         if let items = fields.sequence("repositories") {
             for (index, item) in items.enumerated() {
@@ -67,9 +68,23 @@ public enum ConfigParser {
             }
         }
         if !problems.all.isEmpty { return nil }
-        return Config(
+        var config = Config(
             server: server, stateDirectory: stateDirectory, database: database, databasePassword: databasePassword, queue: queue, api: api,
             github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel, sandbox: sandbox, later: later)
+        if let reconcile { config.reconcile = reconcile }
+        return config
+    }
+
+    /// `reconcile:` (top level or a repository's): nil when absent, `.some(nil)` when null
+    /// (off), else the interval. A listing every second at most.
+    static func readReconcile(_ fields: YAMLFields) -> Duration?? {
+        if fields.isExplicitlyNull("reconcile") { return .some(nil) }
+        guard let interval = fields.duration("reconcile") else { return nil }   // absent, or reported
+        guard interval >= .seconds(1) else {
+            fields.report("reconcile", "must be 1s or more (or null: off), got \(DurationText.format(interval))")
+            return nil
+        }
+        return interval
     }
 
     private static func readServer(_ fields: YAMLFields?, problems: ProblemList) -> ServerConfig {

@@ -4,6 +4,20 @@ public enum DeliveryDecision: Sendable, Equatable {
     case pong
     case build(BuildRequest)
     case ignore(String)
+    /// A push of a configured branch not built because of its head commit (`[skip ci]`):
+    /// stored with the delivery, so that `reconcile` knows the head was announced.
+    case skip(String, head: AnnouncedHead)
+}
+
+/// A branch head a delivery named: its lane (`BuildLane`) and commit.
+public struct AnnouncedHead: Sendable, Equatable {
+    public var lane: String
+    public var sha: CommitID
+
+    public init(lane: String, sha: CommitID) {
+        self.lane = lane
+        self.sha = sha
+    }
 }
 
 public enum DeliveryClassifier {
@@ -24,7 +38,9 @@ public enum DeliveryClassifier {
         if push.deleted { return .ignore("ref \(push.ref) was deleted") }
         if let reason = refFilterRejection(push, repository) { return .ignore(reason) }
         if let message = push.headCommitMessage, let marker = skipMarker(in: message) {
-            return .ignore("head commit message contains \(marker)")
+            return .skip(
+                "head commit message contains \(marker)",
+                head: AnnouncedHead(lane: BuildLane.key(repository: repository.name, ref: push.ref), sha: push.after))
         }
         return .build(
             BuildRequest(

@@ -1,11 +1,9 @@
 /// Keys of the SPEC's contract that belong to features this version does not run yet
-/// (reconcile, signed provenance). They are read and
+/// (signed provenance). They are read and
 /// type-checked like any key, so a SPEC-shaped config parses; `ConfigLoader` then
 /// refuses the ones that would change what the daemon does, naming them, instead of
 /// ignoring them.
 public struct LaterSettings: Sendable, Equatable {
-    /// `reconcile`: nil when absent or null.
-    public var reconcile: Duration?
     /// `provenance`: present or not.
     public var provenance = false
 
@@ -13,7 +11,6 @@ public struct LaterSettings: Sendable, Equatable {
 
     static func read(_ fields: YAMLFields) -> LaterSettings {
         var settings = LaterSettings()
-        settings.reconcile = fields.duration("reconcile")
         if let provenance = fields.child("provenance") {
             _ = provenance.secret("signing_key", required: true)
             _ = provenance.string("key_id")

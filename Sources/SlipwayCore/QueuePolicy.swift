@@ -27,10 +27,11 @@ public enum QueuePolicy {
         return picked
     }
 
-    /// Whether a new build can supersede anything at all (a branch push, with
-    /// cancel_superseded on): when not, its lane need not even be looked at.
+    /// Whether a new build can supersede anything at all (a branch push, or the reconcile
+    /// build standing in for a missed one, with cancel_superseded on): when not, its lane
+    /// need not even be looked at.
     public static func maySupersede(_ newBuild: BuildRequest, enabled: Bool) -> Bool {
-        enabled && newBuild.trigger == .push && GitRefName.branch(of: newBuild.ref) != nil
+        enabled && (newBuild.trigger == .push || newBuild.trigger == .reconcile) && GitRefName.branch(of: newBuild.ref) != nil
     }
 
     /// The builds a new build supersedes: older, unfinished builds of the same lane, when

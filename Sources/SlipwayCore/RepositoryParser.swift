@@ -41,6 +41,11 @@ enum RepositoryParser {
         repository.image = fields.child("image").flatMap { readImage($0, problems: problems) }
         repository.deploy = fields.child("deploy").flatMap { readDeploy($0, problems: problems) }
         repository.sandbox = SandboxParser.readOverride(fields)
+        switch ConfigParser.readReconcile(fields) {
+        case .none: repository.reconcile = .inherit
+        case .some(.none): repository.reconcile = .off
+        case .some(.some(let interval)): repository.reconcile = .every(interval)
+        }
         if repository.deploy != nil, repository.image == nil {
             problems.add(fields.childPath("deploy"), "needs image: to be configured (it deploys the built image)")
         }

@@ -37,10 +37,6 @@ public struct ConfigLoader: Sendable {
     /// `--check-config` does not pass a config the daemon would then refuse.
     static func unsupportedSettings(_ config: Config) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
-        if config.later.reconcile != nil {
-            problems.append(
-                ConfigProblem(path: "reconcile", message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
-        }
         if config.later.provenance {
             problems.append(
                 ConfigProblem(

@@ -34,6 +34,7 @@ public enum Daemon {
         ModelStep.declareMetrics()
         DeployRunner.declareMetrics()
         PushStep.declareMetrics()
+        BranchReconciler.declareMetrics()
         StoreMetrics.declare()
 
         try FileManager.default.createDirectory(
@@ -81,7 +82,8 @@ public enum Daemon {
         }
         let server = HTTPServer.make(
             listen: config.server.listen, store: store, intake: intake, config: live, queue: queue, followers: followers,
-            deployments: (store, deployer), metrics: metrics, logArchive: opened.logArchive, maxConnections: maxConnections,
+            deployments: (store, deployer), liveImages: LiveImageReader(config: live, toolEnvironment: toolEnvironment), metrics: metrics,
+            logArchive: opened.logArchive, maxConnections: maxConnections,
             passedSocket: passedSocket, logger: logger
         ) { address in
             logger.notice(
@@ -102,6 +104,7 @@ public enum Daemon {
         }
         let statuses = CommitStatusPoster(store: store, config: live, logger: logger)
         let watcher = ModelWatcher(intake: intake, config: live, logger: logger)
+        let reconciler = BranchReconciler(intake: intake, builds: store, config: live, logger: logger)
         let reloader = ConfigReloader(loader: loader, live: live, notifier: notifier, logger: logger) { _ in queue.wake() }
         var replicaServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let leases = opened.leases { replicaServices.append(.init(service: LeaseKeeper(store: leases, queue: queue, logger: logger))) }
@@ -123,6 +126,7 @@ public enum Daemon {
                     .init(service: opened.once("status-poster", statuses, logger: logger)), .init(service: queue),
                     .init(service: opened.once("deploy-scheduler", scheduler, logger: logger)),
                     .init(service: opened.once("model-watch", watcher, logger: logger)),
+                    .init(service: opened.once("reconcile", reconciler, logger: logger)),
                     .init(service: reloader), .init(service: server),
                     .init(
                         service: ShutdownHook {

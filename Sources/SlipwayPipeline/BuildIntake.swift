@@ -3,8 +3,8 @@ import SlipwayCore
 import SlipwayStore
 
 /// The one door through which anything asks for a build: a push (the webhook route), an
-/// operator (a rebuild, a build of a ref), a model change (`ModelWatcher`), and later a
-/// schedule or a reconcile. Each call, in one go:
+/// operator (a rebuild, a build of a ref), a model change (`ModelWatcher`), a branch
+/// head no delivery announced (`BranchReconciler`). Each call, in one go:
 /// 1. stores what it was given (the delivery and its build in one transaction);
 /// 2. supersedes what the new build makes obsolete, by one rule (`QueuePolicy`): queued
 ///    builds of its lane in the store's transaction, running ones here;
@@ -73,6 +73,14 @@ public struct BuildIntake: Sendable {
             BuildRequest(
                 repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url,
                 trigger: trigger, deliveryID: nil))
+    }
+
+    /// A branch head `reconcile` listed (trigger `reconcile`): built only when nobody
+    /// announced it (`BuildIntakeStore.reconcileHead`).
+    public func reconcile(_ request: BuildRequest) async throws -> ReconcileOutcome {
+        let outcome = try await store.reconcileHead(request, supersedeOlder: cancelSuperseded)
+        if case .queued(let build) = outcome { stored(build, for: request) }
+        return outcome
     }
 
     private var cancelSuperseded: Bool { config.snapshot.config.queue.cancelSuperseded }

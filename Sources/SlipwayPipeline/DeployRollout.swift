@@ -78,18 +78,15 @@ extension DeployRunner {
         }
         defer { log.close() }
         // kubectl's home (its discovery cache) and the kubeconfig: private to this deployment.
-        let scratch = "\(stateDirectory)/tmp/deploy-\(deployment.id)"
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let kubeconfigPath = "\(scratch)/kubeconfig"
+        let workspace: KubectlWorkspace
         do {
-            try FileManager.default.createDirectory(
-                atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard
-                FileManager.default.createFile(
-                    atPath: kubeconfigPath, contents: Data(kubeconfig.utf8), attributes: [.posixPermissions: 0o600])
-            else {
-                return (.error, "cannot write the kubeconfig to \(scratch)")
-            }
+            workspace = try KubectlWorkspace(
+                stateDirectory: stateDirectory, name: "deploy-\(deployment.id)", kubeconfig: kubeconfig, toolEnvironment: toolEnvironment)
+        } catch {
+            return (.error, "cannot prepare the deployment: \(error)")
+        }
+        defer { workspace.remove() }
+        do {
             try await deployments.startDeployment(id: deployment.id)
         } catch {
             return (.error, "cannot prepare the deployment: \(error)")
@@ -98,14 +95,12 @@ extension DeployRunner {
             "deployment #\(deployment.id) of \(deployment.repository): build #\(deployment.buildID) → \(deploy.namespace)/deployment/\(deploy.deployment) container \(deploy.container)"
         )
         log.line("image \(deployment.image)\(deployment.modelVersion.map { " (model version \($0))" } ?? "")")
-        let plan = KubectlPlan(kubeconfigPath: kubeconfigPath, deploy: deploy)
-        let environment = ["PATH": ToolEnvironment.searchPath, "LANG": "C.UTF-8"]
-            .merging(toolEnvironment) { $1 }.merging(["HOME": scratch, "KUBECACHEDIR": "\(scratch)/cache"]) { $1 }
+        let plan = KubectlPlan(kubeconfigPath: workspace.kubeconfigPath, deploy: deploy)
         let processes = self.processes
         @Sendable func kubectl(_ argv: [String], timeout: Duration) async throws -> (ProcessRunner.Result, String) {
             let captured = CapturedOutput(forwardingTo: log)
             let result = try await processes.runLogged(
-                argv, in: scratch, environment: environment, timeout: timeout, log: log, output: captured)
+                argv, in: workspace.directory, environment: workspace.environment, timeout: timeout, log: log, output: captured)
             return (result, captured.text)
         }
 

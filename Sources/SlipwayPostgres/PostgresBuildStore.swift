@@ -124,6 +124,39 @@ extension PostgresBuildStore: BuildIntakeStore {
         return build
     }
 
+    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome {
+        let now = Date().timeIntervalSince1970
+        let outcome = try await transaction { [logger] connection -> ReconcileOutcome in
+            // Under the lane's lock, as every delivery and build of the lane is written.
+            try await Self.lockLane(request.lane, connection, logger: logger)
+            let lane = request.lane
+            let sha = request.sha.hex
+            var facts = ListedHeadFacts(existingBuild: nil, announced: false, previouslyListed: nil, branchSeen: false)
+            let rows = try await connection.query(
+                """
+                SELECT (SELECT max(id) FROM build WHERE lane = \(lane) AND sha = \(sha)),
+                EXISTS (SELECT 1 FROM delivery WHERE skipped_lane = \(lane) AND skipped_sha = \(sha)),
+                (SELECT sha FROM branch_listing WHERE lane = \(lane)),
+                EXISTS (SELECT 1 FROM build WHERE lane = \(lane)) OR EXISTS (SELECT 1 FROM delivery WHERE skipped_lane = \(lane))
+                """, logger: logger)
+            for try await (existing, announced, listed, seen) in rows.decode((Int64?, Bool, String?, Bool).self) {
+                facts = ListedHeadFacts(
+                    existingBuild: existing, announced: announced, previouslyListed: try BranchListingRow.sha(listed, lane: lane),
+                    branchSeen: seen)
+            }
+            _ = try await connection.query(
+                """
+                INSERT INTO branch_listing (lane, sha, listed_at) VALUES (\(lane), \(sha), \(now))
+                ON CONFLICT (lane) DO UPDATE SET sha = excluded.sha, listed_at = excluded.listed_at
+                """, logger: logger)
+            let decision = ReconcileDecision.decide(facts, head: request.sha)
+            guard decision == .build else { return .decided(decision, existingBuild: facts.existingBuild) }
+            return .queued(try await Self.insertBuild(connection, request, at: now, supersedeOlder: supersedeOlder, logger: logger).0)
+        }
+        if case .queued = outcome { outboxWritten.signal() }
+        return outcome
+    }
+
     /// The new build, queued, and what it superseded (`QueuePolicy`), its pending status
     /// in the outbox: all in the caller's transaction, under the lane's lock.
     static func insertBuild(
@@ -242,6 +275,18 @@ extension PostgresBuildStore: BuildQueryStore {
         let query = PostgresQuery(
             unsafeSQL: "SELECT \(PostgresBuildRow.columns) FROM build WHERE \(condition) ORDER BY id DESC LIMIT $\(bindings.count)",
             binds: bindings)
+        return try await database.client.withConnection { [logger] connection in
+            try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
+        }
+    }
+
+    public func newestBuildPerRef(repository: String) async throws -> [Build] {
+        let prefix = BuildLane.key(repository: repository, ref: "")
+        let query: PostgresQuery = """
+            SELECT \(unescaped: PostgresBuildRow.columns) FROM build WHERE id IN (
+                SELECT max(id) FROM build WHERE starts_with(lane, \(prefix)) GROUP BY lane
+            ) ORDER BY id DESC
+            """
         return try await database.client.withConnection { [logger] connection in
             try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
         }

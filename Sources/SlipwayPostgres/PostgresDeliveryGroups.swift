@@ -165,7 +165,7 @@ extension PostgresBuildStore: DeliveryGroupWriter {
         let outcomes = try await transaction { [logger] connection in
             let lanes = Set(first.compactMap { $0.request?.lane })
             try await Self.lockLanes(lanes, connection, logger: logger)
-            let entries = first + joining(lanes)
+            let (entries, caughtUp) = try await Self.takingOutReconciledPushes(first + joining(lanes), connection, logger: logger)
             let reserved = try await Self.reserveBuildIDs(entries.count(where: { $0.request != nil }), connection, logger: logger)
             let inserted = try await Self.insertDeliveries(entries, buildIDs: reserved, connection, logger: logger)
             let others = Set(entries.map(\.delivery.id)).subtracting(inserted)
@@ -186,10 +186,44 @@ extension PostgresBuildStore: DeliveryGroupWriter {
             let plan = try DeliveryGroupPlan(
                 entries: entries, inserted: inserted, existingBuildIDs: existing, reservedIDs: reserved, queuedByLane: queuedByLane)
             try await Self.write(plan, connection, logger: logger)
-            return plan.outcomes
+            return zip(plan.outcomes, entries).map { outcome, entry in
+                guard case .stored(nil, _) = outcome, let buildID = caughtUp[entry.delivery.id] else { return outcome }
+                return .builtByReconcile(buildID: buildID)
+            }
         }
         if outcomes.contains(where: { if case .stored(_?, _) = $0 { true } else { false } }) { outboxWritten.signal() }
         return outcomes
+    }
+
+    /// The entries with each push whose head `reconcile` built already turned into a
+    /// delivery of no build that names that build; and those builds, by delivery id.
+    /// Read under the lanes' locks, which `reconcileHead` takes too.
+    private static func takingOutReconciledPushes(
+        _ entries: [DeliveryGroupPlan.Entry], _ connection: PostgresConnection, logger: Logger
+    ) async throws -> ([DeliveryGroupPlan.Entry], [String: Int64]) {
+        let pushes = entries.compactMap { $0.request?.trigger == .push ? $0.request : nil }
+        guard !pushes.isEmpty else { return (entries, [:]) }
+        let rows = try await connection.query(
+            """
+            SELECT lane, sha, max(id) FROM build WHERE trigger = 'reconcile'
+            AND (lane, sha) IN (SELECT * FROM unnest(\(pushes.map(\.lane))::text[], \(pushes.map(\.sha.hex))::text[]))
+            GROUP BY lane, sha
+            """, logger: logger)
+        var reconciled: [String: Int64] = [:]
+        for try await (lane, sha, id) in rows.decode((String, String, Int64).self) { reconciled[lane + " " + sha] = id }
+        guard !reconciled.isEmpty else { return (entries, [:]) }
+        var caughtUp: [String: Int64] = [:]
+        let changed = entries.map { entry -> DeliveryGroupPlan.Entry in
+            guard let request = entry.request, request.trigger == .push,
+                let buildID = reconciled[request.lane + " " + request.sha.hex]
+            else { return entry }
+            var delivery = entry.delivery
+            delivery.result = .ignored(reason: DeliveryOutcome.builtByReconcileReason(buildID))
+            delivery.buildID = buildID
+            caughtUp[delivery.id] = buildID
+            return DeliveryGroupPlan.Entry(delivery: delivery, request: nil, supersedeOlder: entry.supersedeOlder)
+        }
+        return (changed, caughtUp)
     }
 
     /// Takes the lanes' advisory locks, in the order of their keys (two lanes sharing a key
@@ -228,26 +262,31 @@ extension PostgresBuildStore: DeliveryGroupWriter {
             let received_at: Double
             let result: String
             let build_id: Int64?
+            let skipped_lane: String?
+            let skipped_sha: String?
         }
         var nextID = buildIDs.makeIterator()
         var seen = Set<String>()
         var rows: [Row] = []
         for entry in entries {
             let delivery = entry.delivery
-            let buildID = entry.request == nil ? nil : nextID.next()
+            // A push `reconcile` built already names that build (`takingOutReconciledPushes`).
+            let buildID = entry.request == nil ? delivery.buildID : nextID.next()
             // A delivery twice in one group: the first is stored, the later one is its duplicate.
             guard seen.insert(delivery.id).inserted else { continue }
             rows.append(
                 Row(
                     id: delivery.id, event: delivery.event, repository: delivery.repository, received_at: delivery.receivedAt,
-                    result: delivery.result.description, build_id: buildID))
+                    result: delivery.result.description, build_id: buildID, skipped_lane: delivery.skippedHead?.lane,
+                    skipped_sha: delivery.skippedHead?.sha.hex))
         }
         let payload = try json(rows)
         let inserted = try await connection.query(
             """
-            INSERT INTO delivery (id, event, repository, received_at, result, build_id)
-            SELECT id, event, repository, received_at, result, build_id FROM jsonb_to_recordset(\(payload)::jsonb)
-            AS t(id text, event text, repository text, received_at float8, result text, build_id int8) ORDER BY id
+            INSERT INTO delivery (id, event, repository, received_at, result, build_id, skipped_lane, skipped_sha)
+            SELECT id, event, repository, received_at, result, build_id, skipped_lane, skipped_sha
+            FROM jsonb_to_recordset(\(payload)::jsonb) AS t(id text, event text, repository text, received_at float8, result text,
+            build_id int8, skipped_lane text, skipped_sha text) ORDER BY id
             ON CONFLICT (id) DO NOTHING RETURNING id
             """, logger: logger)
         var ids = Set<String>()

@@ -158,6 +158,24 @@ enum PostgresMigrations {
                 // What each push sent to the registry (`ImageProvenance.uploadedBytes`).
                 "ALTER TABLE build ADD COLUMN image_uploaded_bytes BIGINT"
             ]),
+        Migration(
+            version: 4, name: "reconcile's branch listings and skipped heads",
+            sql: [
+                // The head each branch had at reconcile's last listing, the head a `[skip ci]`
+                // push named (only those deliveries enter the index), and the builds
+                // reconcile queued, looked up by every push (only those enter it).
+                """
+                CREATE TABLE branch_listing (
+                    lane TEXT PRIMARY KEY,
+                    sha TEXT NOT NULL,
+                    listed_at DOUBLE PRECISION NOT NULL
+                )
+                """,
+                "ALTER TABLE delivery ADD COLUMN skipped_lane TEXT",
+                "ALTER TABLE delivery ADD COLUMN skipped_sha TEXT",
+                "CREATE INDEX delivery_skipped_head ON delivery (skipped_lane, skipped_sha) WHERE skipped_lane IS NOT NULL",
+                "CREATE INDEX build_reconciled ON build (lane, sha) WHERE trigger = 'reconcile'",
+            ]),
     ]
 
     /// What a database says it has applied, and what this version knows.

@@ -14,7 +14,8 @@ public enum HTTPServer {
     public static func make(
         listen: ListenAddress, store: any BuildQueryStore & StoreHealth, intake: BuildIntake, config: LiveConfig, queue: BuildQueue,
         followers: LogFollowers,
-        deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, metrics: PrometheusCollectorRegistry? = nil,
+        deployments: (store: any DeploymentStore, runner: DeployRunner)? = nil, liveImages: LiveImageReader? = nil,
+        metrics: PrometheusCollectorRegistry? = nil,
         logArchive: (any BuildLogArchive)? = nil,
         maxConnections: Int? = nil, passedSocket: CInt? = nil, logger: Logger,
         onRunning: @escaping @Sendable (String) async -> Void = { _ in }
@@ -30,7 +31,9 @@ public enum HTTPServer {
         if let deployments {
             DeploymentAPI(deployments: deployments.store, runner: deployments.runner, config: config, api: api).register(on: router)
         }
-        PageRoutes(store: store, config: config, followers: followers, logs: logs).register(on: router)
+        let statuses = RepositoryStatusSource(builds: store, deployments: deployments?.store, live: liveImages, config: config)
+        RepositoryAPI(source: statuses, api: api).register(on: router)
+        PageRoutes(store: store, config: config, followers: followers, logs: logs, statuses: statuses).register(on: router)
         if let metrics { MetricsRoute(store: store, registry: metrics).register(on: router) }
         let server = config.snapshot.config.server
         let limits = ConnectionLimits(

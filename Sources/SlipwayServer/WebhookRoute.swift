@@ -187,6 +187,10 @@ struct WebhookRoute: Sendable {
         case .ignore(let reason):
             record = DeliveryRecord(id: deliveryID, event: event, repository: named, receivedAt: now, result: .ignored(reason: reason))
             buildRequest = nil
+        case .skip(let reason, let head):
+            record = DeliveryRecord(
+                id: deliveryID, event: event, repository: named, receivedAt: now, result: .ignored(reason: reason), skippedHead: head)
+            buildRequest = nil
         case .build(let build):
             record = DeliveryRecord(id: deliveryID, event: event, repository: build.repository, receivedAt: now, result: .queued)
             buildRequest = build
@@ -234,10 +238,14 @@ struct WebhookRoute: Sendable {
         case (.duplicate(let buildID), _):
             logger.log(.info, "duplicate delivery", ["build": "\(buildID.map(String.init) ?? "none")"])
             return .json(.ok, WebhookReply.duplicate(build: buildID), .duplicate)
+        case (.builtByReconcile(let buildID), _):
+            let reason = DeliveryOutcome.builtByReconcileReason(buildID)
+            logger.log(.info, "delivery ignored", ["event": "\(delivery.record.event)", "reason": "\(reason)"])
+            return WebhookAnswer(status: .accepted, body: JSONReply.encoded(["ignored": reason]), result: .ignored)
         case (.stored, .pong):
             logger.log(.info, "ping answered")
             return .json(.ok, #"{"pong":true}"#, .pong)
-        case (.stored, .ignore(let reason)):
+        case (.stored, .ignore(let reason)), (.stored, .skip(let reason, _)):
             logger.log(.info, "delivery ignored", ["event": "\(delivery.record.event)", "reason": "\(reason)"])
             return WebhookAnswer(status: .accepted, body: JSONReply.encoded(["ignored": reason]), result: .ignored)
         case (.stored(let build?, let superseded), .build):

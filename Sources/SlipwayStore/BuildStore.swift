@@ -36,6 +36,8 @@ public typealias BuildStore = BuildIntakeStore & BuildLeaseStore & BuildRecordSt
 public protocol BuildIntakeStore: Sendable {
     /// Stores a verified delivery and, when `build` is given, its build, atomically. A
     /// delivery id seen before gives `.duplicate` (a unique key decides, not a prior read).
+    /// A push whose head `reconcile` built already gives `.builtByReconcile`, no build
+    /// (read under the lane's lock, as `reconcileHead` writes).
     /// With `supersedeOlder`, the new build supersedes the queued builds of its lane
     /// (`QueuePolicy.superseded`) in the same transaction.
     func recordDelivery(_ delivery: DeliveryRecord, build: BuildRequest?, supersedeOlder: Bool) async throws -> DeliveryOutcome
@@ -47,6 +49,11 @@ public protocol BuildIntakeStore: Sendable {
         completion: @escaping @Sendable (Result<DeliveryOutcome, any Error>) -> Void)
     /// Stores a build not tied to a delivery (rebuild, model change, schedule).
     func enqueue(_ request: BuildRequest, supersedeOlder: Bool) async throws -> Build
+    /// `reconcile`: one branch head a listing found (`request`, trigger `reconcile`). In one
+    /// transaction, under the lane's lock (so a push delivery of the same head, stored
+    /// meanwhile, is seen): reads what is known of the head (`ListedHeadFacts`), remembers
+    /// it as the branch's listed head, and queues the build when `ReconcileDecision` says so.
+    func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome
 }
 
 extension BuildIntakeStore {
@@ -137,6 +144,8 @@ public protocol StatusOutboxStore: Sendable {
 public protocol BuildQueryStore: Sendable {
     func build(id: Int64) async throws -> Build?
     func builds(_ filter: BuildFilter) async throws -> [Build]
+    /// The newest build of each ref of `repository` (every lane of it), newest first.
+    func newestBuildPerRef(repository: String) async throws -> [Build]
     func steps(buildID: Int64) async throws -> [StepRecord]
     func delivery(id: String) async throws -> DeliveryRecord?
     /// How many builds are in each state (states with none are absent), for /metrics.
@@ -170,14 +179,21 @@ public struct DeliveryRecord: Sendable, Equatable {
     public var receivedAt: Double
     public var result: DeliveryDisposition
     public var buildID: Int64?
+    /// The branch head a push named when its commit asked not to be built (`[skip ci]`):
+    /// kept so that `reconcile` does not build it.
+    public var skippedHead: AnnouncedHead?
 
-    public init(id: String, event: String, repository: String?, receivedAt: Double, result: DeliveryDisposition, buildID: Int64? = nil) {
+    public init(
+        id: String, event: String, repository: String?, receivedAt: Double, result: DeliveryDisposition, buildID: Int64? = nil,
+        skippedHead: AnnouncedHead? = nil
+    ) {
         self.id = id
         self.event = event
         self.repository = repository
         self.receivedAt = receivedAt
         self.result = result
         self.buildID = buildID
+        self.skippedHead = skippedHead
     }
 }
 
@@ -211,6 +227,12 @@ public enum DeliveryDisposition: Sendable, Equatable, CustomStringConvertible {
 public enum DeliveryOutcome: Sendable, Equatable {
     case stored(build: Build?, superseded: [Int64])
     case duplicate(buildID: Int64?)
+    /// A push of a head `reconcile` built already (its delivery came late, or was sent
+    /// again by hand): stored, naming that build, and not built twice.
+    case builtByReconcile(buildID: Int64)
+
+    /// What the delivery row says of a push `reconcile` built already.
+    public static func builtByReconcileReason(_ buildID: Int64) -> String { "commit already built by reconcile (build #\(buildID))" }
 }
 
 public struct BuildFilter: Sendable, Equatable {

@@ -38,7 +38,7 @@ public final class SQLiteBuildStore: BuildStore {
         // turn: the writer only binds and steps.
         let deliveryRow: [DirectStatement.Value] = [
             .text(delivery.id), .text(delivery.event), .text(delivery.repository), .real(delivery.receivedAt),
-            .text(delivery.result.description),
+            .text(delivery.result.description), .text(delivery.skippedHead?.lane), .text(delivery.skippedHead?.sha.hex),
         ]
         let buildRow = request.map { NewBuildRow($0, at: delivery.receivedAt) }
         let outboxWritten = outboxWritten
@@ -47,13 +47,29 @@ public final class SQLiteBuildStore: BuildStore {
                 try DirectStatement.run(
                     db,
                     sql:
-                        "INSERT INTO delivery (id, event, repository, received_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                        """
+                        INSERT INTO delivery (id, event, repository, received_at, result, skipped_lane, skipped_sha)
+                        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING
+                        """,
                     deliveryRow)
                 guard db.changesCount == 1 else {
                     let existing = try db.cachedInt64(sql: "SELECT build_id FROM delivery WHERE id = ?", arguments: [delivery.id])
                     return .duplicate(buildID: existing)
                 }
                 guard let buildRow else { return .stored(build: nil, superseded: []) }
+                if buildRow.request.trigger == .push,
+                    let reconciled = try db.cachedInt64(
+                        sql: "SELECT id FROM build WHERE lane = ? AND sha = ? AND trigger = 'reconcile' LIMIT 1",
+                        arguments: [buildRow.request.lane, buildRow.request.sha.hex])
+                {
+                    try DirectStatement.run(
+                        db, sql: "UPDATE delivery SET result = ?, build_id = ? WHERE id = ?",
+                        [
+                            .text(DeliveryDisposition.ignored(reason: DeliveryOutcome.builtByReconcileReason(reconciled)).description),
+                            .integer(reconciled), .text(delivery.id),
+                        ])
+                    return .builtByReconcile(buildID: reconciled)
+                }
                 let (build, superseded) = try Self.insertBuild(db, buildRow, supersedeOlder: supersedeOlder, group: transaction)
                 try DirectStatement.run(db, sql: "UPDATE delivery SET build_id = ? WHERE id = ?", [.integer(build.id), .text(delivery.id)])
                 return .stored(build: build, superseded: superseded)
@@ -69,6 +85,36 @@ public final class SQLiteBuildStore: BuildStore {
         let build = try await write { db in try Self.insertBuild(db, row, supersedeOlder: supersedeOlder).0 }
         outboxWritten.signal()
         return build
+    }
+
+    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome {
+        let row = NewBuildRow(request, at: Date().timeIntervalSince1970)
+        let outcome = try await write { db -> ReconcileOutcome in
+            // The writer's transaction is the lane's lock here: one writer at a time.
+            let lane = request.lane
+            let sha = request.sha.hex
+            let facts = ListedHeadFacts(
+                existingBuild: try db.cachedInt64(
+                    sql: "SELECT id FROM build WHERE lane = ? AND sha = ? ORDER BY id DESC LIMIT 1", arguments: [lane, sha]),
+                announced: try db.cachedInt64(
+                    sql: "SELECT 1 FROM delivery WHERE skipped_lane = ? AND skipped_sha = ? LIMIT 1", arguments: [lane, sha]) != nil,
+                previouslyListed: try BranchListingRow.sha(
+                    String.fetchOne(db, sql: "SELECT sha FROM branch_listing WHERE lane = ?", arguments: [lane]), lane: lane),
+                branchSeen: try db.cachedInt64(sql: "SELECT 1 FROM build WHERE lane = ? LIMIT 1", arguments: [lane]) != nil
+                    || db.cachedInt64(sql: "SELECT 1 FROM delivery WHERE skipped_lane = ? LIMIT 1", arguments: [lane]) != nil)
+            try DirectStatement.run(
+                db,
+                sql: """
+                    INSERT INTO branch_listing (lane, sha, listed_at) VALUES (?, ?, ?)
+                    ON CONFLICT(lane) DO UPDATE SET sha = excluded.sha, listed_at = excluded.listed_at
+                    """,
+                [.text(lane), .text(sha), .real(row.time)])
+            let decision = ReconcileDecision.decide(facts, head: request.sha)
+            guard decision == .build else { return .decided(decision, existingBuild: facts.existingBuild) }
+            return .queued(try Self.insertBuild(db, row, supersedeOlder: supersedeOlder).0)
+        }
+        if case .queued = outcome { outboxWritten.signal() }
+        return outcome
     }
 
     /// A build to insert, its column values made before the writer's turn.
@@ -255,6 +301,20 @@ public final class SQLiteBuildStore: BuildStore {
             return try DirectStatement.rows(
                 db, sql: "SELECT \(Self.buildColumns) FROM build \(condition) ORDER BY id DESC LIMIT ?", arguments,
                 Self.build(from:))
+        }
+    }
+
+    public func newestBuildPerRef(repository: String) async throws -> [Build] {
+        // The repository's lanes are a range of `lane` (`BuildLane.key`): read from its index.
+        let prefix = BuildLane.key(repository: repository, ref: "")
+        return try await pool.read { db in
+            try DirectStatement.rows(
+                db,
+                sql: """
+                    SELECT \(Self.buildColumns) FROM build WHERE id IN (
+                        SELECT max(id) FROM build WHERE lane >= ? AND lane < ? GROUP BY lane
+                    ) ORDER BY id DESC
+                    """, [.text(prefix), .text(String(prefix.dropLast()) + "!")], Self.build(from:))
         }
     }
 

@@ -134,6 +134,23 @@ enum SQLiteMigrations {
             // Issue 19: what each push sent to the registry (`ImageProvenance.uploadedBytes`).
             try db.execute(sql: "ALTER TABLE build ADD COLUMN image_uploaded_bytes INTEGER")
         }
+        migrator.registerMigration("v11: reconcile's branch listings and skipped heads") { db in
+            // Issue 20: the head each branch had at reconcile's last listing, the head a
+            // `[skip ci]` push named (only those deliveries enter the index), and the
+            // builds reconcile queued, looked up by every push (only those enter it).
+            try db.execute(
+                sql: """
+                    CREATE TABLE branch_listing (
+                        lane TEXT PRIMARY KEY NOT NULL,
+                        sha TEXT NOT NULL,
+                        listed_at REAL NOT NULL
+                    );
+                    ALTER TABLE delivery ADD COLUMN skipped_lane TEXT;
+                    ALTER TABLE delivery ADD COLUMN skipped_sha TEXT;
+                    CREATE INDEX delivery_skipped_head ON delivery(skipped_lane, skipped_sha) WHERE skipped_lane IS NOT NULL;
+                    CREATE INDEX build_reconciled ON build(lane, sha) WHERE trigger = 'reconcile';
+                    """)
+        }
         return migrator
     }
 }

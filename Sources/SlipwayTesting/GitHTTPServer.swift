@@ -28,6 +28,10 @@ public final class GitHTTPServer: @unchecked Sendable {
 
     public var requestLog: URL { directory.appendingPathComponent("requests.log") }
 
+    /// From now on each request is logged, then held until `release()` (at most 120 s).
+    public func hold() throws { try Data().write(to: URL(fileURLWithPath: requestLog.path + ".hold")) }
+    public func release() { try? FileManager.default.removeItem(atPath: requestLog.path + ".hold") }
+
     /// "Basic /path" or "none /path" per request.
     public var requests: [String] {
         ((try? String(contentsOf: requestLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)

@@ -12,9 +12,10 @@ library only; needs `git` on PATH.
 * EXPECTED: base64 of "USERNAME:TOKEN"; any other Authorization than `Basic EXPECTED` gets 401
   with `WWW-Authenticate: Basic realm="git"`.
 * LOG: every request is appended as one line: the Authorization scheme ("Basic") or "none",
-  then the path.
+  then the path.  While the file LOG + ".hold" exists, each request is logged and then held
+  (a test's way to be sure something happens while a client waits on the server).
 """
-import base64, os, subprocess, sys
+import base64, os, subprocess, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT, PORT, EXPECTED, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -24,6 +25,9 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         with open(LOG, "a") as log:
             log.write(("none" if not auth else auth.split(" ")[0]) + " " + self.path + "\n")
+        deadline = time.monotonic() + 120
+        while os.path.exists(LOG + ".hold") and time.monotonic() < deadline:
+            time.sleep(0.02)
         if auth != "Basic " + EXPECTED:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')

@@ -50,6 +50,8 @@ import Testing
                 #expect(request.sha == push?.after)
             case ("push", .ignore(let reason)):
                 #expect(push?.deleted == true, "\(path): \(reason)")
+            case ("push", .skip(_, let head)):
+                #expect(head.sha == push?.after)
             case (_, .ignore(let reason)) where event != "push" && event != "ping":
                 #expect(reason.contains(event))
             default:
@@ -81,7 +83,15 @@ import Testing
     @Test(arguments: ["fix [skip ci]", "[ci skip] docs", "WIP [Skip CI]", "[no ci]"])
     func skipMarkersInTheHeadCommitAreIgnored(message: String) throws {
         let payload = try pushPayload(ref: "refs/heads/main", message: message)
-        #expect(try classify(payload, config(branches: ["main"])) == "ignore")
+        #expect(try classify(payload, config(branches: ["main"])) == "skip")
+        // The head is kept with the delivery, so that reconcile does not build it later.
+        let decision = try DeliveryClassifier.classify(event: "push", deliveryID: "d", payload: payload, config: config(branches: ["main"]))
+        let push = try PushEvent.decode(payload)
+        #expect(
+            decision
+                == .skip(
+                    "head commit message contains \(DeliveryClassifier.skipMarker(in: message) ?? "")",
+                    head: AnnouncedHead(lane: BuildLane.key(repository: push.repositoryFullName, ref: "refs/heads/main"), sha: push.after)))
     }
 
     @Test(arguments: ["fix [skip c", "[skip-ci]", "skip ci", "[skip  ci]", "café [ski", ""])
@@ -108,6 +118,7 @@ import Testing
         switch try DeliveryClassifier.classify(event: "push", deliveryID: "d", payload: payload, config: config) {
         case .build: "build"
         case .ignore: "ignore"
+        case .skip: "skip"
         case .pong: "pong"
         }
     }

@@ -111,6 +111,7 @@ import Testing
             server: {listen: "127.0.0.1:\(port)"}
             state_dir: \(state)
             sandbox: none
+            reconcile: null
             repositories:
               - name: acme/context
                 webhook_secrets: [env:TEST_WEBHOOK_SECRET]

@@ -62,6 +62,7 @@ import Testing
                 server: {listen: 127.0.0.1:\(port)}
                 state_dir: \(state)
                 log_level: debug
+                reconcile: null
                 sandbox: \(sandbox)
                 limits: {memory: \(limits.memory), pids: \(limits.pids), open_files: 256}
                 api:

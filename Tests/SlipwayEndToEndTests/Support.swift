@@ -36,12 +36,13 @@ enum TestRepository {
 
 /// A config for the fixture repositories (Codertocat/Hello-World, Octocoders/Hello-World)
 /// plus `acme/app`, which builds every branch. `test` is the argv of the test step;
-/// `serverExtra`: more `server:` keys, a `key: value` each.
+/// `serverExtra`: more `server:` keys, a `key: value` each. `reconcile` is off unless a
+/// test asks for it (a listing at start-up would add builds to tests of other things).
 func testConfig(
     port: Int, stateDirectory: String, workers: Int = 2, cancelSuperseded: Bool = true,
     test: [String] = ["sh", "-c", "echo tests ran"], maxBodyBytes: Int = 26_214_400, shutdownGrace: String = "10s",
     cloneURL: String = TestRepository.shared.bareURL, serverExtra: [String] = [], appRepositoryExtra: String = "",
-    topLevelExtra: String = ""
+    topLevelExtra: String = "", reconcile: String = "null"
 ) -> String {
     let argv = "[" + test.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ") + "]"
     return """
@@ -58,6 +59,7 @@ func testConfig(
           cancel_superseded: \(cancelSuperseded)
           shutdown_grace: \(shutdownGrace)
         webhook_secrets: [env:TEST_ORG_SECRET]
+        reconcile: \(reconcile)
         \(topLevelExtra)
         repositories:
           - name: Codertocat/Hello-World

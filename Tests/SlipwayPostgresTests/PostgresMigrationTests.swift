@@ -24,7 +24,7 @@ import Testing
                 "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", database: "slipway")
             #expect(
                 tables
-                    == "build,build_log,build_step,delivery,deploy_schedule,deployment,readiness,schema_migration,singleton_lease,status_outbox"
+                    == "branch_listing,build,build_log,build_step,delivery,deploy_schedule,deployment,readiness,schema_migration,singleton_lease,status_outbox"
             )
         }
     }

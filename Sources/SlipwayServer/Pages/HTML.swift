@@ -45,7 +45,7 @@ enum HTML {
             <script src="/assets/build.js" defer></script>
             </head>
             <body>
-            <header><a class="brand" href="/">Slipway</a>\(account)</header>
+            <header><nav><a class="brand" href="/">Slipway</a> <a href="/">Builds</a> <a href="/repositories">What runs where</a></nav>\(account)</header>
             <main>
             \(body)
             </main>

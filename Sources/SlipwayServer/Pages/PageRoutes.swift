@@ -7,12 +7,14 @@ import SlipwayPipeline
 import SlipwayStore
 
 /// The human pages: `/` (builds), `/builds/{id}` (one build), its raw log and its live
-/// log as server-sent events, sign-in and sign-out, and the two static assets.
+/// log as server-sent events, `/repositories` (what runs where), sign-in and sign-out,
+/// and the two static assets.
 struct PageRoutes: Sendable {
     let store: any BuildQueryStore
     let config: LiveConfig
     let followers: LogFollowers
     let logs: BuildLogSource
+    let statuses: RepositoryStatusSource
 
     /// How much of a log a page shows at most; the raw log has all of it.
     static let pageLogBytes: UInt64 = 1 << 20
@@ -22,6 +24,9 @@ struct PageRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { request, _ in try await signedIn(request) { try await list(request, $0) } }
         router.get("/builds/:id") { request, context in try await signedIn(request) { try await show(context, $0) } }
+        router.get("/repositories") { request, _ in
+            try await signedIn(request) { html(RepositoriesPage(repositories: try await statuses.all()).render(viewer: $0)) }
+        }
         router.get("/builds/:id/log.txt") { request, context in try await rawLog(request, context) }
         router.get("/builds/:id/events") { request, context in try await events(request, context) }
         router.get("/login") { request, _ in
