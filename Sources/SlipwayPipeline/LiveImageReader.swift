@@ -20,7 +20,7 @@ public actor LiveImageReader {
     private var inFlight: [String: (deploy: DeployConfig, task: Task<Reading, Never>)] = [:]
     private var sequence = 0
 
-    public init(config: LiveConfig, toolEnvironment: [String: String], freshFor: Duration = .seconds(5)) {
+    public init(config: LiveConfig, toolEnvironment: [String: String], freshFor: Duration = .seconds(2)) {
         self.config = config
         self.toolEnvironment = toolEnvironment
         self.freshFor = freshFor

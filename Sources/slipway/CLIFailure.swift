@@ -4,6 +4,8 @@ import ArgumentParser
 struct CLIFailure: Error, CustomStringConvertible {
     enum Kind: Int32 {
         case unavailable = 1, refused = 2, notFound = 3, unauthorized = 4, buildDidNotSucceed = 5
+        /// `status`: a live image changed outside Slipway.
+        case drift = 6
     }
 
     let kind: Kind

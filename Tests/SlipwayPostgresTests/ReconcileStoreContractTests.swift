@@ -118,3 +118,22 @@ extension StoreContractTests {
         }
     }
 }
+
+/// The newest build of each ref of one repository (the status view's read), both backends.
+extension StoreContractTests {
+    @Test(arguments: Backend.allCases)
+    func theNewestBuildOfEachRefOfOneRepositoryOnly(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            var newest: [String: Int64] = [:]
+            for (ref, sha, repository) in [
+                ("refs/heads/main", "1", "acme/app"), ("refs/heads/dev", "2", "acme/app"), ("refs/heads/main", "3", "Acme/App"),
+                ("refs/heads/main", "4", "acme/app2"), ("refs/heads/main", "5", "acme/ap"),
+            ] {
+                let build = try await store.enqueue(Self.request(ref, sha: sha, repository: repository), supersedeOlder: false)
+                if repository.lowercased() == "acme/app" { newest[ref] = build.id }
+            }
+            let found = try await store.newestBuildPerRef(repository: "ACME/app")
+            #expect(found.map(\.id) == newest.values.sorted(by: >), "\(found.map { "\($0.id) \($0.repository) \($0.ref)" })")
+        }
+    }
+}
