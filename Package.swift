@@ -172,6 +172,7 @@ let package = Package(
             dependencies: [
                 "SlipwayCore",
                 "SlipwayModels",
+                "SlipwayRegistry",
                 "SlipwaySecrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

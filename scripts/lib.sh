@@ -41,15 +41,18 @@ ensure_kubectl() {
 # Python packages the tests use: moto (S3 with IAM-checked signatures), Microsoft's
 # azure-storage-blob SDK (the reference the Azure signer is checked against),
 # prometheus_client (the reference parser /metrics is read with), scikit-learn (trains
-# the example's model), plus the aws CLI, in a virtual environment of the project's
-# (.venv-test).
+# the example's model), securesystemslib and in-toto-attestation (the references signed
+# provenance is checked against), plus the aws CLI, in a virtual environment of the
+# project's (.venv-test).
 ensure_test_venv() {
     venv=.venv-test
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python3" -c 'import azure.storage.blob, prometheus_client, sklearn' 2>/dev/null || [ ! -x "$venv/bin/aws" ]; then
-        echo "creating $venv with moto[server], awscli, azure-storage-blob, prometheus_client and scikit-learn" >&2
+    if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/aws" ] \
+        || ! "$venv/bin/python3" -c 'import azure.storage.blob, prometheus_client, sklearn, securesystemslib.dsse, cryptography, in_toto_attestation' 2>/dev/null; then
+        echo "creating $venv with moto[server], awscli, azure-storage-blob, prometheus_client, scikit-learn, securesystemslib and in-toto-attestation" >&2
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --upgrade pip
-        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob prometheus_client scikit-learn
+        "$venv/bin/pip" install --quiet "moto[server]" awscli azure-storage-blob prometheus_client scikit-learn \
+            "securesystemslib[crypto]" in-toto-attestation
     fi
 }
 

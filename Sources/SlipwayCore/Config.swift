@@ -20,8 +20,9 @@ public struct Config: Sendable, Equatable {
     /// otherwise (`RepositoryConfig.reconcile`).
     public var reconcile: Duration? = Config.defaultReconcile
     public static let defaultReconcile: Duration = .seconds(600)
-    /// Contract keys of features not in this version (see `LaterSettings`).
-    public var later = LaterSettings()
+    /// `provenance`: sign an in-toto SLSA provenance statement for every pushed image;
+    /// nil: no attestations.
+    public var provenance: ProvenanceConfig?
 
     /// How often `repository`'s branches are listed; nil: never.
     public func reconcileInterval(of repository: RepositoryConfig) -> Duration? {
@@ -35,6 +36,18 @@ public struct Config: Sendable, Equatable {
     public func repository(named fullName: String) -> RepositoryConfig? {
         // GitHub repository names are case-insensitive.
         repositories.first { $0.name.utf8.count == fullName.utf8.count && $0.name.lowercased() == fullName.lowercased() }
+    }
+}
+
+public struct ProvenanceConfig: Sendable, Equatable {
+    /// PEM private key, ECDSA P-256 or Ed25519.
+    public var signingKey: SecretReference
+    /// The `keyid` written with each signature.
+    public var keyID: String = "slipway"
+
+    public init(signingKey: SecretReference, keyID: String = "slipway") {
+        self.signingKey = signingKey
+        self.keyID = keyID
     }
 }
 
@@ -229,8 +242,9 @@ public struct DeployConfig: Sendable, Equatable {
     public var deployment: String
     public var container: String
     public var rolloutTimeout: Duration = .seconds(5 * 60)
-    /// `require_provenance` is set (a later version's deploy gate; refused by `ConfigLoader`).
-    public var requiresProvenance = false
+    /// `require_provenance.key`: the public key an image's attestation must verify with
+    /// before it is deployed; nil: no gate.
+    public var requireProvenance: SecretReference?
 
     public init(
         schedule: String? = DeployConfig.nightly, kubeconfig: SecretReference, namespace: String = "default",

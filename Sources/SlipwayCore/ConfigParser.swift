@@ -38,7 +38,7 @@ public enum ConfigParser {
         let database = readDatabase(fields)
         let queueFields = fields.child("queue")
         let queue = readQueue(queueFields)
-        let later = LaterSettings.read(fields)
+        let provenance = readProvenance(fields.child("provenance"))
         let databasePassword = fields.secret("database_password")
         queueFields?.finish()
         let api = readAPI(fields.child("api"), problems: problems)
@@ -70,8 +70,24 @@ public enum ConfigParser {
         if !problems.all.isEmpty { return nil }
         var config = Config(
             server: server, stateDirectory: stateDirectory, database: database, databasePassword: databasePassword, queue: queue, api: api,
-            github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel, sandbox: sandbox, later: later)
+            github: github, webhookSecrets: webhookSecrets, repositories: repositories, logLevel: logLevel, sandbox: sandbox,
+            provenance: provenance)
         if let reconcile { config.reconcile = reconcile }
+        return config
+    }
+
+    private static func readProvenance(_ fields: YAMLFields?) -> ProvenanceConfig? {
+        guard let fields else { return nil }
+        defer { fields.finish() }
+        let key = fields.secret("signing_key", required: true)
+        var config = key.map { ProvenanceConfig(signingKey: $0) }
+        if let keyID = fields.string("key_id") {
+            if keyID.isEmpty || keyID.utf8.count > 128 || keyID.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+                fields.report("key_id", "must be 1 to 128 printable characters without spaces")
+            } else {
+                config?.keyID = keyID
+            }
+        }
         return config
     }
 

@@ -205,7 +205,10 @@ enum RepositoryParser {
         var deploy = DeployConfig(schedule: schedule, kubeconfig: kubeconfig, deployment: deployment, container: container)
         if let namespace = fields.string("namespace") { deploy.namespace = namespace }
         if let timeout = fields.duration("rollout_timeout") { deploy.rolloutTimeout = timeout }
-        deploy.requiresProvenance = LaterSettings.readRequireProvenance(fields)
+        if let gate = fields.child("require_provenance") {
+            deploy.requireProvenance = gate.secret("key", required: true)
+            gate.finish()
+        }
         return deploy
     }
 }

@@ -11,6 +11,13 @@ public struct ResolvedConfig: Sendable {
     private let webhookSecretsByRepository: [String: [[UInt8]]]
     private let orgWebhookSecrets: [[UInt8]]
     private let everyWebhookSecret: [[UInt8]]
+    /// `provenance.signing_key`, read (nil without `provenance`).
+    public let provenanceSigningKey: ProvenanceSigningKey?
+    /// Each repository's `deploy.require_provenance.key`, read, by lower-cased name.
+    private let provenanceGateKeys: [String: ProvenanceVerificationKey]
+
+    /// The key a repository's images must be attested by before they are deployed.
+    public func provenanceGateKey(forRepository name: String) -> ProvenanceVerificationKey? { provenanceGateKeys[name.lowercased()] }
 
     public init(config: Config, source: some SecretSource, origin: String = "config") throws(ConfigError) {
         var values: [SecretReference: String] = [:]
@@ -27,8 +34,30 @@ public struct ResolvedConfig: Sendable {
                 problems.append(ConfigProblem(path: path, message: error.description))
             }
         }
+        // The provenance keys are read now, so a wrong key is named at start-up and by
+        // --check-config, not at the first build or deployment.
+        var signingKey: ProvenanceSigningKey?
+        if let provenance = config.provenance, let pem = values[provenance.signingKey] {
+            do {
+                signingKey = try ProvenanceSigningKey(privateKeyPEM: pem)
+            } catch {
+                problems.append(ConfigProblem(path: "provenance.signing_key", message: "\(provenance.signingKey): \(error)"))
+            }
+        }
+        var gateKeys: [String: ProvenanceVerificationKey] = [:]
+        for (index, repository) in config.repositories.enumerated() {
+            guard let reference = repository.deploy?.requireProvenance, let pem = values[reference] else { continue }
+            do {
+                gateKeys[repository.name.lowercased()] = try ProvenanceVerificationKey(publicKeyPEM: pem)
+            } catch {
+                problems.append(
+                    ConfigProblem(path: "repositories[\(index)].deploy.require_provenance.key", message: "\(reference): \(error)"))
+            }
+        }
         guard problems.isEmpty else { throw ConfigError(source: origin, problems: problems) }
         self.config = config
+        self.provenanceSigningKey = signingKey
+        self.provenanceGateKeys = gateKeys
         self.values = values
         func bytes(_ references: [SecretReference]) -> [[UInt8]] { references.compactMap { values[$0].map { Array($0.utf8) } } }
         var byRepository: [String: [[UInt8]]] = [:]
@@ -90,6 +119,7 @@ extension Config {
             }
         }
         for (index, reference) in webhookSecrets.enumerated() { found.append(("webhook_secrets[\(index)]", reference)) }
+        if let provenance { found.append(("provenance.signing_key", provenance.signingKey)) }
         for (r, repository) in repositories.enumerated() {
             let base = "repositories[\(r)]"
             for (index, reference) in repository.webhookSecrets.enumerated() {
@@ -113,6 +143,7 @@ extension Config {
             }
             if let auth = repository.image?.registryAuth { found.append(("\(base).image.registry_auth", auth)) }
             if let kubeconfig = repository.deploy?.kubeconfig { found.append(("\(base).deploy.kubeconfig", kubeconfig)) }
+            if let key = repository.deploy?.requireProvenance { found.append(("\(base).deploy.require_provenance.key", key)) }
         }
         return found
     }

@@ -28,26 +28,6 @@ public struct ConfigLoader: Sendable {
             throw ConfigError(source: path, problems: [ConfigProblem(path: "", message: "the config file \(reason)")])
         }
         let config = try ConfigParser.parse(yaml: text, source: path)
-        let unsupported = Self.unsupportedSettings(config)
-        guard unsupported.isEmpty else { throw ConfigError(source: path, problems: unsupported) }
         return try ResolvedConfig(config: config, source: secrets, origin: path)
-    }
-
-    /// Valid per the SPEC but not runnable by this version: refused here, so that
-    /// `--check-config` does not pass a config the daemon would then refuse.
-    static func unsupportedSettings(_ config: Config) -> [ConfigProblem] {
-        var problems: [ConfigProblem] = []
-        if config.later.provenance {
-            problems.append(
-                ConfigProblem(
-                    path: "provenance", message: "signed provenance is not supported by this version of slipwayd yet; remove the section"))
-        }
-        for (index, repository) in config.repositories.enumerated() where repository.deploy?.requiresProvenance == true {
-            problems.append(
-                ConfigProblem(
-                    path: "repositories[\(index)].deploy.require_provenance",
-                    message: "is not supported by this version of slipwayd yet; remove it or set it to null"))
-        }
-        return problems
     }
 }

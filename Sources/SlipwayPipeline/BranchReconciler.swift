@@ -11,8 +11,11 @@ import Synchronization
 /// its `clone_auth`) and hands every head its branch filters build to
 /// `BuildIntake.reconcile`, which builds a head no delivery announced (trigger
 /// `reconcile`) and takes a branch never seen before as a baseline. A branch deleted since
-/// is simply not listed. What each listing found is counted in `/metrics`; each build it
-/// queued is logged with its branch and commit.
+/// is simply not listed. A head to build is asked about again after a grace period
+/// (`grace(for:)`) before it is built: a push's delivery usually arrives a second after
+/// the push, and a listing in between must not beat it (it would build a `[skip ci]` head,
+/// or build a pushed head as `reconcile`). What each listing found is counted in
+/// `/metrics`; each build it queued is logged with its branch and commit.
 public final class BranchReconciler: Service, Sendable {
     /// `slipway_reconcile_heads_total{decision}`: listed heads, by what they needed.
     static func heads(_ decision: ReconcileDecision) -> Counter {
@@ -63,6 +66,10 @@ public final class BranchReconciler: Service, Sendable {
     }
 
     /// One listing of `repository`: what each wanted head needed, by decision.
+    /// How long a head that needs a build is left for its delivery: GitHub gives up on a
+    /// delivery after 10 s; at most half the interval.
+    static func grace(for interval: Duration) -> Duration { min(.seconds(10), interval / 2) }
+
     @discardableResult
     public func reconcile(_ repository: RepositoryConfig) async -> [ReconcileDecision: Int] {
         var logger = self.logger
@@ -87,19 +94,24 @@ public final class BranchReconciler: Service, Sendable {
             logger.warning("reconcile: the remote names no default branch (HEAD); set branches: to reconcile", metadata: ["url": "\(url)"])
         }
         var found: [ReconcileDecision: Int] = [:]
+        var toBuild: [BuildRequest] = []
         for head in BranchListing.wanted(listing.heads, defaultBranch: listing.defaultBranch, repository: repository) {
             if Task.isCancelled { break }
             let request = BuildRequest(
                 repository: repository.name, ref: head.ref, sha: head.sha, cloneURL: url, trigger: .reconcile, deliveryID: nil)
-            do {
-                let outcome = try await intake.reconcile(request)
-                found[outcome.decision, default: 0] += 1
-                Self.heads(outcome.decision).increment()
-                log(outcome, head: head, logger: logger)
-            } catch {
-                logger.warning(
-                    "reconcile: cannot store what the listing found",
-                    metadata: ["ref": "\(head.ref)", "sha": "\(head.sha)", "error": "\(error)"])
+            guard let outcome = await settle(request, queue: false, logger: logger) else { continue }
+            if outcome.decision == .build {
+                toBuild.append(request)
+            } else {
+                count(outcome, of: request, into: &found, logger: logger)
+            }
+        }
+        if !toBuild.isEmpty, let interval = config.snapshot.config.reconcileInterval(of: repository) {
+            try? await Task.sleep(for: Self.grace(for: interval))
+        }
+        for request in toBuild where !Task.isCancelled {
+            if let outcome = await settle(request, queue: true, logger: logger) {
+                count(outcome, of: request, into: &found, logger: logger)
             }
         }
         logger.debug(
@@ -108,16 +120,30 @@ public final class BranchReconciler: Service, Sendable {
         return found
     }
 
-    private func log(_ outcome: ReconcileOutcome, head: (ref: String, sha: CommitID), logger: Logger) {
+    /// `BuildIntake.reconcile`, a failure logged (nil).
+    private func settle(_ request: BuildRequest, queue: Bool, logger: Logger) async -> ReconcileOutcome? {
+        do {
+            return try await intake.reconcile(request, queue: queue)
+        } catch {
+            logger.warning(
+                "reconcile: cannot store what the listing found",
+                metadata: ["ref": "\(request.ref)", "sha": "\(request.sha)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func count(_ outcome: ReconcileOutcome, of request: BuildRequest, into found: inout [ReconcileDecision: Int], logger: Logger) {
+        found[outcome.decision, default: 0] += 1
+        Self.heads(outcome.decision).increment()
         switch outcome {
         case .queued(let build):
             logger.notice(
                 "reconcile: a push no delivery announced; build queued",
-                metadata: ["build": "\(build.id)", "ref": "\(head.ref)", "sha": "\(head.sha)"])
+                metadata: ["build": "\(build.id)", "ref": "\(build.ref)", "sha": "\(build.sha)"])
         case .decided(.baseline, _):
             logger.info(
                 "reconcile: a branch listed for the first time; its head is the baseline, not built",
-                metadata: ["ref": "\(head.ref)", "sha": "\(head.sha)"])
+                metadata: ["ref": "\(request.ref)", "sha": "\(request.sha)"])
         case .decided:
             break
         }

@@ -76,9 +76,9 @@ public struct BuildIntake: Sendable {
     }
 
     /// A branch head `reconcile` listed (trigger `reconcile`): built only when nobody
-    /// announced it (`BuildIntakeStore.reconcileHead`).
-    public func reconcile(_ request: BuildRequest) async throws -> ReconcileOutcome {
-        let outcome = try await store.reconcileHead(request, supersedeOlder: cancelSuperseded)
+    /// announced it (`BuildIntakeStore.reconcileHead`); with `queue` false, only said.
+    public func reconcile(_ request: BuildRequest, queue: Bool) async throws -> ReconcileOutcome {
+        let outcome = try await store.reconcileHead(request, supersedeOlder: cancelSuperseded, queue: queue)
         if case .queued(let build) = outcome { stored(build, for: request) }
         return outcome
     }

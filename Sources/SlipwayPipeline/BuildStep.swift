@@ -26,6 +26,7 @@ public final class BuildArtifacts: Sendable {
         var imageTags: [String] = []
         var model: ModelProvenance?
         var modelPath: String?
+        var modelStoreCheck: String?
     }
     private let values = Mutex(Values())
 
@@ -45,6 +46,13 @@ public final class BuildArtifacts: Sendable {
     public var model: ModelProvenance? {
         get { values.withLock { $0.model } }
         set { values.withLock { $0.model = newValue } }
+    }
+
+    /// What comparing the model's sha256 with the store's own checksum found (for the
+    /// provenance statement): `matched …`, `not offered by the store`, ...
+    public var modelStoreCheck: String? {
+        get { values.withLock { $0.modelStoreCheck } }
+        set { values.withLock { $0.modelStoreCheck = newValue } }
     }
 
     /// Where the model step placed the model (read-only to later build code).

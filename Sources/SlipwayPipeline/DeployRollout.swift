@@ -62,6 +62,34 @@ extension DeployRunner {
         }
     }
 
+    /// `deploy.require_provenance`: nil when the image's attestation verifies with the
+    /// repository's key and names the image's digest (or no gate is set); else why not.
+    private func provenanceGate(_ deployment: Deployment, snapshot: ResolvedConfig, log: BuildLog) async -> String? {
+        guard let key = snapshot.provenanceGateKey(forRepository: deployment.repository) else { return nil }
+        let name = String(deployment.image.prefix { $0 != "@" })
+        guard let digest = SameRelease.digest(of: deployment.image, named: name), let reference = ImageReference(name) else {
+            return "the image \(deployment.image) is not named by digest; its provenance cannot be checked"
+        }
+        let auth = snapshot.config.repository(named: deployment.repository)?.image?.registryAuth.flatMap { snapshot.secret($0) }
+        let client = RegistryClient.forImage(
+            reference, authFileContents: auth.map { Data($0.utf8) }, registriesConf: toolEnvironment["CONTAINERS_REGISTRIES_CONF"])
+        let envelopes: [Data]
+        do {
+            envelopes = try await client.attestations(for: reference, digest: digest)
+        } catch {
+            return "the image's provenance cannot be read from the registry: \(error)"
+        }
+        do {
+            let verified = try AttestationCheck.verify(envelopes, key: key, image: name, digest: digest)
+            log.line(
+                "provenance: verified (\(key.algorithm.rawValue), key id \(verified.keyIDs.joined(separator: ", "))): built by \(verified.invocation), commit \(verified.dependency("source")?.digest["gitCommit"] ?? "-")"
+            )
+            return nil
+        } catch {
+            return "require_provenance: \(error)"
+        }
+    }
+
     private func rollOut(_ deployment: Deployment, snapshot: ResolvedConfig, logger: Logger) async -> (DeploymentState, String?) {
         let stateDirectory = snapshot.config.stateDirectory
         guard let deploy = snapshot.config.repository(named: deployment.repository)?.deploy else {
@@ -104,6 +132,10 @@ extension DeployRunner {
             return (result, captured.text)
         }
 
+        if let refused = await provenanceGate(deployment, snapshot: snapshot, log: log) {
+            log.header("refused: \(refused)")
+            return (.failure, refused)
+        }
         do {
             let (read, live) = try await kubectl(plan.liveImage, timeout: .seconds(60))
             guard read.succeeded else {

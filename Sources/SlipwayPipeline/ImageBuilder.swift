@@ -26,6 +26,10 @@ public protocol ImageBuilder: Sendable {
     /// How the repository's layers are kept for its next build when removing an image
     /// would drop them too (buildah, podman); nil: remove the build's image as it is.
     func layerCache(repository: String) -> LayerCacheCommands?
+    /// Prints the built image's description as JSON with its annotations
+    /// (`ImageAnnotations`), where the tool records the base image there
+    /// (`org.opencontainers.image.base.name` / `.digest`: buildah); nil elsewhere.
+    func imageAnnotationsArguments(_ image: String) -> [String]?
 }
 
 extension ImageBuilder {
@@ -37,6 +41,7 @@ extension ImageBuilder {
 
     public func removeContainerArguments(_ container: String) -> [String]? { nil }
     public func layerCache(repository: String) -> LayerCacheCommands? { nil }
+    public func imageAnnotationsArguments(_ image: String) -> [String]? { nil }
     public func pushEnvironment(authFile: String?) -> [String: String] { [:] }
 
     /// `--layers=true|false` (buildah, podman) when the config says; nothing otherwise.
@@ -82,6 +87,11 @@ public struct BuildahBuilder: ImageBuilder {
 
     public func layerCache(repository: String) -> LayerCacheCommands? {
         layers == false ? nil : LayerCacheCommands(tool: "buildah", repository: repository)
+    }
+
+    public func imageAnnotationsArguments(_ image: String) -> [String]? {
+        // buildah 1.28's templates have no `json`: the whole description, read for its annotations.
+        ["buildah", "inspect", "--type", "image", image]
     }
 
     public func smokeCommands(image: String, container: String, argv: [String]) -> [[String]] {

@@ -256,6 +256,7 @@ public struct PushStep: BuildStep {
         try await context.store.recordImage(
             buildID: context.build.id, ImageProvenance(name: image.name, tags: tags, digest: digest, uploadedBytes: uploaded),
             fence: context.build.fence)
+        if let digest, let failed = try await attest(digest: digest, registry: registry, context: context) { return failed }
         return .success
     }
 

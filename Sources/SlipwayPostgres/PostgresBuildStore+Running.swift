@@ -177,6 +177,13 @@ extension PostgresBuildStore: BuildRecordStore {
         }
     }
 
+    public func recordProvenance(buildID: Int64, envelope: String, fence: Int64) async throws {
+        try await fencedWrite(buildID, fence) { [logger] connection in
+            try await connection.query(
+                "UPDATE build SET provenance = \(envelope) WHERE id = \(buildID) AND fence = \(fence) RETURNING id", logger: logger)
+        }
+    }
+
     /// A write whose statement itself names the fence (so no claim can come between a
     /// check and the write) and returns the rows it wrote. None written: `StaleAttempt`
     /// when the build's fence has moved on; else, with `missingRowIsFine`, nothing to do.

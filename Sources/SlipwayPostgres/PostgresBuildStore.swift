@@ -124,7 +124,7 @@ extension PostgresBuildStore: BuildIntakeStore {
         return build
     }
 
-    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome {
+    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool, queue: Bool) async throws -> ReconcileOutcome {
         let now = Date().timeIntervalSince1970
         let outcome = try await transaction { [logger] connection -> ReconcileOutcome in
             // Under the lane's lock, as every delivery and build of the lane is written.
@@ -144,12 +144,13 @@ extension PostgresBuildStore: BuildIntakeStore {
                     existingBuild: existing, announced: announced, previouslyListed: try BranchListingRow.sha(listed, lane: lane),
                     branchSeen: seen)
             }
+            let decision = ReconcileDecision.decide(facts, head: request.sha)
+            if decision == .build, !queue { return .decided(.build, existingBuild: nil) }
             _ = try await connection.query(
                 """
                 INSERT INTO branch_listing (lane, sha, listed_at) VALUES (\(lane), \(sha), \(now))
                 ON CONFLICT (lane) DO UPDATE SET sha = excluded.sha, listed_at = excluded.listed_at
                 """, logger: logger)
-            let decision = ReconcileDecision.decide(facts, head: request.sha)
             guard decision == .build else { return .decided(decision, existingBuild: facts.existingBuild) }
             return .queued(try await Self.insertBuild(connection, request, at: now, supersedeOlder: supersedeOlder, logger: logger).0)
         }
@@ -277,6 +278,18 @@ extension PostgresBuildStore: BuildQueryStore {
             binds: bindings)
         return try await database.client.withConnection { [logger] connection in
             try await PostgresBuildRow.builds(try await connection.query(query, logger: logger))
+        }
+    }
+
+    public func provenance(buildID: Int64) async throws -> String? {
+        try await database.client.withConnection { [logger] connection in
+            var found: String?
+            for try await value in try await connection.query("SELECT provenance FROM build WHERE id = \(buildID)", logger: logger)
+                .decode(String?.self)
+            {
+                found = value
+            }
+            return found
         }
     }
 

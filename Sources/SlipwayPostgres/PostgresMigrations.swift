@@ -176,6 +176,12 @@ enum PostgresMigrations {
                 "CREATE INDEX delivery_skipped_head ON delivery (skipped_lane, skipped_sha) WHERE skipped_lane IS NOT NULL",
                 "CREATE INDEX build_reconciled ON build (lane, sha) WHERE trigger = 'reconcile'",
             ]),
+        Migration(
+            version: 5, name: "signed provenance",
+            sql: [
+                // The pushed image's attestation, a DSSE envelope (JSON).
+                "ALTER TABLE build ADD COLUMN provenance TEXT"
+            ]),
     ]
 
     /// What a database says it has applied, and what this version knows.

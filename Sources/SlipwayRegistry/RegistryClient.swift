@@ -102,23 +102,34 @@ public struct RegistryClient: Sendable {
         }
     }
 
-    private func get(
-        _ image: ImageReference, path: String, method: HTTPMethod = .GET, headers: [(String, String)] = []
+    func get(
+        _ image: ImageReference, path: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: Data? = nil,
+        push: Bool = false
     ) async throws -> (HTTPClientResponse, Data) {
-        let scheme = insecure.contains(image.host) ? "http" : "https"
-        let url = "\(scheme)://\(image.apiHost)/v2/\(image.repository)/\(path)"
+        try await call(
+            image, url: "\(baseURL(image))/v2/\(image.repository)/\(path)", method: method, headers: headers, body: body, push: push)
+    }
+
+    /// `scheme://host` of the registry's API.
+    func baseURL(_ image: ImageReference) -> String { "\(insecure.contains(image.host) ? "http" : "https")://\(image.apiHost)" }
+
+    /// One request, signed in as the registry asks when it refuses the first try. `push`:
+    /// a token for pushing too (`repository:…:pull,push`).
+    func call(
+        _ image: ImageReference, url: String, method: HTTPMethod, headers: [(String, String)], body: Data?, push: Bool
+    ) async throws -> (HTTPClientResponse, Data) {
         var authorization: String?
         for attempt in 0..<2 {
-            let (response, body) = try await send(url, method: method, headers: headers, authorization: authorization)
+            let (response, answer) = try await send(url, method: method, headers: headers, body: body, authorization: authorization)
             guard response.status == .unauthorized, attempt == 0,
                 let challenge = response.headers.first(name: "WWW-Authenticate").flatMap(AuthChallenge.init(header:))
-            else { return (response, body) }
-            authorization = try await answer(challenge, for: image)
+            else { return (response, answer) }
+            authorization = try await self.answer(challenge, for: image, push: push)
         }
         throw Failure(description: "\(image.host) refused the credentials")
     }
 
-    private func answer(_ challenge: AuthChallenge, for image: ImageReference) async throws -> String {
+    private func answer(_ challenge: AuthChallenge, for image: ImageReference, push: Bool) async throws -> String {
         let basic = credentials.map { "Basic " + Data("\($0.user):\($0.password)".utf8).base64EncodedString() }
         switch challenge.scheme {
         case "basic":
@@ -130,10 +141,12 @@ public struct RegistryClient: Sendable {
             }
             var query = components.queryItems ?? []
             if let service = challenge.parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
-            query.append(URLQueryItem(name: "scope", value: challenge.parameters["scope"] ?? "repository:\(image.repository):pull"))
+            let scope =
+                push ? "repository:\(image.repository):pull,push" : challenge.parameters["scope"] ?? "repository:\(image.repository):pull"
+            query.append(URLQueryItem(name: "scope", value: scope))
             components.queryItems = query
             guard let tokenURL = components.string else { throw Failure(description: "bad token realm \(realm)") }
-            let (response, body) = try await send(tokenURL, method: .GET, headers: [], authorization: basic)
+            let (response, body) = try await send(tokenURL, method: .GET, headers: [], body: nil, authorization: basic)
             guard response.status == .ok, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
                 let token = (object["token"] ?? object["access_token"]) as? String
             else { throw Failure(description: "\(image.host)'s token service answered HTTP \(response.status.code)") }
@@ -143,11 +156,12 @@ public struct RegistryClient: Sendable {
         }
     }
 
-    private func send(_ url: String, method: HTTPMethod, headers: [(String, String)], authorization: String?) async throws
+    private func send(_ url: String, method: HTTPMethod, headers: [(String, String)], body: Data?, authorization: String?) async throws
         -> (HTTPClientResponse, Data)
     {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {

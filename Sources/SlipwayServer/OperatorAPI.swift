@@ -25,6 +25,9 @@ struct OperatorAPI: Sendable {
         api.post("builds/:id/cancel") { request, context in try await authorized(request, context) { try await cancel(context, $0) } }
         api.post("builds/:id/rebuild") { request, context in try await authorized(request, context) { try await rebuild(context, $0) } }
         api.get("builds/:id/log") { request, context in try await authorized(request, context) { _ in try await log(request, context) } }
+        api.get("builds/:id/provenance") { request, context in
+            try await authorized(request, context) { _ in try await Self.provenance(context, store) }
+        }
     }
 
     /// Runs `handler` with a logger naming the token, or answers 401.
@@ -71,6 +74,18 @@ struct OperatorAPI: Sendable {
             return JSONReply.error(.notFound, "no such build")
         }
         return JSONReply.make(.ok, BuildJSON(build, steps: try await store.steps(buildID: id)))
+    }
+
+    /// The build's signed attestation, the DSSE envelope as stored; 404 without one.
+    static func provenance(_ context: BasicRequestContext, _ store: any BuildQueryStore) async throws -> Response {
+        guard let id = context.parameters.get("id").flatMap(Int64.init), try await store.build(id: id) != nil else {
+            return JSONReply.error(.notFound, "no such build")
+        }
+        guard let envelope = try await store.provenance(buildID: id) else {
+            return JSONReply.error(.notFound, "build \(id) has no attestation (provenance: is not configured, or no image was pushed)")
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: envelope)))
     }
 
     func cancel(_ context: BasicRequestContext, _ logger: Logger) async throws -> Response {

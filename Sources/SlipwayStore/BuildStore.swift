@@ -53,7 +53,10 @@ public protocol BuildIntakeStore: Sendable {
     /// transaction, under the lane's lock (so a push delivery of the same head, stored
     /// meanwhile, is seen): reads what is known of the head (`ListedHeadFacts`), remembers
     /// it as the branch's listed head, and queues the build when `ReconcileDecision` says so.
-    func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome
+    /// With `queue` false, a head to build is only reported (`.decided(.build, …)`) and
+    /// nothing is written for it: the caller asks again after a grace period, so that a
+    /// delivery on its way is not beaten by the listing.
+    func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool, queue: Bool) async throws -> ReconcileOutcome
 }
 
 extension BuildIntakeStore {
@@ -108,6 +111,8 @@ public protocol BuildRecordStore: Sendable {
     func recordStepEnd(buildID: Int64, attempt: Int, name: String, outcome: StepOutcome, fence: Int64) async throws
     func recordImage(buildID: Int64, _ image: ImageProvenance, fence: Int64) async throws
     func recordModel(buildID: Int64, _ model: ModelProvenance, fence: Int64) async throws
+    /// The pushed image's signed attestation (a DSSE envelope, JSON).
+    func recordProvenance(buildID: Int64, envelope: String, fence: Int64) async throws
 }
 
 /// A write for an attempt whose build has been claimed again since (another replica runs
@@ -147,6 +152,8 @@ public protocol BuildQueryStore: Sendable {
     /// The newest build of each ref of `repository` (every lane of it), newest first.
     func newestBuildPerRef(repository: String) async throws -> [Build]
     func steps(buildID: Int64) async throws -> [StepRecord]
+    /// The build's signed attestation (DSSE envelope JSON), nil when it has none.
+    func provenance(buildID: Int64) async throws -> String?
     func delivery(id: String) async throws -> DeliveryRecord?
     /// How many builds are in each state (states with none are absent), for /metrics.
     func countByState() async throws -> [BuildState: Int]

@@ -87,7 +87,7 @@ public final class SQLiteBuildStore: BuildStore {
         return build
     }
 
-    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool) async throws -> ReconcileOutcome {
+    public func reconcileHead(_ request: BuildRequest, supersedeOlder: Bool, queue: Bool) async throws -> ReconcileOutcome {
         let row = NewBuildRow(request, at: Date().timeIntervalSince1970)
         let outcome = try await write { db -> ReconcileOutcome in
             // The writer's transaction is the lane's lock here: one writer at a time.
@@ -102,6 +102,8 @@ public final class SQLiteBuildStore: BuildStore {
                     String.fetchOne(db, sql: "SELECT sha FROM branch_listing WHERE lane = ?", arguments: [lane]), lane: lane),
                 branchSeen: try db.cachedInt64(sql: "SELECT 1 FROM build WHERE lane = ? LIMIT 1", arguments: [lane]) != nil
                     || db.cachedInt64(sql: "SELECT 1 FROM delivery WHERE skipped_lane = ? LIMIT 1", arguments: [lane]) != nil)
+            let decision = ReconcileDecision.decide(facts, head: request.sha)
+            if decision == .build, !queue { return .decided(.build, existingBuild: nil) }
             try DirectStatement.run(
                 db,
                 sql: """
@@ -109,7 +111,6 @@ public final class SQLiteBuildStore: BuildStore {
                     ON CONFLICT(lane) DO UPDATE SET sha = excluded.sha, listed_at = excluded.listed_at
                     """,
                 [.text(lane), .text(sha), .real(row.time)])
-            let decision = ReconcileDecision.decide(facts, head: request.sha)
             guard decision == .build else { return .decided(decision, existingBuild: facts.existingBuild) }
             return .queued(try Self.insertBuild(db, row, supersedeOlder: supersedeOlder).0)
         }
@@ -471,6 +472,17 @@ public final class SQLiteBuildStore: BuildStore {
                 sql: "UPDATE build SET model_source = ?, model_version = ?, model_sha256 = ? WHERE id = ?",
                 arguments: [model.source, model.version, model.sha256, buildID])
         }
+    }
+
+    public func recordProvenance(buildID: Int64, envelope: String, fence: Int64) async throws {
+        try await write { db in
+            try Self.checkFence(db, buildID, fence)
+            try db.run(sql: "UPDATE build SET provenance = ? WHERE id = ?", arguments: [envelope, buildID])
+        }
+    }
+
+    public func provenance(buildID: Int64) async throws -> String? {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT provenance FROM build WHERE id = ?", arguments: [buildID]) }
     }
 
     public func countByState() async throws -> [BuildState: Int] {

@@ -151,6 +151,10 @@ enum SQLiteMigrations {
                     CREATE INDEX build_reconciled ON build(lane, sha) WHERE trigger = 'reconcile';
                     """)
         }
+        migrator.registerMigration("v12: signed provenance") { db in
+            // Issue 21: the pushed image's attestation, a DSSE envelope (JSON).
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN provenance TEXT")
+        }
         return migrator
     }
 }

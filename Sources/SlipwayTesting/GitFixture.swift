@@ -26,13 +26,14 @@ public final class GitFixture: @unchecked Sendable {
         }
     }
 
-    /// Commits `files` on `branch` and pushes it; returns the commit id. `executables`
+    /// Commits `files` on `branch` and pushes it (unless `push` is false: `push(branch:)`
+    /// later); returns the commit id. `executables`
     /// are copied in as they are, with their mode (programs built by the test);
     /// `symlinks` are symbolic links (path in the repository: target), as git stores them.
     @discardableResult
     public func commit(
         files: [String: String], executables: [String: URL] = [:], symlinks: [String: String] = [:],
-        message: String, branch: String = "main"
+        message: String, branch: String = "main", push: Bool = true
     ) throws -> String {
         try Self.git(["checkout", "--quiet", "-B", branch], in: workTree)
         for (path, content) in files {
@@ -55,9 +56,14 @@ public final class GitFixture: @unchecked Sendable {
         }
         try Self.git(["add", "--all"], in: workTree)
         try Self.git(["commit", "--quiet", "--allow-empty", "-m", message], in: workTree)
-        try Self.git(["push", "--quiet", "--force", bareURL, "HEAD:refs/heads/\(branch)"], in: workTree)
+        if push { try self.push(branch: branch) }
         head = try Self.git(["rev-parse", "HEAD"], in: workTree).trimmingCharacters(in: .whitespacesAndNewlines)
         return head
+    }
+
+    /// Pushes the work tree's HEAD to `branch` of the bare repository.
+    public func push(branch: String = "main") throws {
+        try Self.git(["push", "--quiet", "--force", bareURL, "HEAD:refs/heads/\(branch)"], in: workTree)
     }
 
     public func remove() { TestPaths.removeTemporaryDirectory(directory) }

@@ -6,6 +6,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         case unavailable = 1, refused = 2, notFound = 3, unauthorized = 4, buildDidNotSucceed = 5
         /// `status`: a live image changed outside Slipway.
         case drift = 6
+        /// `verify`: no valid attestation by the key for the image.
+        case unverified = 7
     }
 
     let kind: Kind

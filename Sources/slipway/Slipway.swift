@@ -17,6 +17,6 @@ struct Slipway: AsyncParsableCommand {
             """,
         subcommands: [
             BuildsCommand.self, ShowCommand.self, LogsCommand.self, RebuildCommand.self, CancelCommand.self,
-            DeployCommand.self, DeploymentsCommand.self, StatusCommand.self, DeliverCommand.self, ModelPull.self,
+            DeployCommand.self, DeploymentsCommand.self, StatusCommand.self, VerifyCommand.self, DeliverCommand.self, ModelPull.self,
         ])
 }

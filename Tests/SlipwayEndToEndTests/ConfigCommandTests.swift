@@ -39,19 +39,42 @@ import Testing
         #expect(outcome.output.contains("OK"))
     }
 
-    @Test func featuresOfALaterVersionAreRefusedByName() async throws {
+    @Test func provenanceKeysAreCheckedAndAnUnusablePasswordIsNotLookedUp() async throws {
+        let keys = try TestPaths.temporaryDirectory("check-config-keys")
+        defer { TestPaths.removeTemporaryDirectory(keys) }
+        let (rsa, p256) = try await blocking {
+            let rsa = try ProvenanceReferenceTests.keyPair(
+                ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], in: keys, name: "rsa")
+            return (rsa.publicPath, try ProvenanceReferenceTests.keyPair(ProvenanceReferenceTests.p256, in: keys, name: "p256"))
+        }
+        let rsaKey = keys.appendingPathComponent("rsa.key").path
         let config = testConfig(
             port: 8080, stateDirectory: "/tmp/unused",
+            appRepositoryExtra: """
+                    image: {name: registry.local/acme/app}
+                    deploy:
+                      kubeconfig: "file:\(rsaKey)"
+                      deployment: app
+                      container: app
+                      require_provenance: {key: "file:\(rsa)"}
+                """,
             topLevelExtra: """
-                provenance: {signing_key: "file:/etc/slipway/provenance.key", key_id: slipway}
+                provenance: {signing_key: "file:\(rsaKey)", key_id: slipway}
                 database_password: env:PGPASSWORD
                 """)
         let outcome = try await checkConfig(config)
         #expect(outcome.status == 1)
-        #expect(outcome.output.contains("provenance: signed provenance is not supported"), "\(outcome.output)")
+        #expect(
+            outcome.output.contains("provenance.signing_key: file:\(rsaKey): neither an ECDSA P-256 nor an Ed25519 key"),
+            "\(outcome.output)")
+        #expect(outcome.output.contains("repositories[3].deploy.require_provenance.key: file:\(rsa): neither"), "\(outcome.output)")
+        #expect(!outcome.output.contains("PRIVATE KEY"), "the key is never shown")
         #expect(!outcome.output.contains("database_password"), "PostgreSQL's password is not used, nor looked up, with sqlite")
-        let reconciled = try await checkConfig(testConfig(port: 8080, stateDirectory: "/tmp/unused", reconcile: "10m"))
-        #expect(reconciled.status == 0, "\(reconciled.output)")
+        let good = try await checkConfig(
+            testConfig(
+                port: 8080, stateDirectory: "/tmp/unused",
+                topLevelExtra: "provenance: {signing_key: \"file:\(keys.appendingPathComponent("p256.key").path)\"}", reconcile: "10m"))
+        #expect(good.status == 0, "\(good.output) \(p256)")
     }
 
     @Test func theSandboxIsTriedForADaemonOfAnOrdinaryUser() async throws {

@@ -49,7 +49,7 @@ import Testing
     static func withRig<T>(
         _ label: String, files: [String: String] = appFiles, test: [String] = ["sh", "test.sh"], smoke: String = "[/app/app.sh, smoke]",
         timeout: String = "10m", extra: String = "", workers: Int = 2, environment more: [String: String] = [:],
-        _ body: (Rig) async throws -> T
+        topLevel: String = "", _ body: (Rig) async throws -> T
     ) async throws -> T {
         let registry = try await blocking { try RegistryHarness(label: label) }
         defer { registry.shutdown() }
@@ -72,7 +72,8 @@ import Testing
             """
         let daemon = try DaemonHarness(label: label, environment: environment) { port, state in
             testConfig(
-                port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image)
+                port: port, stateDirectory: state, workers: workers, test: test, cloneURL: repository.bareURL, appRepositoryExtra: image,
+                topLevelExtra: topLevel)
         }
         let rig = Rig(registry: registry, buildah: buildah, repository: repository, daemon: daemon)
         return try await daemon.run { _ in try await body(rig) }

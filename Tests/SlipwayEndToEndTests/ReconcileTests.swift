@@ -93,10 +93,15 @@ import Testing
             #expect(late.json["ignored"] as? String == "commit already built by reconcile (build #\(caughtUp.id))")
 
             // One more commit on the new branch: built at the next listing; nothing else is.
-            // A push that asks not to be built ([skip ci]) is not built by the listing either.
-            let skipped = try await blocking { try repository.commit(files: ["README.md": "v4\n"], message: "Docs [skip ci]") }
+            // A push that asks not to be built ([skip ci]) is not built by the listing either
+            // (delivered here before the branch moves, so no listing can see it first; the
+            // other order is the grace period's: BranchReconciler).
+            let skipped = try await blocking {
+                try repository.commit(files: ["README.md": "v4\n"], message: "Docs [skip ci]", push: false)
+            }
             let skippedReply = try await Self.push(daemon, ref: "refs/heads/main", sha: skipped, message: "Docs [skip ci]")
             #expect((skippedReply.json["ignored"] as? String)?.contains("[skip ci]") == true, "\(skippedReply.text)")
+            try await blocking { try repository.push(branch: "main") }
             let listed = try await Self.neededNothing(daemon)
             let newer = try await blocking { try repository.commit(files: ["FEATURE": "y\n"], message: "More", branch: "feature/x") }
             #expect(newer != featureHead)
@@ -125,7 +130,7 @@ import Testing
         environment["TEST_GIT_TOKEN"] = server.token
         let daemon = try DaemonHarness(label: "reconcile-race", environment: environment) { port, state in
             Self.config(
-                port: port, state: state, cloneURL: "http://127.0.0.1:\(server.port)/origin.git", interval: "1s",
+                port: port, state: state, cloneURL: "http://127.0.0.1:\(server.port)/origin.git", interval: "4s",
                 extra: "    clone_auth: {token: env:TEST_GIT_TOKEN}")
         }
         try await daemon.run { daemon in
@@ -142,8 +147,21 @@ import Testing
             let built = try await Self.heads(.built, daemon)
             server.release()
             try await eventually { try await Self.heads(.built, daemon) > built }
-            let builds = try await store.builds(.init())
+            var builds = try await store.builds(.init())
             #expect(builds.map(\.id) == [pushed], "the head is built once, from its push")
+            #expect(try await Self.heads(.build, daemon) == 0)
+
+            // The other order: a listing sees the new head before its delivery arrives. The
+            // head is asked about again after the grace (half the 4 s interval): by then the
+            // push is stored, and it is built once, as a push.
+            let listed = server.requests.count
+            let next = try await blocking { try repository.commit(files: ["README.md": "v3\n"], message: "Third") }
+            try await eventually { server.requests.count > listed }
+            let second = try #require(daemon.buildID(of: try await Self.push(daemon, ref: "refs/heads/main", sha: next)))
+            let builtBefore = try await Self.heads(.built, daemon)
+            try await eventually { try await Self.heads(.built, daemon) > builtBefore }
+            builds = try await store.builds(.init())
+            #expect(builds.map(\.id) == [second, pushed], "\(builds.map { "\($0.id) \($0.sha) \($0.trigger)" })")
             #expect(try await Self.heads(.build, daemon) == 0)
         }
     }

@@ -14,41 +14,56 @@ extension StoreContractTests {
     func aListedHeadIsBuiltOnlyWhenNoDeliveryOrListingAnnouncedIt(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             // A branch never seen: baseline; the same head again: unchanged.
-            #expect(try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true) == .decided(.baseline, existingBuild: nil))
-            #expect(try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true) == .decided(.unchanged, existingBuild: nil))
-            // Moved while no delivery came: built, once.
-            guard case .queued(let caughtUp) = try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true) else {
+            #expect(
+                try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true, queue: true)
+                    == .decided(.baseline, existingBuild: nil))
+            #expect(
+                try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true, queue: true)
+                    == .decided(.unchanged, existingBuild: nil))
+            // Moved while no delivery came: first only said (nothing written), then built, once.
+            #expect(
+                try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true, queue: false)
+                    == .decided(.build, existingBuild: nil))
+            #expect(try await store.builds(BuildFilter(limit: 10)).isEmpty)
+            guard case .queued(let caughtUp) = try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true, queue: true)
+            else {
                 Issue.record("not queued")
                 return
             }
             #expect(caughtUp.trigger == .reconcile && caughtUp.sha == Self.commit("b") && caughtUp.state == .queued)
             #expect(
-                try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true) == .decided(.built, existingBuild: caughtUp.id))
+                try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true, queue: true)
+                    == .decided(.built, existingBuild: caughtUp.id))
 
             // A push delivered (and built) before the listing's turn: not built again.
             let pushed = try await store.recordDelivery(
                 Self.delivery("p-c"), build: Self.request(sha: "c", delivery: "p-c"), supersedeOlder: true)
             guard case .stored(let pushBuild?, _) = pushed else { throw HarnessError("push not stored: \(pushed)") }
             #expect(
-                try await store.reconcileHead(Self.listed(sha: "c"), supersedeOlder: true) == .decided(.built, existingBuild: pushBuild.id))
+                try await store.reconcileHead(Self.listed(sha: "c"), supersedeOlder: true, queue: true)
+                    == .decided(.built, existingBuild: pushBuild.id))
 
             // A superseded build counts as built.
             _ = try await store.recordDelivery(Self.delivery("p-d"), build: Self.request(sha: "d", delivery: "p-d"), supersedeOlder: true)
             #expect(try await store.build(id: pushBuild.id)?.state == .superseded)
             #expect(
-                try await store.reconcileHead(Self.listed(sha: "c"), supersedeOlder: true) == .decided(.built, existingBuild: pushBuild.id))
+                try await store.reconcileHead(Self.listed(sha: "c"), supersedeOlder: true, queue: true)
+                    == .decided(.built, existingBuild: pushBuild.id))
 
             // A `[skip ci]` push: announced, not built by the listing either.
             var skipped = Self.delivery("p-e")
             skipped.result = .ignored(reason: "head commit message contains [skip ci]")
             skipped.skippedHead = AnnouncedHead(lane: Self.listed(sha: "e").lane, sha: Self.commit("e"))
             _ = try await store.recordDelivery(skipped, build: nil, supersedeOlder: true)
-            #expect(try await store.reconcileHead(Self.listed(sha: "e"), supersedeOlder: true) == .decided(.announced, existingBuild: nil))
+            #expect(
+                try await store.reconcileHead(Self.listed(sha: "e"), supersedeOlder: true, queue: true)
+                    == .decided(.announced, existingBuild: nil))
 
             // A branch first listed with a build behind it is not new: its unannounced head is built.
             _ = try await store.recordDelivery(
                 Self.delivery("p-f"), build: Self.request("refs/heads/dev", sha: "f", delivery: "p-f"), supersedeOlder: true)
-            guard case .queued = try await store.reconcileHead(Self.listed("refs/heads/dev", sha: "g"), supersedeOlder: true) else {
+            guard case .queued = try await store.reconcileHead(Self.listed("refs/heads/dev", sha: "g"), supersedeOlder: true, queue: true)
+            else {
                 Issue.record("a known branch's unannounced head was not built")
                 return
             }
@@ -65,7 +80,7 @@ extension StoreContractTests {
         try await withStore(backend) { store in
             let lanes = (0..<40).map { "refs/heads/b\($0)" }
             // Every branch known (listed once), so that an unannounced head is built.
-            for ref in lanes { _ = try await store.reconcileHead(Self.listed(ref, sha: "old-\(ref)"), supersedeOlder: true) }
+            for ref in lanes { _ = try await store.reconcileHead(Self.listed(ref, sha: "old-\(ref)"), supersedeOlder: true, queue: true) }
             let pushOutcomes = try await withThrowingTaskGroup(of: DeliveryOutcome?.self) { group in
                 for ref in lanes {
                     group.addTask {
@@ -74,7 +89,7 @@ extension StoreContractTests {
                             supersedeOlder: true)
                     }
                     group.addTask {
-                        _ = try await store.reconcileHead(Self.listed(ref, sha: "new-\(ref)"), supersedeOlder: true)
+                        _ = try await store.reconcileHead(Self.listed(ref, sha: "new-\(ref)"), supersedeOlder: true, queue: true)
                         return nil
                     }
                 }
@@ -97,8 +112,9 @@ extension StoreContractTests {
     @Test(arguments: Backend.allCases)
     func aLatePushOfAHeadReconcileBuiltNamesThatBuild(_ backend: Backend) async throws {
         try await withStore(backend) { store in
-            _ = try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true)
-            guard case .queued(let caughtUp) = try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true) else {
+            _ = try await store.reconcileHead(Self.listed(sha: "a"), supersedeOlder: true, queue: true)
+            guard case .queued(let caughtUp) = try await store.reconcileHead(Self.listed(sha: "b"), supersedeOlder: true, queue: true)
+            else {
                 throw HarnessError("not queued")
             }
             let late = try await store.recordDelivery(

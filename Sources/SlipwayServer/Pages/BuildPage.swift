@@ -16,6 +16,8 @@ struct BuildPage {
     let build: Build
     let steps: [StepRecord]
     let log: LogExcerpt
+    /// The build has a signed attestation (`/builds/{id}/provenance.json`).
+    var attested = false
 
     func render(viewer: PageViewer) -> String {
         let live = !build.state.isTerminal
@@ -90,6 +92,10 @@ struct BuildPage {
             fields.append(("Tags", "<span class=\"mono\">\(HTML.escape(image.tags.joined(separator: ", ")))</span>"))
             fields.append(("Digest", "<span class=\"mono\">\(HTML.escape(image.digest ?? "not pushed"))</span>"))
             if let uploaded = image.uploadedBytes { fields.append(("Uploaded", HTML.escape(ByteSizeText.format(uploaded)))) }
+            if attested {
+                fields.append(
+                    ("Attestation", "<a href=\"/builds/\(build.id)/provenance.json\">signed SLSA provenance (DSSE envelope)</a>"))
+            }
         } else {
             fields.append(("Image", "<span class=\"note\">none built</span>"))
         }

@@ -28,6 +28,10 @@ struct PageRoutes: Sendable {
             try await signedIn(request) { html(RepositoriesPage(repositories: try await statuses.all()).render(viewer: $0)) }
         }
         router.get("/builds/:id/log.txt") { request, context in try await rawLog(request, context) }
+        router.get("/builds/:id/provenance.json") { request, context in
+            guard access.viewer(request) != nil else { return plain(.unauthorized, "sign in at /login\n") }
+            return try await OperatorAPI.provenance(context, store)
+        }
         router.get("/builds/:id/events") { request, context in try await events(request, context) }
         router.get("/login") { request, _ in
             html(
@@ -78,7 +82,10 @@ struct PageRoutes: Sendable {
                 status: .notFound)
         }
         let excerpt = try await logExcerpt(id, limit: Self.pageLogBytes)
-        return html(BuildPage(build: build, steps: try await store.steps(buildID: id), log: excerpt).render(viewer: viewer))
+        let page = BuildPage(
+            build: build, steps: try await store.steps(buildID: id), log: excerpt,
+            attested: try await store.provenance(buildID: id) != nil)
+        return html(page.render(viewer: viewer))
     }
 
     func rawLog(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
