@@ -1,13 +1,14 @@
 import COpenSSL
 
 /// SHA-256 over data that arrives in pieces (a model streamed to disk), with OpenSSL's EVP
-/// interface. Not thread-safe: one owner feeds it.
+/// interface; MD5 too, only to compare with a store's own checksum (`StoreChecksum`),
+/// never to identify anything. Not thread-safe: one owner feeds it.
 public final class SHA256Stream: @unchecked Sendable {
     private let context: OpaquePointer
 
-    public init() {
+    public init(md5: Bool = false) {
         context = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        EVP_DigestInit_ex(context, md5 ? EVP_md5() : EVP_sha256(), nil)
     }
 
     deinit { EVP_MD_CTX_free(context) }

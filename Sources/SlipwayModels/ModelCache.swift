@@ -20,6 +20,9 @@ public struct ModelCache: Sendable {
         public var sha256: String
         public var size: Int64
         public var path: String
+        /// What comparing with the store's own checksum found when it was downloaded
+        /// (`StoreChecksum`); nil for a file:// source or an entry of an older version.
+        public var storeCheck: String?
     }
 
     func key(_ text: String) -> String { Crypto.sha256(Array(text.utf8)).hexString }
@@ -51,12 +54,15 @@ public struct ModelCache: Sendable {
     }
 
     /// Moves `file` into the cache (rename: atomic) and records it as the object's latest.
-    public func store(file: String, object: String, version: String?, sha256: String, size: Int64) throws -> Entry {
+    public func store(file: String, object: String, version: String?, sha256: String, size: Int64, storeCheck: String? = nil) throws
+        -> Entry
+    {
         let directory = directory(object: object, version: version ?? "sha256:" + sha256)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/model"
         if rename(file, path) != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        let entry = Entry(object: object, version: version ?? "sha256:" + sha256, sha256: sha256, size: size, path: path)
+        let entry = Entry(
+            object: object, version: version ?? "sha256:" + sha256, sha256: sha256, size: size, path: path, storeCheck: storeCheck)
         let data = try JSONEncoder().encode(entry)
         try data.write(to: URL(fileURLWithPath: directory + "/meta.json"), options: .atomic)
         try FileManager.default.createDirectory(atPath: root + "/latest", withIntermediateDirectories: true)

@@ -20,8 +20,9 @@ public struct ModelDownloader: Sendable {
     public enum Outcome: Sendable {
         /// The store answered 304 to `ifNoneMatch`: the cached copy is current.
         case notModified
-        /// `size` is the object's; `transferred` every body byte received, retries included.
-        case downloaded(sha256: String, size: Int64, transferred: Int64, version: String?, lastModified: Date?)
+        /// `size` is the object's; `transferred` every body byte received, retries included;
+        /// `storeCheck` what comparing with the store's own checksum found (`StoreChecksum`).
+        case downloaded(sha256: String, size: Int64, transferred: Int64, version: String?, lastModified: Date?, storeCheck: String)
     }
 
     /// `bytesTransferred` counts body bytes received over the network, resumed parts included.
@@ -33,6 +34,10 @@ public struct ModelDownloader: Sendable {
         guard fd >= 0 else { throw ModelError(.invalid, source: source, "cannot write \(path): errno \(errno)") }
         defer { close(fd) }
         var hasher = SHA256Stream()
+        // The store's checksum of the whole object, from the full response it came with;
+        // MD5 is computed beside SHA-256 only when that is what the store offers.
+        var offered: StoreChecksum?
+        var md5: SHA256Stream?
         var written: Int64 = 0
         var transferred: Int64 = 0
         var version = expectedVersion
@@ -66,6 +71,8 @@ public struct ModelDownloader: Sendable {
                     hasher = SHA256Stream()
                     written = 0
                 }
+                offered = StoreChecksum.offered(by: { response.headers.first(name: $0) }, s3: store.isS3)
+                md5 = offered?.needsMD5 == true ? SHA256Stream(md5: true) : nil
             case .partialContent where resuming:
                 break
             case .preconditionFailed where resuming:
@@ -74,6 +81,8 @@ public struct ModelDownloader: Sendable {
                     throw ModelError(.invalid, source: source, "cannot rewind \(path)")
                 }
                 hasher = SHA256Stream()
+                offered = nil
+                md5 = nil
                 written = 0
                 version = nil
                 failure = ModelError(.unreachable, source: source, "the object changed during the download")
@@ -98,6 +107,7 @@ public struct ModelDownloader: Sendable {
                 for try await chunk in response.body {
                     try chunk.withUnsafeReadableBytes { bytes in
                         hasher.update(bytes)
+                        md5?.update(bytes)
                         var offset = 0
                         while offset < bytes.count {
                             let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -119,8 +129,18 @@ public struct ModelDownloader: Sendable {
                 failure = ModelError(.unreachable, source: source, "connection dropped after \(written) of \(total) bytes")
                 continue
             }
+            let sha256 = hasher.finish()
+            var storeCheck = StoreChecksum.notOffered
+            if let offered {
+                if let problem = offered.mismatch(sha256: sha256, md5: md5?.finish()) {
+                    throw ModelError(
+                        .integrity, source: source, "the downloaded model does not match the store: \(problem) (altered in transit?)")
+                }
+                storeCheck = offered.matchedText
+            }
             return .downloaded(
-                sha256: hasher.finish(), size: written, transferred: transferred, version: version, lastModified: lastModified)
+                sha256: sha256, size: written, transferred: transferred, version: version, lastModified: lastModified,
+                storeCheck: storeCheck)
         }
         throw failure ?? ModelError(.unreachable, source: source, "download failed")
     }

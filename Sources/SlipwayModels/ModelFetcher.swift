@@ -102,8 +102,9 @@ public struct ModelFetcher: Sendable {
             return Result(
                 entry: previous, provenance: ModelProvenance(source: objectID, version: previous.version, sha256: previous.sha256),
                 transferred: 0, cacheHit: true)
-        case .downloaded(let sha256, let size, let transferred, let version, _):
-            let entry = try cache.store(file: temporary, object: objectID, version: version ?? object.version, sha256: sha256, size: size)
+        case .downloaded(let sha256, let size, let transferred, let version, _, let storeCheck):
+            let entry = try cache.store(
+                file: temporary, object: objectID, version: version ?? object.version, sha256: sha256, size: size, storeCheck: storeCheck)
             return Result(
                 entry: entry, provenance: ModelProvenance(source: objectID, version: entry.version, sha256: sha256),
                 transferred: transferred, cacheHit: false)

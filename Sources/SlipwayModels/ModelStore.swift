@@ -18,6 +18,12 @@ public protocol ModelStore: Sendable {
     /// A GET for `name`; `range` resumes from that byte; `ifNoneMatch` / `ifMatch` make
     /// it conditional on the version.
     func getRequest(name: String, range: Int64?, ifNoneMatch: String?, ifMatch: String?) throws -> HTTPClientRequest
+    /// The store is S3 (its ETag and `x-amz-checksum-sha256` can be checksums: `StoreChecksum`).
+    var isS3: Bool { get }
+}
+
+extension ModelStore {
+    public var isS3: Bool { false }
 }
 
 /// What went wrong, naming the source and never a credential.

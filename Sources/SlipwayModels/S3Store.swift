@@ -7,6 +7,7 @@ import SlipwayCore
 /// S3 and S3-compatible stores (custom endpoint, path-style addressing), requests signed
 /// with AWS Signature Version 4; anonymous when no keys are configured.
 public struct S3Store: ModelStore {
+    public var isS3: Bool { true }
     let bucket: String
     let region: String
     let endpoint: String?
@@ -100,6 +101,8 @@ public struct S3Store: ModelStore {
     public func getRequest(name: String, range: Int64?, ifNoneMatch: String?, ifMatch: String?) throws -> HTTPClientRequest {
         var headers: [String: String] = [:]
         if let range { headers["range"] = "bytes=\(range)-" }
+        // The whole object's x-amz-checksum-sha256, when it was uploaded with one (`StoreChecksum`).
+        if range == nil { headers["x-amz-checksum-mode"] = "ENABLED" }
         if let ifNoneMatch { headers["if-none-match"] = EntityTag.header(forVersion: ifNoneMatch) }
         if let ifMatch { headers["if-match"] = EntityTag.header(forVersion: ifMatch) }
         return request(method: "GET", key: name, query: [], headers: headers)

@@ -53,10 +53,19 @@ public struct LeaseKeeper: Service, CustomStringConvertible {
         let running = Set(queue.runningBuildIDs)
         do {
             let lost = try await Abandonable.within(lease / 3) { [store] in try await store.renewLeases(of: running) }
-            for id in lost.sorted() {
-                logger.warning(
-                    "build taken over by another replica after this one missed its lease; stopping it", metadata: ["build": "\(id)"])
-                queue.stop(id, reason: .leaseLost)
+            for (id, state) in lost.sorted(by: { $0.key < $1.key }) {
+                if state == .canceled {
+                    // The cancel's NOTIFY may come after this renewal (ReplicaEventListener).
+                    if queue.stop(id, reason: .canceledElsewhere(by: "another replica")) {
+                        logger.notice(
+                            "stopping a build canceled through another replica", metadata: ["build": "\(id)", "seen": "at lease renewal"])
+                    }
+                } else {
+                    logger.warning(
+                        "build taken over by another replica after this one missed its lease; stopping it",
+                        metadata: ["build": "\(id)", "state": "\(state.rawValue)"])
+                    queue.stop(id, reason: .leaseLost)
+                }
             }
             return .now
         } catch {

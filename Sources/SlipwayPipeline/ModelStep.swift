@@ -49,6 +49,7 @@ public struct ModelStep: BuildStep {
                 : "downloaded \(provenance.source) version \(provenance.version ?? "-"): \(result.entry.size) bytes (\(result.transferred) transferred)"
         )
         context.log.line("sha256 \(provenance.sha256)")
+        if let storeCheck = result.entry.storeCheck { context.log.line("store checksum: \(storeCheck)") }
         if let pin = model.sha256, pin != provenance.sha256 {
             context.log.line("sha256 mismatch: the config pins \(pin), the model has \(provenance.sha256)")
             return .failure(exitCode: nil, detail: "model sha256 mismatch: expected \(pin), got \(provenance.sha256)")
@@ -71,6 +72,10 @@ public struct ModelStep: BuildStep {
         context.log.line("placed at \(model.dest)")
         context.artifacts.modelPath = destination
         context.artifacts.model = provenance
+        context.artifacts.modelStoreCheck =
+            model.sha256 != nil
+            ? "pinned model.sha256 matched" + (result.entry.storeCheck.map { "; store checksum \($0)" } ?? "")
+            : result.entry.storeCheck ?? (location.store == .file ? "a file: no store checksum" : StoreChecksum.notOffered)
         try await context.store.recordModel(buildID: context.build.id, provenance, fence: context.build.fence)
         return .success
     }

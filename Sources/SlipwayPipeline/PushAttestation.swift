@@ -33,7 +33,7 @@ extension PushStep {
             return .error(detail: "provenance: cannot sign: \(error)")
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(envelope)
         try await context.store.recordProvenance(buildID: build.id, envelope: String(decoding: json, as: UTF8.self), fence: build.fence)
         guard let reference = registry.reference, let client = registry.client else {

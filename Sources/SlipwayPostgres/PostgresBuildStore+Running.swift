@@ -105,15 +105,15 @@ extension PostgresBuildStore: BuildLeaseStore {
     /// Extends the leases of the builds this replica runs, and of its deployments; returns
     /// the ids of the builds it holds no more (taken over after its lease ran out), whose
     /// processes must stop.
-    public func renewLeases(of running: Set<Int64>) async throws -> Set<Int64> {
+    public func renewLeases(of running: Set<Int64>) async throws -> [Int64: BuildState] {
         let ids = Array(running)
-        let renewed = try await transaction(control: true) { [self] connection in
+        let lost = try await transaction(control: true) { [self] connection -> [Int64: BuildState] in
             _ = try await connection.query(
                 """
                 UPDATE deployment SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))
                 WHERE lease_owner = \(replica) AND state IN ('queued', 'running')
                 """, logger: logger)
-            guard !ids.isEmpty else { return Set<Int64>() }
+            guard !ids.isEmpty else { return [:] }
             let rows = try await connection.query(
                 """
                 UPDATE build SET lease_expires_at = clock_timestamp() + make_interval(secs => \(leaseSeconds))
@@ -121,9 +121,17 @@ extension PostgresBuildStore: BuildLeaseStore {
                 """, logger: logger)
             var renewed = Set<Int64>()
             for try await id in rows.decode(Int64.self) { renewed.insert(id) }
-            return renewed
+            let gone = Array(running.subtracting(renewed))
+            guard !gone.isEmpty else { return [:] }
+            var states: [Int64: BuildState] = [:]
+            for try await (id, state) in try await connection.query(
+                "SELECT id, state FROM build WHERE id = ANY(\(gone))", logger: logger
+            ).decode((Int64, String).self) {
+                states[id] = BuildState(rawValue: state) ?? .error
+            }
+            return states
         }
-        return running.subtracting(renewed)
+        return lost
     }
 }
 

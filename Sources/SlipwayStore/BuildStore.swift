@@ -99,8 +99,10 @@ public protocol BuildLeaseRenewal: Sendable {
     /// How long a claim holds without renewal.
     var lease: Duration { get }
     /// Extends the leases of `running` (the builds this replica runs) and of its
-    /// deployments; returns those it holds no more, whose processes must stop.
-    func renewLeases(of running: Set<Int64>) async throws -> Set<Int64>
+    /// deployments; returns those it holds no more, whose processes must stop, each with
+    /// its state now (`canceled`: an operator canceled it through another replica;
+    /// `running` or `queued`: another replica took it over).
+    func renewLeases(of running: Set<Int64>) async throws -> [Int64: BuildState]
 }
 
 /// What a running build records as it goes. Each write names the fence its attempt was

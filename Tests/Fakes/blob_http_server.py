@@ -16,6 +16,8 @@ BlobHTTPServer.swift starts it).  Standard library only, except in Azure mode.
   Shared Key checked by recomputing it with Microsoft's SDK (azure-storage-blob); "-" or
   absent: plain HTTP file server.
 * GET only, with Range, If-Range and If-None-Match; the ETag is the (truncated) sha256 of the file.
+* A file FILE.content-md5 beside FILE: its text is sent as the full response's Content-MD5
+  header (right or, to play a store whose copy was altered, wrong).
 """
 import hashlib, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(size - start))
         if start:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
+        elif os.path.isfile(path + ".content-md5"):
+            with open(path + ".content-md5") as f:
+                self.send_header("Content-MD5", f.read().strip())
         self.end_headers()
         drop_at = size // 2 if (DROP and not state["dropped"] and not start) else None
         sent = 0

@@ -59,6 +59,30 @@ import Testing
         return String(listed.output.prefix(64))
     }
 
+    /// The build's attestation: verified by securesystemslib, its model the one from S3 by
+    /// digest, checked against S3's own checksum (moto's single-part ETag). Printed: the
+    /// closing note of issue 21 quotes one.
+    static func checkAttestation(
+        of build: Build, modelSHA256: String, publicKey: String, rig: PipelineEndToEndTests.Rig, scratch: URL
+    ) async throws {
+        let stored = try #require(try await rig.daemon.openStore().provenance(buildID: build.id))
+        let envelope = try JSONDecoder().decode(DSSEEnvelope.self, from: Data(stored.utf8))
+        let answer = try ProvenanceReferenceTests.parsed(
+            try await blocking {
+                try ProvenanceReferenceTests.referenceAnswer(envelope, publicKey: publicKey, keyID: "model-app", in: scratch)
+            })
+        #expect(answer["verified"] as? Bool == true, "\(answer)")
+        let statement = try JSONDecoder().decode(ProvenanceStatement.self, from: Data(base64Encoded: envelope.payload)!)
+        let model = try #require(statement.predicate.buildDefinition.resolvedDependencies.first { $0.name == "model" })
+        #expect(model.uri == "s3://models/\(Self.modelKey)" && model.digest == ["sha256": modelSHA256])
+        #expect(model.annotations?["storeChecksum"] == "matched ETag (MD5 of a single-part upload)", "\(model)")
+        #expect(model.annotations?["version"] == build.model?.version)
+        #expect(statement.subject.first?.digest["sha256"] == build.image?.digest.map { String($0.dropFirst(7)) })
+        print(
+            "attestation of build \(build.id) (model-app): \(String(decoding: try PipelineEndToEndTests.pretty(statement), as: UTF8.self))")
+        print("envelope of build \(build.id): \(stored)")
+    }
+
     @Test func theExampleIsTestedScoredAndShippedAndOnlyWhatChangedIsRebuiltOrUploaded() async throws {
         let moto = try MotoHarness()
         defer { moto.stop() }
@@ -83,9 +107,14 @@ import Testing
                   watch: 2s
             """
         let environment = ["TEST_S3_ID": moto.accessKeyID, "TEST_S3_KEY": moto.secretAccessKey]
+        // Every image attested (issue 21): the statement names the model from S3 by digest.
+        let (_, publicKey) = try await blocking {
+            try ProvenanceReferenceTests.keyPair(ProvenanceReferenceTests.p256, in: scratch, name: "signing")
+        }
+        let provenance = "provenance: {signing_key: \"file:\(scratch.appendingPathComponent("signing.key").path)\", key_id: model-app}"
         try await PipelineEndToEndTests.withRig(
             "model-app", files: files, test: ["python3", "-m", "pytest", "-q"], smoke: "[python3, /app/app/smoke.py]", timeout: "20m",
-            extra: extra, environment: environment
+            extra: extra, environment: environment, topLevel: provenance
         ) { rig in
             // The base image, made once per machine and cached; imported into this test's storage.
             let made = try await blocking {
@@ -109,6 +138,7 @@ import Testing
             #expect(labels["ai.slipway.model.sha256"] == sha && labels["org.opencontainers.image.revision"] == rig.repository.head)
             let oneLayers = try await Self.layers(rig, one)
             #expect(try await Self.modelDigest(inLayer: oneLayers[1], rig, scratch: scratch) == sha, "the model's bytes are in the image")
+            try await Self.checkAttestation(of: one, modelSHA256: sha, publicKey: publicKey, rig: rig, scratch: scratch)
 
             // 2. Code only: the model layer is the same and is not uploaded again; the build is faster.
             let uploadedBefore = rig.registry.uploadedBlobs().count

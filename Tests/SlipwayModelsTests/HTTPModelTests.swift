@@ -21,6 +21,43 @@ import Testing
 
     static func payload(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: ($0 * 7919) >> 3) } }
 
+    /// A store's own checksum (here Content-MD5, as Azure Blob sends it) is compared with
+    /// the bytes received: a match is recorded for the provenance, a mismatch fails the fetch.
+    @Test func theStoresChecksumIsComparedAndAModelAlteredInTransitIsRefused() async throws {
+        let server = try BlobHTTPServer(bearerToken: nil)
+        defer { server.stop() }
+        let bytes = Self.payload(300_000)
+        for name in ["good.onnx", "altered.onnx", "plain.onnx"] { try Data(bytes).write(to: server.root.appendingPathComponent(name)) }
+        let md5 = Data(Self.md5(bytes)).base64EncodedString()
+        try md5.write(to: server.root.appendingPathComponent("good.onnx.content-md5"), atomically: true, encoding: .utf8)
+        var altered = Self.md5(bytes)
+        altered[0] ^= 1
+        try Data(altered).base64EncodedString().write(
+            to: server.root.appendingPathComponent("altered.onnx.content-md5"), atomically: true, encoding: .utf8)
+        try await server.waitUntilListening()
+        let state = try TestPaths.temporaryDirectory("http-model-md5")
+        defer { TestPaths.removeTemporaryDirectory(state) }
+        let cache = ModelCache(stateDirectory: state.path)
+        let good = try await fetch(server.baseURL + "/good.onnx", token: nil, cache: cache)
+        #expect(good.entry.storeCheck == "matched Content-MD5")
+        #expect(
+            try await fetch(server.baseURL + "/good.onnx", token: nil, cache: cache).entry.storeCheck == "matched Content-MD5",
+            "kept in the cache")
+        #expect(try await fetch(server.baseURL + "/plain.onnx", token: nil, cache: cache).entry.storeCheck == "not offered by the store")
+        await #expect {
+            _ = try await fetch(server.baseURL + "/altered.onnx", token: nil, cache: cache)
+        } throws: { error in
+            guard let error = error as? ModelError else { return false }
+            return error.kind == .integrity && error.message.contains("does not match the store: its MD5")
+        }
+    }
+
+    static func md5(_ bytes: [UInt8]) -> [UInt8] {
+        let stream = SHA256Stream(md5: true)
+        stream.update(bytes)
+        return Array(hexString: stream.finish()) ?? []
+    }
+
     @Test func aBearerTokenIsRequiredAndAnUnchangedModelIsNotDownloadedAgain() async throws {
         let token = "model-token-" + UUID().uuidString
         let server = try BlobHTTPServer(bearerToken: token)

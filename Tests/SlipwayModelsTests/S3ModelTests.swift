@@ -51,6 +51,7 @@ import Testing
             // S3's ETag of a single-part upload is the MD5 of the bytes, in quotes on the wire.
             let version = try #require(first.provenance.version)
             #expect(version.count == 32 && version.allSatisfy(\.isHexDigit), "the ETag is recorded without its quotes: \(version)")
+            #expect(first.entry.storeCheck == "matched ETag (MD5 of a single-part upload)", "moto's ETag is the MD5 of the bytes")
             #expect(FileManager.default.contents(atPath: first.entry.path) == Data(bytes))
             let second = try await fetch("s3://models/resnet/v1.onnx", moto, cache: cache)
             #expect(second.cacheHit)
