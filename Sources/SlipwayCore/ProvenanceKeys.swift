@@ -8,6 +8,25 @@ public enum ProvenanceKeyAlgorithm: String, Sendable, Equatable {
     case ecdsaP256 = "ecdsa-p256-sha256"
     case ed25519
 
+    /// A PEM private key (`privateKey`) or public key, read, with its algorithm; the
+    /// caller frees it (EVP_PKEY_free). A key with a passphrase is refused (no prompt).
+    static func load(_ pem: String, privateKey: Bool) throws(ProvenanceKeyError) -> (OpaquePointer, ProvenanceKeyAlgorithm) {
+        let bytes = Array(pem.utf8)
+        let read = bytes.withUnsafeBytes { buffer -> OpaquePointer? in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+            defer { BIO_free(bio) }
+            defer { ERR_clear_error() }
+            return privateKey ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
+        }
+        guard let key = read else { throw ProvenanceKeyError(privateKey ? "not a PEM private key" : "not a PEM public key") }
+        do {
+            return (key, try of(key))
+        } catch {
+            EVP_PKEY_free(key)
+            throw error
+        }
+    }
+
     /// The key's algorithm, or why it is not one of the two.
     static func of(_ key: OpaquePointer) throws(ProvenanceKeyError) -> ProvenanceKeyAlgorithm {
         switch EVP_PKEY_get_base_id(key) {
@@ -39,16 +58,7 @@ public final class ProvenanceSigningKey: @unchecked Sendable {
     public let algorithm: ProvenanceKeyAlgorithm
 
     public init(privateKeyPEM: String) throws(ProvenanceKeyError) {
-        guard let key = Self.read(privateKeyPEM, privateKey: true) else {
-            throw ProvenanceKeyError("not a PEM private key")
-        }
-        do {
-            algorithm = try ProvenanceKeyAlgorithm.of(key)
-        } catch {
-            EVP_PKEY_free(key)
-            throw error
-        }
-        self.key = key
+        (key, algorithm) = try ProvenanceKeyAlgorithm.load(privateKeyPEM, privateKey: true)
     }
 
     deinit { EVP_PKEY_free(key) }
@@ -81,16 +91,6 @@ public final class ProvenanceSigningKey: @unchecked Sendable {
         guard let pointer, length > 0 else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: Int(length)), as: UTF8.self)
     }
-
-    /// A PEM private key (`privateKey`) or public key; nil when it is neither. A key
-    /// with a passphrase is refused (no prompt: nil).
-    static func read(_ pem: String, privateKey: Bool) -> OpaquePointer? {
-        let bytes = Array(pem.utf8)
-        guard let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }) else { return nil }
-        defer { BIO_free(bio) }
-        defer { ERR_clear_error() }
-        return privateKey ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
-    }
 }
 
 /// A public key that checks signatures (PEM "PUBLIC KEY").
@@ -99,16 +99,7 @@ public final class ProvenanceVerificationKey: @unchecked Sendable {
     public let algorithm: ProvenanceKeyAlgorithm
 
     public init(publicKeyPEM: String) throws(ProvenanceKeyError) {
-        guard let key = ProvenanceSigningKey.read(publicKeyPEM, privateKey: false) else {
-            throw ProvenanceKeyError("not a PEM public key")
-        }
-        do {
-            algorithm = try ProvenanceKeyAlgorithm.of(key)
-        } catch {
-            EVP_PKEY_free(key)
-            throw error
-        }
-        self.key = key
+        (key, algorithm) = try ProvenanceKeyAlgorithm.load(publicKeyPEM, privateKey: false)
     }
 
     deinit { EVP_PKEY_free(key) }

@@ -53,6 +53,10 @@ extension PipelineEndToEndTests {
             let base = try #require(dependencies.first { $0.name == "base-image" }, "the base image buildah reports")
             #expect(base.uri == BuildahSandbox.baseImage && base.digest["sha256"]?.count == 64)
             #expect(try await rig.daemon.get("/api/v1/builds/999/provenance", headers: auth).status == 404)
+            // The build page links it; the link serves the same envelope to a signed-in viewer.
+            #expect(try await rig.daemon.get("/builds/\(id)", headers: auth).text.contains("href=\"/builds/\(id)/provenance.json\""))
+            #expect(try await rig.daemon.get("/builds/\(id)/provenance.json", headers: auth).body == api.body)
+            #expect(try await rig.daemon.get("/builds/\(id)/provenance.json").status == 401)
 
             // `slipway verify` reads it from the registry.
             let authFile = keys.appendingPathComponent("auth.json").path
