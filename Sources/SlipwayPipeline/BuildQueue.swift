@@ -47,6 +47,10 @@ public final class BuildQueue: Service, Sendable {
         /// Stops asked for while a claim was under way, of builds not started here yet:
         /// applied as the claimed build starts.
         var stopsOnStart: [Int64: StopReason] = [:]
+        /// Pushes stored while a claim was under way, newest build id per lane: an older
+        /// build of the lane that the claim took (running in the store, so not superseded
+        /// there, and not running here yet) is stopped as it starts.
+        var pushesDuringClaim: [String: Int64] = [:]
     }
 
     private struct RunningBuild {
@@ -143,6 +147,7 @@ public final class BuildQueue: Service, Sendable {
         let now = Self.monotonicSeconds()
         let running = state.withLock { state in
             state.settling.pushed(lane: request.lane, at: now)
+            if state.claiming { state.pushesDuringClaim[request.lane] = max(state.pushesDuringClaim[request.lane] ?? newID, newID) }
             return state.running.map { (id: $0.key, lane: $0.value.lane, state: BuildState.running) }
         }
         let stopped = QueuePolicy.superseded(by: request, newID: newID, active: running, enabled: enabled)
@@ -230,6 +235,7 @@ public final class BuildQueue: Service, Sendable {
         for build in claimed { start(build) }
         let unclaimed = state.withLock { state in
             state.claiming = false
+            state.pushesDuringClaim = [:]
             defer { state.stopsOnStart = [:] }
             return state.stopsOnStart
         }
@@ -257,7 +263,10 @@ public final class BuildQueue: Service, Sendable {
                 ended.signal()
                 wake()
             }
-            let stop = state.stopsOnStart.removeValue(forKey: build.id)
+            var stop = state.stopsOnStart.removeValue(forKey: build.id)
+            if stop == nil, let newer = state.pushesDuringClaim[build.lane], newer > build.id {
+                stop = .superseded(by: newer)
+            }
             state.running[build.id] = RunningBuild(task: task, lane: build.lane, stopReason: stop)
             if stop != nil { task.cancel() }
         }

@@ -1,11 +1,12 @@
 import Foundation
 import Logging
 import SlipwayCore
-import SlipwayPipeline
 import SlipwayStore
 import SlipwayTesting
 import Synchronization
 import Testing
+
+@testable import SlipwayPipeline
 
 /// The build queue in-process, with the real SQLite store and real child processes:
 /// what an operator's cancel (and a newer push) does to a running build.
@@ -194,6 +195,45 @@ import Testing
             #expect(ended.reason == "canceled by test")
             try await Task.sleep(for: .milliseconds(300))
             #expect(leftovers(rig, build.id) == 0, "its command did not run on")
+        }
+    }
+
+    /// The same moment for a newer push of the branch: the claimed build is `running` in
+    /// the store (so the push's transaction does not supersede it) and not running here
+    /// yet (so the queue found nothing to stop). It is stopped as it starts, superseded.
+    /// Under a loaded full suite this once left a storm's newest build waiting 90 s behind
+    /// an older one that ran on.
+    @Test func aPushWhileAnOlderBuildIsBeingClaimedSupersedesItAsItStarts() async throws {
+        let gate = SyncGate()
+        try await withQueue(["sleep", "300"], sync: gate.sync) { rig in
+            let started = ContinuousClock.now + .seconds(60)
+            while !rig.queue.isAccepting, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(10)) }
+            gate.hold()
+            defer { gate.release() }
+            let request = BuildRequest(
+                repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "c", count: 40))!,
+                cloneURL: nil, trigger: .push, deliveryID: nil)
+            let enqueued = Task { try await rig.store.enqueue(request, supersedeOlder: true) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            var seen: Build?
+            while seen?.state != .running, ContinuousClock.now < deadline {
+                rig.queue.wake()
+                seen = try await rig.store.builds(BuildFilter(limit: 10)).first
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let claimed = try #require(seen)
+            try #require(claimed.state == .running, "claimed (committed, not yet durable) while the sync is held")
+            #expect(rig.queue.runningBuildIDs.isEmpty, "not started yet")
+            // What the intake does once a newer push of the branch is stored.
+            var newer = request
+            newer.sha = CommitID(String(repeating: "d", count: 40))!
+            rig.queue.supersedeRunning(by: newer, newID: claimed.id + 1)
+            gate.release()
+            _ = try await enqueued.value
+            let ended = try await waitFor(rig, claimed.id, .superseded, timeout: .seconds(60))
+            #expect(ended.reason == "superseded by build #\(claimed.id + 1)")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(leftovers(rig, claimed.id) == 0, "its command did not run on")
         }
     }
 
