@@ -150,6 +150,27 @@ import Testing
         }
     }
 
+    /// With the store's log sync held: a push of `main` stored (its write waits for the
+    /// sync) and claimed by the queue, `running` in the store (committed, not yet
+    /// durable) and not started here yet. The caller releases the sync.
+    func claimedWhileSyncHeld(_ rig: Rig, sha: Character) async throws -> (BuildRequest, Task<Build, any Error>, Build) {
+        let request = BuildRequest(
+            repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: sha, count: 40))!,
+            cloneURL: nil, trigger: .push, deliveryID: nil)
+        let enqueued = Task { try await rig.store.enqueue(request, supersedeOlder: true) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        var seen: Build?
+        while seen?.state != .running, ContinuousClock.now < deadline {
+            rig.queue.wake()
+            seen = try await rig.store.builds(BuildFilter(limit: 10)).first
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let claimed = try #require(seen)
+        try #require(claimed.state == .running, "claimed (committed, not yet durable) while the sync is held")
+        #expect(rig.queue.runningBuildIDs.isEmpty, "not started yet")
+        return (request, enqueued, claimed)
+    }
+
     /// A claim's build is `running` to readers (the API) a moment before the claim
     /// returns and the build starts: the claim's commit is visible before it is durable.
     /// A cancel in that moment is kept and applied as the build starts; its command never
@@ -162,20 +183,7 @@ import Testing
             while !rig.queue.isAccepting, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(10)) }
             gate.hold()
             defer { gate.release() }   // whatever fails below, nothing stays blocked on the sync
-            let request = BuildRequest(
-                repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "b", count: 40))!,
-                cloneURL: nil, trigger: .push, deliveryID: nil)
-            let enqueued = Task { try await rig.store.enqueue(request, supersedeOlder: true) }
-            let deadline = ContinuousClock.now + .seconds(60)
-            var seen: Build?
-            while seen?.state != .running, ContinuousClock.now < deadline {
-                rig.queue.wake()
-                seen = try await rig.store.builds(BuildFilter(limit: 10)).first
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let build = try #require(seen)
-            try #require(build.state == .running, "claimed (committed, not yet durable) while the sync is held")
-            #expect(rig.queue.runningBuildIDs.isEmpty, "not started yet")
+            let (_, enqueued, build) = try await claimedWhileSyncHeld(rig, sha: "b")
 
             // The cancel is answered while the sync is still held (the stop is kept for the
             // build's start); the sync is let go after 5 s in any case, so that a queue that
@@ -210,20 +218,7 @@ import Testing
             while !rig.queue.isAccepting, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(10)) }
             gate.hold()
             defer { gate.release() }
-            let request = BuildRequest(
-                repository: "acme/app", ref: "refs/heads/main", sha: CommitID(String(repeating: "c", count: 40))!,
-                cloneURL: nil, trigger: .push, deliveryID: nil)
-            let enqueued = Task { try await rig.store.enqueue(request, supersedeOlder: true) }
-            let deadline = ContinuousClock.now + .seconds(60)
-            var seen: Build?
-            while seen?.state != .running, ContinuousClock.now < deadline {
-                rig.queue.wake()
-                seen = try await rig.store.builds(BuildFilter(limit: 10)).first
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let claimed = try #require(seen)
-            try #require(claimed.state == .running, "claimed (committed, not yet durable) while the sync is held")
-            #expect(rig.queue.runningBuildIDs.isEmpty, "not started yet")
+            let (request, enqueued, claimed) = try await claimedWhileSyncHeld(rig, sha: "c")
             // What the intake does once a newer push of the branch is stored.
             var newer = request
             newer.sha = CommitID(String(repeating: "d", count: 40))!
