@@ -57,7 +57,7 @@ public struct ProvenanceStatement: Codable, Sendable, Equatable {
     }
 
     /// What a statement is made from: one build's record.
-    public struct Input: Sendable, Equatable {
+    public struct Input: Sendable {
         public var image: String
         /// `sha256:<hex>`, as the registry reported the push.
         public var imageDigest: String
@@ -96,10 +96,6 @@ public struct ProvenanceStatement: Codable, Sendable, Equatable {
             self.buildID = buildID
             self.startedAt = startedAt
             self.finishedAt = finishedAt
-        }
-
-        public static func == (a: Input, b: Input) -> Bool {
-            a.image == b.image && a.imageDigest == b.imageDigest && a.buildID == b.buildID && a.commit == b.commit
         }
     }
 
